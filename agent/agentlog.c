@@ -1,0 +1,130 @@
+/*  agentlog.c - the agent's own log (agentlog.h)
+
+    Each line is formatted once and written with one write() per
+    destination, so lines from the agent are never torn.
+*/
+#include "agentlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+    char agent [128];
+    bool json;
+    pm_log_level_t level;
+    int fd;                   /* log file, or -1 */
+    bool quiet;               /* no stderr */
+} s_log = { "pmd", false, PM_LOG_INFO, -1, false };
+
+static const char *s_level_names [] = { "debug", "info", "warn", "error" };
+
+void
+pm_log_setup (const char *agent, bool json, pm_log_level_t level)
+{
+    snprintf (s_log.agent, sizeof s_log.agent, "%s", agent ? agent : "pmd");
+    s_log.json = json;
+    s_log.level = level;
+}
+
+int
+pm_log_open_file (const char *path)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd == -1)
+        return -1;
+    if (s_log.fd != -1)
+        close (s_log.fd);
+    s_log.fd = fd;
+    return 0;
+}
+
+void
+pm_log_quiet_stderr (bool quiet)
+{
+    s_log.quiet = quiet;
+}
+
+void
+pm_log_close (void)
+{
+    if (s_log.fd != -1)
+        close (s_log.fd);
+    s_log.fd = -1;
+}
+
+//  Appends text to buf as the inside of a JSON string.
+static size_t
+s_json_escape (char *buf, size_t size, size_t at, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *) text;
+         *p && at + 8 < size; p++) {
+        if (*p == '"' || *p == '\\') {
+            buf [at++] = '\\';
+            buf [at++] = (char) *p;
+        }
+        else
+        if (*p < 0x20)
+            at += (size_t) snprintf (buf + at, size - at, "\\u%04x", *p);
+        else
+            buf [at++] = (char) *p;
+    }
+    return at;
+}
+
+void
+pm_log (pm_log_level_t level, const char *fmt, ...)
+{
+    if (level < s_log.level)
+        return;
+    int saved = errno;
+    char message [2048];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (message, sizeof message, fmt, args);
+    va_end (args);
+
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r (&now.tv_sec, &tm);
+    char stamp [40];
+    size_t n = strftime (stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf (stamp + n, sizeof stamp - n, ".%03ldZ", now.tv_nsec / 1000000);
+
+    char line [4096 + 256];
+    size_t len;
+    if (s_log.json) {
+        len = (size_t) snprintf (line, sizeof line,
+                                 "{\"ts\":%.3f,\"level\":\"%s\",\"agent\":\"",
+                                 (double) now.tv_sec + now.tv_nsec / 1e9,
+                                 s_level_names [level]);
+        len = s_json_escape (line, sizeof line, len, s_log.agent);
+        len += (size_t) snprintf (line + len, sizeof line - len,
+                                  "\",\"message\":\"");
+        len = s_json_escape (line, sizeof line, len, message);
+        len += (size_t) snprintf (line + len, sizeof line - len, "\"}\n");
+    }
+    else
+        len = (size_t) snprintf (line, sizeof line, "%s pmd[%s] %s: %s\n",
+                                 stamp, s_log.agent, s_level_names [level],
+                                 message);
+    if (len >= sizeof line) {
+        len = sizeof line - 1;
+        line [len - 1] = '\n';
+    }
+    if (!s_log.quiet) {
+        ssize_t rc = write (STDERR_FILENO, line, len);
+        (void) rc;
+    }
+    if (s_log.fd != -1) {
+        ssize_t rc = write (s_log.fd, line, len);
+        (void) rc;
+    }
+    errno = saved;
+}

@@ -1,0 +1,331 @@
+/*  command.c - the control socket (command.h)
+
+    Never trusts a client: the frame size is capped at the socket
+    (ZMQ_MAXMSGSIZE), the decoder validates every field, names are all
+    checked before anything is done, and a bad request gets an error reply
+    that echoes its id when one could be read.  Nothing here blocks: a
+    command that waits is parked in the supervisor with its envelope.
+*/
+#include "command.h"
+#include "agentlog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct pm_command_t {
+    zloop_t *loop;            /* not owned */
+    zsock_t *router;          /* owned */
+    pm_supervisor_t *sup;     /* not owned */
+    char *agent;
+    char *config;
+    char *control;
+    char *events;
+    double started_at;
+    uint64_t handled;
+    uint64_t refused;
+};
+
+//  The reply function given to the supervisor: token is the envelope.
+static void
+s_send_reply (void *arg, void *token, const pm_reply_t *reply)
+{
+    pm_command_t *self = (pm_command_t *) arg;
+    zmsg_t *msg = (zmsg_t *) token;
+    char *data = NULL;
+    size_t size = 0;
+    if (pm_reply_encode (reply, &data, &size) == -1) {
+        //  Cannot happen with the agent's own replies; say so rather than
+        //  leave the client hanging.
+        pm_reply_t *fallback = pm_reply_new (reply->id);
+        pm_reply_set_error (fallback, PM_ERR_INTERNAL, "reply too large");
+        pm_reply_encode (fallback, &data, &size);
+        pm_reply_destroy (&fallback);
+    }
+    zmsg_addmem (msg, data, size);
+    free (data);
+    if (zmsg_send (&msg, self->router) == -1) {
+        pm_log_warn ("cannot send reply %llu: %s",
+                     (unsigned long long) reply->id,
+                     zmq_strerror (zmq_errno ()));
+        zmsg_destroy (&msg);
+    }
+}
+
+static void
+s_free_token (void *arg, void *token)
+{
+    zmsg_t *msg = (zmsg_t *) token;
+    zmsg_destroy (&msg);
+}
+
+static void
+s_reply_now (pm_command_t *self, zmsg_t **envelope_p, pm_reply_t **reply_p)
+{
+    s_send_reply (self, *envelope_p, *reply_p);
+    *envelope_p = NULL;
+    pm_reply_destroy (reply_p);
+}
+
+static void
+s_hello (pm_command_t *self, pm_reply_t *reply)
+{
+    reply->ok = true;
+    reply->agent = strdup (self->agent);
+    reply->version = strdup (PM_VERSION);
+    reply->agent_pid = (int64_t) getpid ();
+    reply->config = strdup (self->config);
+    reply->control = strdup (self->control);
+    reply->events = strdup (self->events);
+    reply->started_at = self->started_at;
+}
+
+static bool
+s_takes_targets (pm_cmd_t cmd)
+{
+    return cmd == PM_CMD_START || cmd == PM_CMD_STOP
+        || cmd == PM_CMD_RESTART || cmd == PM_CMD_SIGNAL;
+}
+
+//  Resolves names to indexes, without duplicates.  On an unknown name,
+//  fills reply's error with every unknown name and returns -1.
+static int
+s_resolve (pm_command_t *self, const pm_request_t *request, size_t **targets,
+           size_t *count, pm_reply_t *reply)
+{
+    size_t size = pm_supervisor_size (self->sup);
+    *targets = calloc (size + 1, sizeof **targets);
+    assert (*targets);
+    *count = 0;
+    if (request->all) {
+        for (size_t i = 0; i < size; i++)
+            (*targets) [(*count)++] = i;
+        return 0;
+    }
+    bool *seen = calloc (size + 1, sizeof *seen);
+    assert (seen);
+    size_t unknown = 0;
+    for (size_t k = 0; k < request->names_count; k++) {
+        int index = pm_supervisor_find (self->sup, request->names [k]);
+        if (index < 0) {
+            if (unknown++ == 0)
+                pm_reply_set_error (reply, PM_ERR_UNKNOWN_SERVICE, "x");
+            pm_reply_add_err_name (reply, request->names [k]);
+        }
+        else
+        if (!seen [index]) {
+            seen [index] = true;
+            (*targets) [(*count)++] = (size_t) index;
+        }
+    }
+    free (seen);
+    if (unknown) {
+        //  One message naming them all.
+        size_t len = 0;
+        char text [PM_TEXT_MAX];
+        len += (size_t) snprintf (text, sizeof text, "unknown service%s: ",
+                                  unknown > 1 ? "s" : "");
+        for (size_t k = 0; k < reply->err_names_count && len < sizeof text; k++)
+            len += (size_t) snprintf (text + len, sizeof text - len, "%s%s",
+                                      k ? ", " : "", reply->err_names [k]);
+        pm_reply_set_error (reply, PM_ERR_UNKNOWN_SERVICE, "%s", text);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_log_request (const pm_request_t *request)
+{
+    char names [512] = "";
+    size_t len = 0;
+    if (request->all)
+        snprintf (names, sizeof names, " --all");
+    for (size_t k = 0; k < request->names_count && len < sizeof names; k++)
+        len += (size_t) snprintf (names + len, sizeof names - len, " %s",
+                                  request->names [k]);
+    pm_log_level_t level = request->cmd == PM_CMD_STATUS
+                        || request->cmd == PM_CMD_HELLO
+                         ? PM_LOG_DEBUG : PM_LOG_INFO;
+    pm_log (level, "request %llu: %s%s", (unsigned long long) request->id,
+            pm_cmd_name (request->cmd), names);
+}
+
+static void
+s_dispatch (pm_command_t *self, zmsg_t *envelope, pm_request_t *request)
+{
+    pm_reply_t *reply = pm_reply_new (request->id);
+    size_t *targets = NULL;
+    size_t count = 0;
+    s_log_request (request);
+
+    if (s_takes_targets (request->cmd)) {
+        if (request->all && request->names_count) {
+            pm_reply_set_error (reply, PM_ERR_BAD_REQUEST,
+                                "give names or all, not both");
+            goto answer;
+        }
+        if (!request->all && request->names_count == 0) {
+            pm_reply_set_error (reply, PM_ERR_BAD_REQUEST,
+                                "no service named (give names, or all)");
+            goto answer;
+        }
+    }
+    if (s_resolve (self, request, &targets, &count, reply) == -1)
+        goto answer;
+
+    switch (request->cmd) {
+        case PM_CMD_HELLO:
+            s_hello (self, reply);
+            break;
+        case PM_CMD_STATUS:
+            pm_supervisor_status (self->sup, targets, count, reply);
+            break;
+        case PM_CMD_SIGNAL:
+            pm_supervisor_signal (self->sup, request, targets, count, reply);
+            break;
+        case PM_CMD_START:
+            pm_supervisor_start (self->sup, request, targets, count, envelope);
+            goto parked;
+        case PM_CMD_STOP:
+            pm_supervisor_stop (self->sup, request, targets, count, envelope);
+            goto parked;
+        case PM_CMD_RESTART:
+            pm_supervisor_restart (self->sup, request, targets, count,
+                                   envelope);
+            goto parked;
+        case PM_CMD_SHUTDOWN:
+            pm_supervisor_shutdown (self->sup, false, request->id, envelope);
+            goto parked;
+        default:
+            pm_reply_set_error (reply, PM_ERR_UNKNOWN_COMMAND,
+                                "command '%s' is not available in this "
+                                "version of the agent",
+                                pm_cmd_name (request->cmd));
+            break;
+    }
+answer:
+    if (!reply->ok && reply->err != PM_ERR_UNKNOWN_SERVICE)
+        pm_log_warn ("request %llu (%s) refused: %s",
+                     (unsigned long long) request->id,
+                     pm_cmd_name (request->cmd),
+                     reply->message ? reply->message : "");
+    else
+    if (!reply->ok)
+        pm_log_info ("request %llu: %s", (unsigned long long) request->id,
+                     reply->message);
+    s_reply_now (self, &envelope, &reply);
+    free (targets);
+    return;
+parked:
+    //  The supervisor took the envelope and will answer.
+    pm_reply_destroy (&reply);
+    free (targets);
+}
+
+static int
+s_on_request (zloop_t *loop, zsock_t *router, void *arg)
+{
+    pm_command_t *self = (pm_command_t *) arg;
+    zmsg_t *msg = zmsg_recv (router);
+    if (!msg)
+        return 0;
+    //  The last frame is the request; all before it is the envelope.
+    zframe_t *body = zmsg_last (msg);
+    if (!body || zmsg_size (msg) < 2) {
+        zmsg_destroy (&msg);
+        self->refused++;
+        return 0;
+    }
+    zmsg_remove (msg, body);
+    pm_request_t *request = NULL;
+    uint64_t id = 0;
+    char err [PM_TEXT_MAX];
+    pm_err_t code = pm_request_decode (zframe_data (body), zframe_size (body),
+                                       &request, &id, err, sizeof err);
+    size_t size = zframe_size (body);
+    zframe_destroy (&body);
+    if (code != PM_OK) {
+        self->refused++;
+        pm_log_warn ("malformed request (%zu bytes, id %llu): %s: %s", size,
+                     (unsigned long long) id, pm_err_name (code), err);
+        pm_reply_t *reply = pm_reply_new (id);
+        pm_reply_set_error (reply, code, "%s", err);
+        s_reply_now (self, &msg, &reply);
+        return 0;
+    }
+    self->handled++;
+    s_dispatch (self, msg, request);
+    pm_request_destroy (&request);
+    return 0;
+}
+
+pm_command_t *
+pm_command_new (zloop_t *loop, pm_supervisor_t *sup,
+                const pm_command_info_t *info, char *err, size_t errlen)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    if (!router) {
+        snprintf (err, errlen, "cannot create ROUTER socket: %s",
+                  zmq_strerror (zmq_errno ()));
+        return NULL;
+    }
+    //  Frames a little over the protocol's limit still reach the decoder,
+    //  which answers "too-large"; far larger ones are cut off by libzmq,
+    //  which drops the connection of whoever sent them.
+    zsock_set_maxmsgsize (router, 2 * PM_FRAME_MAX);
+    zsock_set_linger (router, 1000);
+    zsock_set_sndhwm (router, 10000);
+    if (zsock_bind (router, "%s", info->control) == -1) {
+        snprintf (err, errlen, "cannot bind control socket %s: %s",
+                  info->control, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&router);
+        return NULL;
+    }
+    pm_command_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->loop = loop;
+    self->router = router;
+    self->sup = sup;
+    self->agent = strdup (info->agent);
+    self->config = strdup (info->config);
+    self->control = strdup (info->control);
+    self->events = strdup (info->events);
+    self->started_at = info->started_at;
+    pm_supervisor_set_replier (sup, s_send_reply, s_free_token, self);
+    if (zloop_reader (loop, router, s_on_request, self) == -1) {
+        snprintf (err, errlen, "cannot watch the control socket");
+        pm_command_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+pm_command_destroy (pm_command_t **self_p)
+{
+    pm_command_t *self = *self_p;
+    if (!self)
+        return;
+    zloop_reader_end (self->loop, self->router);
+    zsock_destroy (&self->router);
+    free (self->agent);
+    free (self->config);
+    free (self->control);
+    free (self->events);
+    free (self);
+    *self_p = NULL;
+}
+
+uint64_t
+pm_command_handled (const pm_command_t *self)
+{
+    return self->handled;
+}
+
+uint64_t
+pm_command_refused (const pm_command_t *self)
+{
+    return self->refused;
+}

@@ -1,0 +1,40 @@
+/*  command.h - the ROUTER socket: requests in, replies out
+
+    Owns: the control socket, the envelope of each request (echoed on the
+    reply, so DEALER and REQ clients both work), decoding and validating
+    requests (names checked before anything is done), dispatching them to
+    the supervisor, and sending the replies, parked ones included.
+
+    A malformed frame gets an error reply and one line in the agent's log,
+    and changes nothing.
+*/
+#ifndef PM_COMMAND_H
+#define PM_COMMAND_H
+
+#include <czmq.h>
+
+#include "supervisor.h"
+
+/*  What `hello` reports; strings are copied. */
+typedef struct {
+    const char *agent;
+    const char *config;
+    const char *control;
+    const char *events;
+    double started_at;
+} pm_command_info_t;
+
+typedef struct pm_command_t pm_command_t;
+
+/*  Binds a ROUTER socket to info->control and serves sup.  Returns NULL
+    with a message in err. */
+pm_command_t *pm_command_new (zloop_t *loop, pm_supervisor_t *sup,
+                              const pm_command_info_t *info,
+                              char *err, size_t errlen);
+void pm_command_destroy (pm_command_t **self_p);
+
+/*  Requests handled, and frames refused as malformed. */
+uint64_t pm_command_handled (const pm_command_t *self);
+uint64_t pm_command_refused (const pm_command_t *self);
+
+#endif

@@ -1,0 +1,85 @@
+/*  config.h - the configuration file, read into validated plain structs
+
+    Owns: reading a libconfig file, checking every key, type and value,
+    resolving relative paths against the config file's directory, and the
+    dependency graph checks (unknown dependency, cycle) with the start
+    order.  Every error names the file, the line and the key.
+
+    Leaves to others: what the settings mean at run time (supervisor,
+    spawn, logcap).  Used by pmd and by `pmctl check`.
+*/
+#ifndef PM_CONFIG_H
+#define PM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "pm_proto.h"
+
+#define PM_CONFIG_ERR_MAX 1024
+
+typedef enum {
+    PM_LOG_TEXT = 0,
+    PM_LOG_JSON
+} pm_log_format_t;
+
+typedef enum {
+    PM_RESTART_NO = 0,
+    PM_RESTART_ON_FAILURE,
+    PM_RESTART_ALWAYS
+} pm_restart_t;
+
+typedef struct {
+    char *name;               /* the dependency's name */
+    pm_cond_t cond;           /* started, ready or completed */
+    size_t index;             /* its index in pm_config_t.services */
+} pm_config_dep_t;
+
+typedef struct {
+    char *key;
+    char *value;
+} pm_config_env_t;
+
+/*  One service, as configured.  Strings are owned by the config. */
+typedef struct {
+    char *name;               /* the setting's name under services */
+    int line;                 /* line of its group in the file */
+    char *command;            /* "command" (run by /bin/sh -c or directly, see spawn), or NULL */
+    char **argv;              /* "argv", NULL-terminated, or NULL */
+    size_t argc;
+    char *working_dir;        /* absolute: "working_dir" resolved, default the config's dir */
+    pm_config_env_t *env;     /* "environment" in file order */
+    size_t env_count;
+    pm_config_dep_t *deps;    /* "depends_on" in file order */
+    size_t deps_count;
+    int stop_signal;          /* "stop_signal", default SIGTERM */
+    double stop_timeout;      /* "stop_timeout" seconds, default 10 */
+    bool autostart;           /* "autostart", default true */
+    pm_restart_t restart;     /* "restart", default "no" */
+    char *log_file;           /* absolute: "log_file", default <log_dir>/<name>.log */
+} pm_config_service_t;
+
+typedef struct {
+    char *path;               /* absolute path of the file read */
+    char *dir;                /* its directory */
+    char *name;               /* agent.name, or NULL when not set */
+    char *log_dir;            /* absolute: agent.log_dir resolved, default <dir>/logs */
+    pm_log_format_t log_format;   /* agent.log_format, default text */
+    char *control;            /* agent.control endpoint override, or NULL */
+    char *events;             /* agent.events endpoint override, or NULL */
+    pm_config_service_t *services;    /* in file order */
+    size_t services_count;
+    size_t *start_order;      /* services_count indexes: dependencies first,
+                                 ties broken by file order */
+} pm_config_t;
+
+/*  Reads and validates path.  Returns a new config, or NULL with a message
+    in err of the form "FILE:LINE: KEY: what is wrong" (for a cycle:
+    "FILE:LINE: depends_on: dependency cycle: a -> b -> a"). */
+pm_config_t *pm_config_load (const char *path, char *err, size_t errlen);
+
+void pm_config_destroy (pm_config_t **self_p);
+
+/*  Index of the service called name, or -1. */
+int pm_config_find (const pm_config_t *self, const char *name);
+
+#endif

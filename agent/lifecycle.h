@@ -1,0 +1,33 @@
+/*  lifecycle.h - the agent's claim on its runtime directory
+
+    Owns: the runtime directory's lock, pid file and socket files.  The
+    lock is taken before anything is bound: libzmq unlinks whatever sits
+    at an ipc:// path when it binds, so an agent that bound first would
+    silently steal a live agent's endpoints.  Holding the lock proves
+    liveness; sockets found while we hold it were left by a dead agent and
+    are removed.
+*/
+#ifndef PM_LIFECYCLE_H
+#define PM_LIFECYCLE_H
+
+#include <stddef.h>
+
+#include "pm_rundir.h"
+
+typedef struct pm_lifecycle_t pm_lifecycle_t;
+
+/*  Creates the runtime directory, takes its lock, removes stale socket
+    files and writes the pid file.  Returns NULL with a message in err;
+    if another agent holds the lock, *holder is set to its pid (or -1 if
+    unknown) and err names it. */
+pm_lifecycle_t *pm_lifecycle_acquire (const pm_paths_t *paths, long *holder,
+                                      char *err, size_t errlen);
+
+/*  Rewrites the pid file (after a fork into the background). */
+int pm_lifecycle_write_pid (pm_lifecycle_t *self);
+
+/*  Removes the socket files, the pid file and the lock file, then drops
+    the lock. */
+void pm_lifecycle_release (pm_lifecycle_t **self_p);
+
+#endif

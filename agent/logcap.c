@@ -1,0 +1,386 @@
+/*  logcap.c - a service's output (logcap.h)
+
+    Reading: each readable pipe is read in 64 KiB chunks until it would
+    block, so a chatty service never fills its pipe while the agent is
+    busy elsewhere for long.  Lines are cut at '\n'; an unfinished line
+    waits in a per-stream buffer, bounded by PM_LOG_LINE_MAX.
+
+    Writing: the lines of one read are formatted into one buffer and
+    written with one write(), which keeps the file's lines whole and costs
+    one system call per chunk rather than per line.
+*/
+#include "logcap.h"
+#include "agentlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define s_CHUNK (64 * 1024)
+
+typedef struct {
+    int fd;                   /* read end, owned, -1 when closed */
+    char *partial;            /* unfinished line, malloc'd, PM_LOG_LINE_MAX */
+    size_t partial_size;
+} s_stream_t;
+
+struct pm_logcap_t {
+    zloop_t *loop;            /* not owned */
+    char *service;            /* owned */
+    char *path;               /* log file path, owned */
+    int file_fd;              /* log file, owned */
+    pm_log_format_t format;
+    pm_publish_t *pub;        /* not owned, may be NULL */
+    s_stream_t streams [2];   /* out, err */
+    uint64_t seq;             /* last line's seq */
+    char *out;                /* file output buffer */
+    size_t out_size;
+    size_t out_cap;
+    bool echo;                /* also print to stdout */
+    int echo_width;
+    double ts;                /* timestamp of the chunk being handled */
+};
+
+static double
+s_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+s_mkdirs (const char *dir)
+{
+    char path [4096];
+    snprintf (path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir (path, 0755) == -1 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir (path, 0755) == -1 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+pm_logcap_t *
+pm_logcap_new (zloop_t *loop, const char *service, const char *path,
+               pm_log_format_t format, pm_publish_t *pub, char *err,
+               size_t errlen)
+{
+    char dir [4096];
+    snprintf (dir, sizeof dir, "%s", path);
+    char *slash = strrchr (dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        if (s_mkdirs (dir) == -1) {
+            snprintf (err, errlen, "cannot create log directory %s: %s", dir,
+                      strerror (errno));
+            return NULL;
+        }
+    }
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        snprintf (err, errlen, "cannot open log file %s: %s", path,
+                  strerror (errno));
+        return NULL;
+    }
+    pm_logcap_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->loop = loop;
+    self->service = strdup (service);
+    self->path = strdup (path);
+    self->file_fd = fd;
+    self->format = format;
+    self->pub = pub;
+    for (int i = 0; i < 2; i++) {
+        self->streams [i].fd = -1;
+        self->streams [i].partial = malloc (PM_LOG_LINE_MAX);
+        assert (self->streams [i].partial);
+    }
+    self->out_cap = 2 * s_CHUNK;
+    self->out = malloc (self->out_cap);
+    assert (self->out);
+    return self;
+}
+
+static void
+s_flush (pm_logcap_t *self)
+{
+    size_t at = 0;
+    while (at < self->out_size) {
+        ssize_t rc = write (self->file_fd, self->out + at,
+                            self->out_size - at);
+        if (rc == -1 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            pm_log_error ("%s: cannot write log file %s: %s", self->service,
+                          self->path, strerror (errno));
+            break;
+        }
+        at += (size_t) rc;
+    }
+    self->out_size = 0;
+}
+
+static void
+s_reserve (pm_logcap_t *self, size_t more)
+{
+    if (self->out_size + more <= self->out_cap)
+        return;
+    while (self->out_size + more > self->out_cap)
+        self->out_cap *= 2;
+    self->out = realloc (self->out, self->out_cap);
+    assert (self->out);
+}
+
+static void
+s_json_string (pm_logcap_t *self, const char *text, size_t size)
+{
+    s_reserve (self, size * 6 + 2);
+    char *p = self->out + self->out_size;
+    *p++ = '"';
+    for (size_t i = 0; i < size; i++) {
+        unsigned char c = (unsigned char) text [i];
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char) c;
+        }
+        else
+        if (c < 0x20 || c == 0x7f) {
+            p += sprintf (p, "\\u%04x", c);
+        }
+        else
+            *p++ = (char) c;
+    }
+    *p++ = '"';
+    self->out_size = (size_t) (p - self->out);
+}
+
+//  One whole line (or a cut piece of one).
+static void
+s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
+        bool partial)
+{
+    uint64_t seq = ++self->seq;
+    if (self->format == PM_LOG_JSON) {
+        s_reserve (self, 256);
+        self->out_size += (size_t) snprintf (
+            self->out + self->out_size, self->out_cap - self->out_size,
+            "{\"ts\":%.6f,\"service\":", self->ts);
+        s_json_string (self, self->service, strlen (self->service));
+        s_reserve (self, 128);
+        self->out_size += (size_t) snprintf (
+            self->out + self->out_size, self->out_cap - self->out_size,
+            ",\"stream\":\"%s\",\"seq\":%llu,%s\"line\":",
+            pm_stream_name (stream), (unsigned long long) seq,
+            partial ? "\"partial\":true," : "");
+        s_json_string (self, line, size);
+        s_reserve (self, 2);
+        self->out [self->out_size++] = '}';
+        self->out [self->out_size++] = '\n';
+    }
+    else {
+        s_reserve (self, size + 1);
+        memcpy (self->out + self->out_size, line, size);
+        self->out_size += size;
+        //  A cut piece is not the end of a line.
+        if (!partial)
+            self->out [self->out_size++] = '\n';
+    }
+    if (self->echo) {
+        fprintf (stdout, "%-*s | %.*s%s", self->echo_width, self->service,
+                 (int) size, line, partial ? "" : "\n");
+    }
+    if (self->pub)
+        pm_publish_log (self->pub, self->service, seq, self->ts, stream, line,
+                        size, partial);
+}
+
+//  Splits data into lines for stream i.
+static void
+s_feed (pm_logcap_t *self, int i, const char *data, size_t size)
+{
+    s_stream_t *stream = &self->streams [i];
+    while (size > 0) {
+        const char *newline = memchr (data, '\n', size);
+        size_t take = newline ? (size_t) (newline - data) : size;
+        if (stream->partial_size == 0 && newline) {
+            //  A whole line in the chunk: no copy.
+            if (take <= PM_LOG_LINE_MAX) {
+                s_line (self, (pm_stream_t) i, data, take, false);
+                data += take + 1;
+                size -= take + 1;
+                continue;
+            }
+        }
+        //  Append to the unfinished line, cutting at the limit.
+        size_t room = PM_LOG_LINE_MAX - stream->partial_size;
+        size_t copy = take < room ? take : room;
+        memcpy (stream->partial + stream->partial_size, data, copy);
+        stream->partial_size += copy;
+        data += copy;
+        size -= copy;
+        if (stream->partial_size == PM_LOG_LINE_MAX
+        &&  (copy < take || !newline)) {
+            s_line (self, (pm_stream_t) i, stream->partial,
+                    stream->partial_size, true);
+            stream->partial_size = 0;
+            continue;
+        }
+        if (newline && copy == take) {
+            s_line (self, (pm_stream_t) i, stream->partial,
+                    stream->partial_size, false);
+            stream->partial_size = 0;
+            data++;
+            size--;
+        }
+    }
+}
+
+static void
+s_close_stream (pm_logcap_t *self, int i)
+{
+    s_stream_t *stream = &self->streams [i];
+    if (stream->fd == -1)
+        return;
+    zmq_pollitem_t item = { NULL, stream->fd, ZMQ_POLLIN, 0 };
+    zloop_poller_end (self->loop, &item);
+    close (stream->fd);
+    stream->fd = -1;
+}
+
+//  Reads stream i until it would block or closes, or max_chunks chunks
+//  were read (0: no limit).  Returns bytes read.
+static size_t
+s_read (pm_logcap_t *self, int i, int max_chunks)
+{
+    s_stream_t *stream = &self->streams [i];
+    char chunk [s_CHUNK];
+    size_t total = 0;
+    int chunks = 0;
+    while (stream->fd != -1 && (max_chunks == 0 || chunks++ < max_chunks)) {
+        ssize_t got = read (stream->fd, chunk, sizeof chunk);
+        if (got == -1 && errno == EINTR)
+            continue;
+        if (got == -1 && errno == EAGAIN)
+            break;
+        if (got <= 0) {
+            s_close_stream (self, i);
+            break;
+        }
+        self->ts = s_now ();
+        s_feed (self, i, chunk, (size_t) got);
+        s_flush (self);
+        total += (size_t) got;
+        //  A short read means the pipe is empty for now.
+        if ((size_t) got < sizeof chunk)
+            break;
+    }
+    return total;
+}
+
+static int
+s_on_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    pm_logcap_t *self = (pm_logcap_t *) arg;
+    int i = item->fd == self->streams [0].fd ? 0 : 1;
+    //  Bounded, so one chatty service cannot keep the loop from the rest.
+    s_read (self, i, 16);
+    if (self->echo)
+        fflush (stdout);
+    return 0;
+}
+
+//  Ends the unfinished line of stream i, if any.
+static void
+s_finish_line (pm_logcap_t *self, int i)
+{
+    s_stream_t *stream = &self->streams [i];
+    if (stream->partial_size == 0)
+        return;
+    self->ts = s_now ();
+    s_line (self, (pm_stream_t) i, stream->partial, stream->partial_size,
+            false);
+    stream->partial_size = 0;
+}
+
+void
+pm_logcap_drain (pm_logcap_t *self)
+{
+    //  Everything the exited process wrote is in the pipe, and a pipe
+    //  holds at most 1 MiB (the system's pipe-max-size default): reading
+    //  at most that much means a grandchild that keeps writing into an
+    //  inherited pipe cannot hold the agent here.
+    for (int i = 0; i < 2; i++)
+        if (self->streams [i].fd != -1)
+            s_read (self, i, 1024 * 1024 / s_CHUNK + 1);
+    for (int i = 0; i < 2; i++)
+        s_finish_line (self, i);
+    s_flush (self);
+    if (self->echo)
+        fflush (stdout);
+}
+
+void
+pm_logcap_attach (pm_logcap_t *self, int out_fd, int err_fd)
+{
+    pm_logcap_drain (self);
+    int fds [2] = { out_fd, err_fd };
+    for (int i = 0; i < 2; i++) {
+        s_close_stream (self, i);
+        self->streams [i].fd = fds [i];
+        zmq_pollitem_t item = { NULL, fds [i], ZMQ_POLLIN, 0 };
+        if (zloop_poller (self->loop, &item, s_on_readable, self) == -1)
+            pm_log_error ("%s: cannot watch output pipe: %s", self->service,
+                          strerror (errno));
+    }
+}
+
+void
+pm_logcap_set_echo (pm_logcap_t *self, bool echo, int width)
+{
+    self->echo = echo;
+    self->echo_width = width;
+}
+
+uint64_t
+pm_logcap_seq (const pm_logcap_t *self)
+{
+    return self->seq;
+}
+
+bool
+pm_logcap_is_open (const pm_logcap_t *self)
+{
+    return self->streams [0].fd != -1 || self->streams [1].fd != -1;
+}
+
+void
+pm_logcap_destroy (pm_logcap_t **self_p)
+{
+    pm_logcap_t *self = *self_p;
+    if (!self)
+        return;
+    pm_logcap_drain (self);
+    for (int i = 0; i < 2; i++) {
+        s_close_stream (self, i);
+        free (self->streams [i].partial);
+    }
+    s_flush (self);
+    close (self->file_fd);
+    free (self->out);
+    free (self->path);
+    free (self->service);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,58 @@
+/*  logcap.h - a service's output: pipes, lines, log file, publishing
+
+    Owns: the read ends of one service's stdout and stderr pipes, splitting
+    what arrives into lines (with a sequence number per service, shared by
+    both streams), writing them to the service's log file, and handing each
+    line to the publisher.
+
+    Leaves to others: creating the pipes (spawn), knowing when the service
+    exited (the supervisor calls pm_logcap_drain before it records the
+    exit, so the last lines always come before the exit event).
+*/
+#ifndef PM_LOGCAP_H
+#define PM_LOGCAP_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "publish.h"
+
+/*  Lines longer than this are cut into pieces marked partial. */
+#define PM_LOG_LINE_MAX (64 * 1024)
+
+typedef struct pm_logcap_t pm_logcap_t;
+
+/*  A capture for service, writing to path (its directory is created) in
+    format and publishing through pub (may be NULL).  Returns NULL with a
+    message in err if the file cannot be opened. */
+pm_logcap_t *pm_logcap_new (zloop_t *loop, const char *service,
+                            const char *path, pm_log_format_t format,
+                            pm_publish_t *pub, char *err, size_t errlen);
+
+/*  Drains what can be read without waiting, writes any unfinished line,
+    closes the pipes and the file. */
+void pm_logcap_destroy (pm_logcap_t **self_p);
+
+/*  Takes the read ends of a new run's pipes (non-blocking), and starts
+    reading them.  Pipes of a previous run still open (held by a leftover
+    grandchild) are drained and closed first. */
+void pm_logcap_attach (pm_logcap_t *self, int out_fd, int err_fd);
+
+/*  Reads both pipes until they are empty or closed, and writes any
+    unfinished last line.  Call when the service's main process has
+    exited: everything it wrote is in the pipes by then. */
+void pm_logcap_drain (pm_logcap_t *self);
+
+/*  Also print every line to stdout as "name | line" (foreground
+    --follow-logs), name padded to width. */
+void pm_logcap_set_echo (pm_logcap_t *self, bool echo, int width);
+
+/*  Sequence number of the last line (0: none yet). */
+uint64_t pm_logcap_seq (const pm_logcap_t *self);
+
+/*  True while a pipe is still open. */
+bool pm_logcap_is_open (const pm_logcap_t *self);
+
+#endif

@@ -1,0 +1,242 @@
+/*  main.c - pmd: options, wiring, loop start and stop
+
+    No logic of its own: it reads the options and the config, claims the
+    runtime directory, builds the modules in order (signals blocked before
+    the first ZeroMQ socket exists, so libzmq's threads inherit the mask),
+    runs the loop until the supervisor reports the shutdown complete, and
+    takes everything down in reverse order.
+*/
+#include "agentlog.h"
+#include "command.h"
+#include "config.h"
+#include "lifecycle.h"
+#include "publish.h"
+#include "reaper.h"
+#include "supervisor.h"
+#include "pm_rundir.h"
+
+#include <czmq.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+/*  pmd's exit codes (README "Exit codes"). */
+enum {
+    EXIT_OK = 0,
+    EXIT_RUNTIME = 1,         /* could not run: bind failed, ... */
+    EXIT_USAGE = 2,           /* bad option or invalid config */
+    EXIT_RUNNING = 3          /* another agent holds this runtime directory */
+};
+
+typedef struct {
+    pm_supervisor_t *sup;
+    int signals;              /* SIGTERM/SIGINT received */
+} s_agent_t;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+        "Usage: pmd -c FILE [options]\n"
+        "Supervise the services described in FILE.\n"
+        "\n"
+        "  -c, --config FILE     the config file (default: $PMBUS_CONFIG, else ./pmbus.cfg)\n"
+        "      --check           validate the config file and exit\n"
+        "  -s, --runtime-dir DIR use DIR as the runtime directory\n"
+        "  -f, --follow-logs     also print every service line on stdout as \"name | line\"\n"
+        "  -v, --verbose         log debug messages too\n"
+        "  -h, --help            this text\n"
+        "      --version         print the version\n"
+        "\n"
+        "Exit codes: 0 clean shutdown (or config valid with --check),\n"
+        "1 runtime error (e.g. a socket cannot be bound), 2 usage error or\n"
+        "invalid config, 3 an agent is already running for this config.\n");
+}
+
+static void
+s_on_exit (void *arg, pid_t pid, int status)
+{
+    s_agent_t *agent = (s_agent_t *) arg;
+    pm_supervisor_on_exit (agent->sup, pid, status);
+}
+
+static void
+s_on_signal (void *arg, int signum)
+{
+    s_agent_t *agent = (s_agent_t *) arg;
+    if (signum == SIGHUP) {
+        pm_log_warn ("SIGHUP received: reload is not available in this "
+                     "version; ignored");
+        return;
+    }
+    agent->signals++;
+    pm_log_info ("%s received: %s", signum == SIGTERM ? "SIGTERM" : "SIGINT",
+                 agent->signals == 1 ? "shutting down"
+                 : "killing what is left");
+    pm_supervisor_shutdown (agent->sup, agent->signals > 1, 0, NULL);
+}
+
+static double
+s_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *config_path = getenv ("PMBUS_CONFIG");
+    const char *rundir = NULL;
+    bool check = false, follow = false, verbose = false;
+    static const struct option options [] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check", no_argument, NULL, 'C' },
+        { "runtime-dir", required_argument, NULL, 's' },
+        { "follow-logs", no_argument, NULL, 'f' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 }
+    };
+    int option;
+    while ((option = getopt_long (argc, argv, "c:s:fvh", options, NULL)) != -1) {
+        switch (option) {
+            case 'c': config_path = optarg; break;
+            case 'C': check = true; break;
+            case 's': rundir = optarg; break;
+            case 'f': follow = true; break;
+            case 'v': verbose = true; break;
+            case 'h': s_usage (stdout); return EXIT_OK;
+            case 'V': printf ("pmd %s\n", PM_VERSION); return EXIT_OK;
+            default:
+                fprintf (stderr, "pmd: see pmd --help\n");
+                return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "pmd: unexpected argument '%s'; see pmd --help\n",
+                 argv [optind]);
+        return EXIT_USAGE;
+    }
+    if (!config_path || !*config_path)
+        config_path = "pmbus.cfg";
+
+    char err [PM_CONFIG_ERR_MAX];
+    pm_config_t *config = pm_config_load (config_path, err, sizeof err);
+    if (!config) {
+        fprintf (stderr, "pmd: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (check) {
+        printf ("%s: ok, %zu service%s\n", config_path,
+                config->services_count,
+                config->services_count == 1 ? "" : "s");
+        pm_config_destroy (&config);
+        return EXIT_OK;
+    }
+
+    char name [PM_NAME_MAX];
+    if (config->name)
+        snprintf (name, sizeof name, "%s", config->name);
+    else
+        pm_agent_name_derive (config->path, name, sizeof name);
+    pm_log_setup (name, config->log_format == PM_LOG_JSON,
+                  verbose ? PM_LOG_DEBUG : PM_LOG_INFO);
+
+    pm_paths_t paths;
+    if (pm_paths_init (&paths, name, rundir, config->control, config->events,
+                       err, sizeof err) == -1) {
+        fprintf (stderr, "pmd: %s\n", err);
+        pm_config_destroy (&config);
+        return EXIT_USAGE;
+    }
+
+    //  Before any thread exists: libzmq's I/O threads inherit this mask, so
+    //  our signals only ever arrive through the signalfd.
+    if (pm_reaper_block_signals () == -1) {
+        perror ("pmd: sigprocmask");
+        return EXIT_RUNTIME;
+    }
+    zsys_handler_set (NULL);
+
+    long holder = 0;
+    pm_lifecycle_t *lifecycle = pm_lifecycle_acquire (&paths, &holder, err,
+                                                      sizeof err);
+    if (!lifecycle) {
+        fprintf (stderr, "pmd: %s\n", err);
+        pm_config_destroy (&config);
+        return holder ? EXIT_RUNNING : EXIT_RUNTIME;
+    }
+    //  Orphans of our services are reparented to us, so we reap them and
+    //  can see their process groups die.
+    prctl (PR_SET_CHILD_SUBREAPER, 1);
+
+    char agent_log [PM_PATH_MAX + 32];
+    snprintf (agent_log, sizeof agent_log, "%s/pmd.agent.log",
+              config->log_dir);
+    int rc = EXIT_RUNTIME;
+    zloop_t *loop = NULL;
+    pm_publish_t *pub = NULL;
+    pm_supervisor_t *sup = NULL;
+    pm_command_t *command = NULL;
+    pm_reaper_t *reaper = NULL;
+    s_agent_t agent = { NULL, 0 };
+
+    loop = zloop_new ();
+    zloop_set_nonstop (loop, true);
+    pub = pm_publish_new (paths.events, name, err, sizeof err);
+    if (!pub)
+        goto fail;
+    sup = pm_supervisor_new (loop, config, name, pub, err, sizeof err);
+    if (!sup)
+        goto fail;
+    if (pm_log_open_file (agent_log) == -1)
+        pm_log_warn ("cannot open the agent log %s: %s", agent_log,
+                     strerror (errno));
+    pm_supervisor_set_echo (sup, follow);
+    agent.sup = sup;
+    reaper = pm_reaper_new (loop, s_on_exit, s_on_signal, &agent);
+    if (!reaper) {
+        snprintf (err, sizeof err, "cannot watch signals: %s",
+                  strerror (errno));
+        goto fail;
+    }
+    pm_command_info_t info = {
+        name, config->path, paths.control, paths.events, s_now ()
+    };
+    command = pm_command_new (loop, sup, &info, err, sizeof err);
+    if (!command)
+        goto fail;
+
+    pm_log_info ("agent %s started (pid %d), config %s, control %s, "
+                 "events %s", name, (int) getpid (), config->path,
+                 paths.control, paths.events);
+    pm_publish_agent (pub, "started", NULL);
+    pm_supervisor_autostart (sup);
+    zloop_start (loop);
+    rc = pm_supervisor_finished (sup) ? EXIT_OK : EXIT_RUNTIME;
+    goto done;
+
+fail:
+    pm_log_error ("%s", err);
+done:
+    pm_command_destroy (&command);
+    pm_reaper_destroy (&reaper);
+    pm_supervisor_destroy (&sup);
+    pm_publish_destroy (&pub);
+    zloop_destroy (&loop);
+    //  Let the PUB socket's linger deliver the last events before the
+    //  sockets' files go.
+    zsys_shutdown ();
+    pm_lifecycle_release (&lifecycle);
+    pm_log_close ();
+    pm_config_destroy (&config);
+    return rc;
+}

@@ -1,0 +1,55 @@
+/*  publish.h - the PUB socket: events, topics, sequence numbers
+
+    Owns: the agent's PUB socket and its settings (high-water mark,
+    linger), the topic of every message, and the agent event stream's
+    sequence number.  Service state and log sequence numbers belong to the
+    service and log capture; they are passed in.
+
+    Publishing never blocks: a subscriber past its high-water mark loses
+    messages (and sees the gap in seq), the agent and the services never
+    wait for it.
+*/
+#ifndef PM_PUBLISH_H
+#define PM_PUBLISH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pm_proto.h"
+
+/*  Messages queued per subscriber before it starts losing them: a burst of
+    this many lines reaches a subscriber that is not reading at all. */
+#define PM_PUB_HWM 100000
+/*  How long, at shutdown, the socket keeps trying to deliver what is
+    queued (milliseconds). */
+#define PM_PUB_LINGER 2000
+
+typedef struct pm_publish_t pm_publish_t;
+
+/*  Binds a PUB socket to endpoint.  Returns NULL with a message in err. */
+pm_publish_t *pm_publish_new (const char *endpoint, const char *agent,
+                              char *err, size_t errlen);
+void pm_publish_destroy (pm_publish_t **self_p);
+
+/*  Publishes a state transition of service (record borrowed). */
+void pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
+                       double ts, pm_state_t old_state, pm_state_t new_state,
+                       const pm_record_t *record);
+
+/*  Publishes one log line of service (line: size bytes, may hold NULs). */
+void pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
+                     double ts, pm_stream_t stream, const char *line,
+                     size_t size, bool partial);
+
+/*  Publishes an agent event ("started", "shutdown", ...); message may be
+    NULL.  Returns its seq. */
+uint64_t pm_publish_agent (pm_publish_t *self, const char *event,
+                           const char *message);
+
+/*  Messages published and messages the socket refused (counted, never
+    retried). */
+uint64_t pm_publish_sent (const pm_publish_t *self);
+uint64_t pm_publish_dropped (const pm_publish_t *self);
+
+#endif

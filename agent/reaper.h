@@ -1,0 +1,36 @@
+/*  reaper.h - signals and child exits, through one signalfd
+
+    Owns: the agent's signal mask, the signalfd in the event loop, and the
+    waitpid loop.  Exits are collected first, then handed one by one to the
+    exit callback; SIGTERM, SIGINT and SIGHUP go to the signal callback.
+
+    Leaves to others: what an exit or a signal means (supervisor, main).
+*/
+#ifndef PM_REAPER_H
+#define PM_REAPER_H
+
+#include <czmq.h>
+#include <sys/types.h>
+
+typedef struct pm_reaper_t pm_reaper_t;
+
+/*  pid exited with wait status `status`. */
+typedef void (pm_reaper_exit_fn) (void *arg, pid_t pid, int status);
+/*  A signal other than SIGCHLD arrived. */
+typedef void (pm_reaper_signal_fn) (void *arg, int signum);
+
+/*  Blocks SIGCHLD, SIGTERM, SIGINT and SIGHUP and ignores SIGPIPE in the
+    calling thread.  Call before any other thread exists (before the first
+    ZeroMQ socket), so libzmq's threads inherit the mask.  Returns 0 or -1. */
+int pm_reaper_block_signals (void);
+
+/*  A reaper reading its signalfd in loop.  Returns NULL on failure. */
+pm_reaper_t *pm_reaper_new (zloop_t *loop, pm_reaper_exit_fn *on_exit,
+                            pm_reaper_signal_fn *on_signal, void *arg);
+void pm_reaper_destroy (pm_reaper_t **self_p);
+
+/*  Runs the waitpid loop now (also done on every SIGCHLD).  Returns the
+    number of children reaped. */
+int pm_reaper_reap (pm_reaper_t *self);
+
+#endif

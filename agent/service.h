@@ -1,0 +1,132 @@
+/*  service.h - the supervision state machine of one service
+
+    Owns: one service's state, its status record fields (pid, times, exit
+    status, restarts, error) and the rules that move it from state to
+    state.  Each function is an event (a request, a spawn, an exit, a
+    timer); it changes the state as the state table in PROTOCOL.md says and
+    tells the caller what to do (send a signal, arm a timer).
+
+    No system calls and no clock: times come in as arguments, so the
+    machine is tested with synthetic events and a fake clock.  The
+    supervisor performs the actions, evaluates dependencies, and publishes
+    every transition (it learns of them through pm_service_take_transition).
+*/
+#ifndef PM_SERVICE_H
+#define PM_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "pm_proto.h"
+
+typedef struct pm_service_t pm_service_t;
+
+/*  What the caller must do after an event.  Several may be set. */
+typedef struct {
+    int kill_signal;          /* send this signal to the process group (0: none) */
+    bool arm_stop_timer;      /* arm the stop timer for stop_timeout seconds */
+    bool cancel_stop_timer;   /* cancel a stop timer that may be armed */
+} pm_action_t;
+
+/*  Results of a start or stop request. */
+typedef enum {
+    PM_REQ_DONE = 0,          /* the state changed (or will, via a queued step) */
+    PM_REQ_ALREADY,           /* already in, or on its way to, the requested state */
+    PM_REQ_NOT_RUNNING        /* stop: there was nothing to stop */
+} pm_req_result_t;
+
+/*  A new service in state inactive.  spec is borrowed and must outlive
+    the service (or be replaced with pm_service_set_spec). */
+pm_service_t *pm_service_new (const pm_config_service_t *spec);
+void pm_service_destroy (pm_service_t **self_p);
+
+const pm_config_service_t *pm_service_spec (const pm_service_t *self);
+void pm_service_set_spec (pm_service_t *self, const pm_config_service_t *spec);
+const char *pm_service_name (const pm_service_t *self);
+pm_state_t pm_service_state (const pm_service_t *self);
+pid_t pm_service_pid (const pm_service_t *self);
+/*  The process group of the current or last run (it may outlive the main
+    process while stopping); 0 if none. */
+pid_t pm_service_pgid (const pm_service_t *self);
+/*  How many times it has been spawned since the agent loaded it. */
+unsigned long pm_service_spawns (const pm_service_t *self);
+/*  True in waiting, starting, running, stopping and backoff: a process
+    exists or is on its way. */
+bool pm_service_is_active (const pm_service_t *self);
+/*  True while it has a main process (starting, running, stopping before
+    the main process is reaped). */
+bool pm_service_has_process (const pm_service_t *self);
+const char *pm_service_error (const pm_service_t *self);
+
+/*  A start was asked for while it was stopping: it goes to waiting as soon
+    as it is stopped. */
+bool pm_service_start_pending (const pm_service_t *self);
+
+/*  Sequence number of its state event stream: the caller assigns the next
+    one when it publishes a transition. */
+uint64_t pm_service_next_seq (pm_service_t *self);
+
+/*  Fills record with the service's status at time now.  The record's
+    strings are copies owned by the record (pm_record_clear frees them). */
+void pm_service_record (const pm_service_t *self, double now,
+                        pm_record_t *record);
+
+/*  Returns true and the old and new states of the oldest transition not
+    yet taken, in the order they happened; false when none is left.  The
+    record of a transition is what pm_service_record gives right after
+    it (the supervisor publishes each one before handling the next
+    event, so they agree). */
+bool pm_service_take_transition (pm_service_t *self, pm_state_t *old_state,
+                                 pm_state_t *new_state);
+
+/* --- Events ------------------------------------------------------- */
+
+/*  Start requested.  inactive, stopped, completed, failed, backoff ->
+    waiting (DONE).  stopping -> remembered, waiting once stopped (DONE).
+    waiting, starting, running -> ALREADY. */
+pm_req_result_t pm_service_request_start (pm_service_t *self, double now);
+
+/*  Its dependencies are satisfied and the supervisor spawned it as pid.
+    waiting -> starting. */
+void pm_service_spawned (pm_service_t *self, pid_t pid, double now);
+
+/*  Spawn failed (e.g. exec: No such file or directory), or a dependency
+    can no longer be satisfied: waiting -> failed with error. */
+void pm_service_fail_start (pm_service_t *self, const char *error, double now);
+
+/*  Readiness confirmed: starting -> running. */
+void pm_service_ready (pm_service_t *self, double now);
+
+/*  Stop requested.  starting, running -> stopping, with the stop signal
+    and the stop timer in action (DONE).  waiting, backoff -> stopped
+    (DONE).  stopping -> ALREADY (a pending start is forgotten).
+    inactive, stopped, completed, failed -> NOT_RUNNING. */
+pm_req_result_t pm_service_request_stop (pm_service_t *self, double now,
+                                         pm_action_t *action);
+
+/*  The stop timer fired: SIGKILL to the group. */
+void pm_service_stop_timeout (pm_service_t *self, pm_action_t *action);
+
+/*  Shutdown was asked twice: skip what is left of stop_timeout. */
+void pm_service_kill_now (pm_service_t *self, pm_action_t *action);
+
+/*  The main process was reaped with wait status `status`.  group_alive
+    tells whether other members of its process group still exist.
+    starting, running: exit 0 -> completed, else -> failed (exit code or
+    signal recorded); remaining group members are left to the caller to
+    clean up.  stopping: -> stopped once the group is gone (now, or at
+    pm_service_group_gone); then -> waiting if a start is pending. */
+void pm_service_exited (pm_service_t *self, int status, bool group_alive,
+                        double now, pm_action_t *action);
+
+/*  The last member of a stopping service's process group is gone. */
+void pm_service_group_gone (pm_service_t *self, double now,
+                            pm_action_t *action);
+
+/*  True while stopping with the main process reaped but group members
+    left. */
+bool pm_service_group_pending (const pm_service_t *self);
+
+#endif

@@ -1,0 +1,47 @@
+/*  spawn.h - starting a service's process
+
+    Owns: fork and exec, the child's session and process group, its
+    standard streams (stdin /dev/null, stdout and stderr on two pipes), its
+    environment and working directory, and the close-on-exec status pipe
+    that turns an exec failure into an error message instead of a crash.
+
+    Leaves to others: reading the pipes (logcap), reaping (reaper), and
+    deciding when to spawn (supervisor).
+*/
+#ifndef PM_SPAWN_H
+#define PM_SPAWN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/*  What a spawn produced: the child's pid (leader of its own session and
+    process group) and the read ends of its stdout and stderr pipes
+    (non-blocking, close-on-exec; the caller owns them). */
+typedef struct {
+    pid_t pid;
+    int out_fd;
+    int err_fd;
+} pm_spawn_result_t;
+
+/*  Runs spec.  agent_name is exported as PMBUS_AGENT, the service's name
+    as PMBUS_SERVICE.  The calling thread must have SIGCHLD (and the
+    agent's other signals) blocked; the child unblocks everything.
+
+    A `command` with no shell syntax is split on blanks and executed
+    directly, so "not found" is an exec error; any other command runs as
+    /bin/sh -c COMMAND.  `argv` is executed directly.  The PATH search is
+    done before fork, so the child only calls async-signal-safe functions.
+
+    Returns 0 and fills result; or -1 with a message in err such as
+    "exec ./api: No such file or directory" or "chdir /srv/x: Permission
+    denied" (the child, if any, has been reaped). */
+int pm_spawn_run (const pm_config_service_t *spec, const char *agent_name,
+                  pm_spawn_result_t *result, char *err, size_t errlen);
+
+/*  True if command needs a shell (it holds quoting, expansion, redirection,
+    operators or comments). */
+int pm_spawn_needs_shell (const char *command);
+
+#endif

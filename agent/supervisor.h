@@ -1,0 +1,87 @@
+/*  supervisor.h - all services of one agent, their graph, and the waits
+
+    Owns: the services (one state machine each), their log captures, the
+    dependency rules between them (who may start when, who stops first),
+    the timers that go with stopping, the requests parked until their
+    condition holds, and the graceful shutdown.
+
+    Leaves to others: decoding requests and sending replies (command),
+    the process work (spawn, reaper), publishing (publish).
+
+    Every entry point is an event; after it the supervisor "settles":
+    starts what may start, stops what may stop, publishes each transition,
+    and answers the parked requests whose condition now holds.
+*/
+#ifndef PM_SUPERVISOR_H
+#define PM_SUPERVISOR_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "pm_proto.h"
+#include "publish.h"
+
+typedef struct pm_supervisor_t pm_supervisor_t;
+
+/*  Sends reply to the client behind token, then frees token.  The
+    supervisor keeps the reply's ownership (it destroys it after). */
+typedef void (pm_supervisor_reply_fn) (void *arg, void *token,
+                                       const pm_reply_t *reply);
+/*  Frees a token that will never be answered (agent teardown). */
+typedef void (pm_supervisor_free_fn) (void *arg, void *token);
+
+/*  A supervisor for config (borrowed; it must outlive the supervisor).
+    Opens every service's log file.  Returns NULL with a message in err. */
+pm_supervisor_t *pm_supervisor_new (zloop_t *loop, const pm_config_t *config,
+                                    const char *agent, pm_publish_t *pub,
+                                    char *err, size_t errlen);
+void pm_supervisor_destroy (pm_supervisor_t **self_p);
+
+void pm_supervisor_set_replier (pm_supervisor_t *self,
+                                pm_supervisor_reply_fn *reply,
+                                pm_supervisor_free_fn *free_token, void *arg);
+
+/*  Print every service line on stdout, prefixed by its name. */
+void pm_supervisor_set_echo (pm_supervisor_t *self, bool echo);
+
+/*  Starts every autostart service, dependencies first. */
+void pm_supervisor_autostart (pm_supervisor_t *self);
+
+/*  A child was reaped (from the reaper). */
+void pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status);
+
+/*  Index of the service called name, or -1. */
+int pm_supervisor_find (const pm_supervisor_t *self, const char *name);
+size_t pm_supervisor_size (const pm_supervisor_t *self);
+
+/*  Commands.  targets are service indexes (checked by the caller).  Each
+    either answers at once through the reply function or parks the
+    request, answering when its wait holds, its timeout passes, or the
+    agent shuts down.  The token is taken in every case. */
+void pm_supervisor_status (pm_supervisor_t *self, const size_t *targets,
+                           size_t count, pm_reply_t *reply);
+void pm_supervisor_start (pm_supervisor_t *self, const pm_request_t *request,
+                          const size_t *targets, size_t count, void *token);
+void pm_supervisor_stop (pm_supervisor_t *self, const pm_request_t *request,
+                         const size_t *targets, size_t count, void *token);
+void pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
+                            const size_t *targets, size_t count, void *token);
+void pm_supervisor_signal (pm_supervisor_t *self, const pm_request_t *request,
+                           const size_t *targets, size_t count,
+                           pm_reply_t *reply);
+
+/*  Begins the graceful shutdown (idempotent).  A second call with force
+    skips what is left of the stop timeouts.  token, if not NULL, is
+    answered when the shutdown is complete. */
+void pm_supervisor_shutdown (pm_supervisor_t *self, bool force,
+                             uint64_t id, void *token);
+bool pm_supervisor_shutting_down (const pm_supervisor_t *self);
+
+/*  True once shutdown is complete: every service is down, its output
+    drained, the last agent event published and every request answered.
+    The caller then ends the loop. */
+bool pm_supervisor_finished (const pm_supervisor_t *self);
+
+#endif

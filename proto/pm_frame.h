@@ -1,0 +1,113 @@
+/*  pm_frame.h - private to libpmproto: the checks every decoder runs on
+    raw bytes before msgpack-c sees them
+
+    Owns: the structural scan of a frame (one object, every declared
+    length checked against the bytes actually left, nesting bounded), the
+    unpack that follows it, and UTF-8 validation.  Used by pm_msg.c and
+    pm_json.c; not installed, not for the agent or the clients.
+
+    Why a scan first: msgpack-c allocates an array's or map's element
+    table from its declared count before it has read one element, so a
+    five-byte frame declaring 2^32 elements would make it ask for tens of
+    gigabytes.  After the scan, every container's count is bounded by the
+    bytes that follow it, so unpacking costs memory in proportion to the
+    frame.
+*/
+#ifndef PM_FRAME_H
+#define PM_FRAME_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pm_proto.h"
+
+/*  Containers nested deeper than this are refused.  The protocol needs 4
+    (reply, services, record, depends_on). */
+#define PM_FRAME_DEPTH_MAX 16
+
+/*  Checks that data holds exactly one well-formed msgpack object, then
+    unpacks it into *result, which the caller must always release with
+    msgpack_unpacked_destroy (it is initialised here, even on failure).
+    Returns 0, or -1 with a message in err. */
+int pm_frame_unpack (const void *data, size_t size, msgpack_unpacked *result,
+                     char *err, size_t errlen);
+
+/*  Length of the valid UTF-8 sequence at text (1..4), or 0 if the bytes
+    there do not start one (overlong forms, surrogates and code points
+    over U+10FFFF are invalid).  size is the number of bytes available. */
+size_t pm_utf8_next (const unsigned char *text, size_t size);
+
+/*  True if all size bytes are valid UTF-8 (NUL is valid). */
+bool pm_utf8_valid (const void *text, size_t size);
+
+/* ------------------------------------------------------------------ */
+/*  Field decoding, shared by pm_msg.c and pm_record.c                 */
+/* ------------------------------------------------------------------ */
+
+/*  Each helper checks one value, copies it out, and on failure writes
+    "<path>: <what was expected>" into the decoder's buffer and returns
+    -1; the decoder keeps the first failure's code. */
+typedef struct {
+    char *err;                /* message buffer, always NUL-terminated */
+    size_t errlen;
+    pm_err_t code;            /* PM_OK until something fails */
+} pm_decoder_t;
+
+/*  Records a failure (the first one wins) and returns -1. */
+int pm_decoder_fail (pm_decoder_t *dec, pm_err_t code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+/*  True if key is the string name. */
+bool pm_key_is (const msgpack_object *key, const char *name);
+/*  A printable, bounded rendering of a string key for messages. */
+void pm_key_text (const msgpack_object *key, char *buf, size_t size);
+
+/*  A string of min..max bytes without NUL, copied into *out.  With
+    nullable, nil gives *out = NULL. */
+int pm_decode_string (pm_decoder_t *dec, const msgpack_object *obj,
+                      const char *path, size_t min, size_t max,
+                      bool nullable, char **out);
+int pm_decode_uint (pm_decoder_t *dec, const msgpack_object *obj,
+                    const char *path, uint64_t *out);
+/*  An integer in min..max; "expected <what>" names the range. */
+int pm_decode_int (pm_decoder_t *dec, const msgpack_object *obj,
+                   const char *path, int64_t min, int64_t max,
+                   const char *what, int64_t *out);
+/*  A finite number (integer or float) >= min. */
+int pm_decode_number (pm_decoder_t *dec, const msgpack_object *obj,
+                      const char *path, double min, double *out);
+int pm_decode_bool (pm_decoder_t *dec, const msgpack_object *obj,
+                    const char *path, bool *out);
+/*  An array of 1..PM_NAME_MAX-byte names, at most PM_NAMES_MAX. */
+int pm_decode_names (pm_decoder_t *dec, const msgpack_object *obj,
+                     const char *path, char ***names, size_t *count);
+/*  Checks the frame size and unpacks it as a map; -1 on failure. */
+int pm_decode_frame (pm_decoder_t *dec, const void *data, size_t size,
+                     msgpack_unpacked *result);
+/*  Checks "v" of a reply or event map: required, == 1. */
+int pm_decode_version (pm_decoder_t *dec, const msgpack_object *map);
+
+/* ------------------------------------------------------------------ */
+/*  Encoding                                                           */
+/* ------------------------------------------------------------------ */
+
+/*  A packer writing to an sbuffer; running out of memory aborts. */
+void pm_packer_init (msgpack_packer *pk, msgpack_sbuffer *sbuf);
+/*  Packs text as a str; NULL packs "". */
+void pm_pack_str (msgpack_packer *pk, const char *text);
+/*  Packs text as a str; NULL packs nil. */
+void pm_pack_nstr (msgpack_packer *pk, const char *text);
+/*  Hands the buffer to the caller; -1 (and frees it) if the message is
+    over PM_FRAME_MAX. */
+int pm_pack_finish (msgpack_sbuffer *sbuf, char **data, size_t *size);
+
+/*  In pm_record.c: one status record as a map, and back.  The unpack
+    fills record (zeroed first); on failure what it holds must still be
+    released with pm_record_clear. */
+void pm_record_pack (msgpack_packer *pk, const pm_record_t *record);
+int pm_record_unpack (pm_decoder_t *dec, const msgpack_object *obj,
+                      const char *path, pm_record_t *record);
+
+#endif

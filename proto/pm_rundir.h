@@ -1,0 +1,67 @@
+/*  pm_rundir.h - where an agent lives: its name, runtime directory and
+    endpoints
+
+    Owns: the one rule, shared by pmd and every client, that turns a config
+    file into an agent name and a runtime directory, and the paths inside
+    it.  Both sides call the same code, so a client always finds the agent
+    exactly where the agent placed itself.
+
+    The rule (README "Where things live"):
+      base  = $XDG_RUNTIME_DIR/pmbus        if XDG_RUNTIME_DIR is set
+              /tmp/pmbus-<uid>              otherwise
+      name  = agent.name from the config, or derived from the config's
+              absolute path: <stem>-<8 hex digits of a hash of the path>
+      dir   = <base>/<name>                 (or --runtime-dir / -s DIR)
+      dir holds control.sock, events.sock, pmd.pid, pmd.lock
+*/
+#ifndef PM_RUNDIR_H
+#define PM_RUNDIR_H
+
+#include <stddef.h>
+
+#define PM_PATH_MAX 4096
+/*  sun_path is 108 bytes on Linux, including the terminating NUL. */
+#define PM_SUN_PATH_MAX 107
+
+typedef struct {
+    char dir[PM_PATH_MAX];        /* the runtime directory */
+    char control[PM_PATH_MAX + 32];   /* "ipc://<dir>/control.sock" or the config's override */
+    char events[PM_PATH_MAX + 32];    /* "ipc://<dir>/events.sock" or the config's override */
+    char lock[PM_PATH_MAX + 32];      /* "<dir>/pmd.lock" */
+    char pidfile[PM_PATH_MAX + 32];   /* "<dir>/pmd.pid" */
+} pm_paths_t;
+
+/*  Derives an agent name from an absolute config path: the file's stem
+    (or, for a file called pmbus.cfg, its directory's name), reduced to
+    [A-Za-z0-9._-] and at most 32 bytes, then "-" and 8 hex digits of a
+    64-bit FNV-1a hash of the whole path.  Returns 0, or -1 if out is too
+    small. */
+int pm_agent_name_derive (const char *config_path, char *out, size_t size);
+
+/*  True if name is a valid agent name: 1..64 bytes of [A-Za-z0-9._-],
+    not starting with '.'. */
+int pm_agent_name_valid (const char *name);
+
+/*  Fills paths for the agent called name.  rundir, when not NULL, is the
+    runtime directory to use instead of the derived one; control and
+    events, when not NULL, override the endpoints.  An ipc endpoint whose
+    path does not fit sun_path is refused.  Returns 0, or -1 with a message
+    in err. */
+int pm_paths_init (pm_paths_t *paths, const char *name, const char *rundir,
+                   const char *control, const char *events,
+                   char *err, size_t errlen);
+
+/*  Creates the runtime directory (and its base) with mode 0700 if missing,
+    and checks that it is a directory owned by us and not accessible by
+    others.  Returns 0, or -1 with a message in err. */
+int pm_rundir_make (const pm_paths_t *paths, char *err, size_t errlen);
+
+/*  Tries a shared, non-blocking flock on the lock file.  Returns 1 if an
+    agent holds it (running), 0 if not (no file, or the lock is free), -1
+    on another error.  Sends nothing to the agent. */
+int pm_rundir_agent_running (const pm_paths_t *paths);
+
+/*  Reads the pid file; returns the pid, or 0 if missing or unreadable. */
+long pm_rundir_read_pid (const pm_paths_t *paths);
+
+#endif

@@ -1,0 +1,781 @@
+"""test_pmctl_cli.py - pmctl's command line against a fake agent
+
+Runs the real pmctl ($PMCTL) against an agent written here: a thread that
+holds the agent's lock (an exclusive flock), writes the pid file and
+answers on a ROUTER bound at the control endpoint, exactly where pmctl
+looks for it (runtime dir under a temporary XDG_RUNTIME_DIR).  Each test
+checks the request pmctl sent (cmd and args), then pmctl's output and exit
+code for a canned reply.  No real pmd is involved.
+
+Every wait is bounded (subprocess timeouts, join timeouts) and every
+process and thread started here is stopped in tearDown.
+"""
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import msgpack
+import zmq
+
+PMCTL = os.environ.get("PMCTL")
+
+#  The exit codes pmctl documents.
+OK, FAILED, USAGE, UNREACHABLE, TIMEOUT = 0, 1, 2, 3, 4
+
+GOOD_CONFIG = """\
+agent: { name = "fake"; };
+services: {
+  web: { command = "sleep 100"; };
+  api: { command = "sleep 100"; depends_on = { web = "started"; }; };
+};
+"""
+
+#  Line 3 names a key no service takes.
+BAD_CONFIG = """\
+agent: { name = "fake"; };
+services: {
+  web: { comand = "sleep 100"; };
+};
+"""
+
+
+def fnv1a_name(path):
+    """pm_agent_name_derive, for a config file called pmbus.cfg."""
+    h = 14695981039346656037
+    for byte in path.encode():
+        h ^= byte
+        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    stem = os.path.basename(os.path.dirname(path))
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", stem)[:32]
+    return "%s-%08x" % (stem, h >> 32)
+
+
+def reply(request, ok=True, **fields):
+    """A reply to request: v, the echoed id, ok, then fields."""
+    out = {"v": 1, "id": request["id"], "ok": ok}
+    out.update(fields)
+    return out
+
+
+def error_reply(request, code, message, results=None, names=None):
+    error = {"code": code, "message": message}
+    if names is not None:
+        error["names"] = names
+    out = reply(request, ok=False, error=error)
+    if results is not None:
+        out["results"] = results
+    return out
+
+
+def result(name, state, ok=True, note=None, error=None):
+    return {"name": name, "ok": ok, "state": state, "note": note,
+            "error": error}
+
+
+def record(name, state, pid=None, uptime=None, restarts=0, exit_code=None,
+           sig=None, error=None):
+    now = time.time()
+    return {
+        "name": name, "state": state, "pid": pid,
+        "started_at": now - uptime if uptime is not None else None,
+        "state_since": now, "uptime": uptime, "restarts": restarts,
+        "exit_code": exit_code, "signal": sig, "ready": state == "running",
+        "error": error, "depends_on": {}, "command": "sleep 100",
+        "seq": 1, "next_start": None,
+    }
+
+
+class FakeAgent:
+    """Holds the lock, writes the pid file, answers on the control socket.
+
+    handler(request) returns a reply dict, or None to stay silent.  Every
+    decoded request is kept in .requests.  pid is what goes into the pid
+    file (default: this process, which stays alive)."""
+
+    def __init__(self, rundir, handler, pid=None, control=None):
+        self.rundir = rundir
+        self.handler = handler
+        self.pid = pid if pid is not None else os.getpid()
+        self.control = control or "ipc://%s/control.sock" % rundir
+        self.requests = []
+        self.received = threading.Event()
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._error = None
+        os.makedirs(rundir, mode=0o700, exist_ok=True)
+        self._lock = open(os.path.join(rundir, "pmd.lock"), "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with open(os.path.join(rundir, "pmd.pid"), "w") as f:
+            f.write("%d\n" % self.pid)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(5):
+            raise RuntimeError("fake agent did not bind")
+        if self._error:
+            raise self._error
+
+    def _run(self):
+        context = zmq.Context.instance()
+        try:
+            router = context.socket(zmq.ROUTER)
+            router.linger = 0
+            router.bind(self.control)
+        except Exception as e:     # reported by __init__
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                if not router.poll(20):
+                    continue
+                frames = router.recv_multipart()
+                request = msgpack.unpackb(frames[-1], raw=False)
+                self.requests.append({"frames": len(frames), **request})
+                self.received.set()
+                answer = self.handler(request)
+                if answer is not None:
+                    router.send_multipart(frames[:-1]
+                                          + [msgpack.packb(answer)])
+        finally:
+            router.close(0)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+
+class PmctlTest(unittest.TestCase):
+
+    def setUp(self):
+        if not PMCTL:
+            self.skipTest("PMCTL is not set")
+        #  Real path: pmctl names the config by its real path.
+        self.tmp = os.path.realpath(tempfile.mkdtemp(prefix="pmctl-"))
+        self.xdg = os.path.join(self.tmp, "run")
+        os.mkdir(self.xdg, 0o700)
+        self.project = os.path.join(self.tmp, "proj")
+        os.mkdir(self.project)
+        self.config = os.path.join(self.project, "pmbus.cfg")
+        with open(self.config, "w") as f:
+            f.write(GOOD_CONFIG)
+        self.rundir = os.path.join(self.xdg, "pmbus", "fake")
+        self.agents = []
+        self.children = []
+
+    def tearDown(self):
+        for agent in self.agents:
+            agent.close()
+        for child in self.children:
+            if child.poll() is None:
+                child.kill()
+            child.wait(5)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- helpers ---------------------------------------------------------
+
+    def pmctl(self, *args, env=None, cwd=None, timeout=20):
+        """Runs pmctl; returns (exit code, stdout, stderr)."""
+        environ = dict(os.environ)
+        environ.pop("PMBUS_CONFIG", None)
+        environ["XDG_RUNTIME_DIR"] = self.xdg
+        environ.update(env or {})
+        done = subprocess.run([PMCTL] + list(args), capture_output=True,
+                              text=True, env=environ, timeout=timeout,
+                              cwd=cwd or self.project)
+        return done.returncode, done.stdout, done.stderr
+
+    def agent(self, handler, **kwargs):
+        agent = FakeAgent(kwargs.pop("rundir", self.rundir), handler,
+                          **kwargs)
+        self.agents.append(agent)
+        return agent
+
+    def canned(self, make):
+        """An agent answering every request with make(request)."""
+        return self.agent(make)
+
+    def sleeper(self):
+        """A process to stand for the agent's pid; killed in tearDown."""
+        child = subprocess.Popen(["sleep", "60"])
+        self.children.append(child)
+        return child
+
+    def only_request(self, agent):
+        self.assertEqual(len(agent.requests), 1, agent.requests)
+        request = agent.requests[0]
+        self.assertEqual(request["v"], 1)
+        self.assertIsInstance(request["id"], int)
+        #  A DEALER sends one frame: the router sees identity + body.
+        self.assertEqual(request["frames"], 2)
+        return request
+
+    def assertUsage(self, *args):
+        code, out, err = self.pmctl(*args)
+        self.assertEqual(code, USAGE, (args, out, err))
+        self.assertEqual(out, "")
+        lines = err.splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertTrue(lines[0].startswith("pmctl: "), err)
+        self.assertIn("see pmctl --help", err)
+        return err
+
+    # -- help and usage ----------------------------------------------------
+
+    def test_help(self):
+        for flag in ("--help", "-h"):
+            code, out, err = self.pmctl(flag)
+            self.assertEqual(code, OK)
+            self.assertEqual(err, "")
+            for word in ("status", "ps", "start", "stop", "restart",
+                         "signal", "check", "ping", "shutdown", "--config",
+                         "--runtime-dir", "--json", "--all", "--wait",
+                         "--timeout", "--with-dependents", "exit codes"):
+                self.assertIn(word, out)
+            for code_line in ("  0  success", "  1  ", "  2  usage",
+                              "  3  agent not reachable", "  4  timeout"):
+                self.assertIn(code_line, out)
+        #  Help wins wherever it is, even after a command.
+        code, out, _ = self.pmctl("start", "--help")
+        self.assertEqual(code, OK)
+        self.assertIn("usage: pmctl", out)
+
+    def test_usage_errors(self):
+        self.assertIn("no command", self.assertUsage())
+        self.assertIn("unknown command 'frobnicate'",
+                      self.assertUsage("frobnicate"))
+        self.assertIn("--bogus", self.assertUsage("--bogus", "status"))
+        self.assertIn("-x", self.assertUsage("-x", "status"))
+        self.assertIn("needs a value", self.assertUsage("status", "-c"))
+        self.assertIn("service names or --all", self.assertUsage("start"))
+        self.assertIn("not both", self.assertUsage("stop", "web", "--all"))
+        self.assertIn("--wait 'running'",
+                      self.assertUsage("stop", "--wait", "running", "web"))
+        self.assertIn("--wait 'stopped'",
+                      self.assertUsage("start", "--wait", "stopped", "web"))
+        self.assertIn("--timeout", self.assertUsage("start", "--timeout",
+                                                    "soon", "web"))
+        self.assertUsage("start", "--timeout", "-1", "web")
+        self.assertIn("--with-dependents",
+                      self.assertUsage("start", "--with-dependents", "web"))
+        self.assertIn("--all", self.assertUsage("status", "--all"))
+        self.assertIn("needs a signal", self.assertUsage("signal"))
+        self.assertIn("unknown signal 'SIGBOGUS'",
+                      self.assertUsage("signal", "SIGBOGUS", "web"))
+        self.assertIn("service names or --all",
+                      self.assertUsage("signal", "TERM"))
+        self.assertIn("takes no arguments", self.assertUsage("ping", "web"))
+        self.assertIn("--timeout", self.assertUsage("ping", "--timeout", "1"))
+        self.assertUsage("check", "a.cfg", "b.cfg")
+        self.assertUsage("start", "x" * 200)
+
+    def test_version(self):
+        code, out, _ = self.pmctl("--version")
+        self.assertEqual(code, OK)
+        self.assertTrue(out.startswith("pmctl "))
+
+    # -- finding the agent -------------------------------------------------
+
+    def test_no_agent(self):
+        code, out, err = self.pmctl("status")
+        self.assertEqual(code, UNREACHABLE)
+        self.assertEqual(out, "")
+        self.assertEqual(err, "pmctl: no agent running for %s (runtime dir "
+                         "%s)\n" % (self.config, self.rundir))
+
+    def test_lock_not_held(self):
+        #  A dead agent's leftovers: files, but nobody holds the lock.
+        os.makedirs(self.rundir, 0o700)
+        open(os.path.join(self.rundir, "pmd.lock"), "w").close()
+        with open(os.path.join(self.rundir, "pmd.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        for command in (["status"], ["start", "web"], ["shutdown"]):
+            code, out, err = self.pmctl(*command)
+            self.assertEqual(code, UNREACHABLE, command)
+            self.assertIn("no agent running for %s" % self.config, err)
+
+    def test_no_config(self):
+        code, out, err = self.pmctl("status", cwd=self.tmp)
+        self.assertEqual(code, USAGE)
+        self.assertIn("no config file", err)
+        code, out, err = self.pmctl("-c", "missing.cfg", "status")
+        self.assertEqual(code, USAGE)
+        self.assertIn("missing.cfg", err)
+
+    def test_config_sources(self):
+        agent = self.canned(lambda r: reply(r, services=[]))
+        #  ./pmbus.cfg, -c before and after the command, $PMBUS_CONFIG.
+        runs = [
+            self.pmctl("status"),
+            self.pmctl("-c", self.config, "status", cwd=self.tmp),
+            self.pmctl("status", "--config", self.config, cwd=self.tmp),
+            self.pmctl("status", cwd=self.tmp,
+                       env={"PMBUS_CONFIG": self.config}),
+        ]
+        for code, out, err in runs:
+            self.assertEqual((code, err), (OK, ""))
+            self.assertEqual(out.split(), ["NAME", "STATE", "PID", "UPTIME",
+                                           "RESTARTS", "EXIT", "ERROR"])
+        self.assertEqual(len(agent.requests), 4)
+
+    def test_derived_name(self):
+        #  Without agent.name the agent is named for its config's path.
+        with open(self.config, "w") as f:
+            f.write('services: { web: { command = "true"; }; };\n')
+        rundir = os.path.join(self.xdg, "pmbus", fnv1a_name(self.config))
+        agent = self.agent(lambda r: reply(r, services=[]), rundir=rundir)
+        code, out, err = self.pmctl("status")
+        self.assertEqual((code, err), (OK, ""))
+        self.only_request(agent)
+
+    def test_runtime_dir_alone(self):
+        #  -s DIR and no config anywhere: DIR alone places the agent.
+        rundir = os.path.join(self.tmp, "elsewhere")
+        agent = self.agent(lambda r: reply(r, services=[]), rundir=rundir)
+        code, out, err = self.pmctl("-s", rundir, "status", cwd=self.tmp)
+        self.assertEqual((code, err), (OK, ""))
+        self.only_request(agent)
+        code, out, err = self.pmctl("-s", os.path.join(self.tmp, "none"),
+                                    "status", cwd=self.tmp)
+        self.assertEqual(code, UNREACHABLE)
+        self.assertIn("no agent running (runtime dir %s/none)" % self.tmp,
+                      err)
+
+    def test_runtime_dir_with_config(self):
+        rundir = os.path.join(self.tmp, "rd")
+        agent = self.agent(lambda r: reply(r, services=[]), rundir=rundir)
+        code, out, err = self.pmctl("status", "--runtime-dir", rundir)
+        self.assertEqual((code, err), (OK, ""))
+        self.only_request(agent)
+
+    def test_endpoint_override(self):
+        control = "ipc://%s/ctl.sock" % self.tmp
+        with open(self.config, "w") as f:
+            f.write('agent: { name = "fake"; control = "%s"; };\n' % control)
+        agent = self.agent(lambda r: reply(r, services=[]), control=control)
+        code, out, err = self.pmctl("status")
+        self.assertEqual((code, err), (OK, ""))
+        self.only_request(agent)
+
+    def test_broken_config_still_finds_agent(self):
+        #  The agent runs on the config it loaded; a file broken since
+        #  must not keep the user from reaching it.
+        agent = self.canned(lambda r: reply(r, services=[]))
+        with open(self.config, "w") as f:
+            f.write(BAD_CONFIG)
+        code, out, err = self.pmctl("status")
+        self.assertEqual(code, OK, err)
+        self.assertIn("warning", err)
+        self.assertIn("comand", err)
+        self.only_request(agent)
+
+    # -- status ------------------------------------------------------------
+
+    def test_status_table(self):
+        services = [
+            record("db", "running", pid=4242, uptime=45.7, restarts=0),
+            record("api-server", "running", pid=31337, uptime=192,
+                   restarts=12),
+            record("worker", "starting", pid=7, uptime=2 * 3600 + 5 * 60 + 9),
+            record("cron", "running", pid=99, uptime=3 * 86400 + 4 * 3600 + 1),
+            record("killed", "failed", sig="SIGKILL", exit_code=None,
+                   error="killed by SIGKILL"),
+            record("crashed", "backoff", exit_code=3, restarts=2,
+                   error="exited with code 3"),
+            record("migrate", "completed", exit_code=0),
+            record("idle", "inactive"),
+        ]
+        agent = self.canned(lambda r: reply(r, services=services))
+        code, out, err = self.pmctl("status")
+        self.assertEqual((code, err), (OK, ""))
+        request = self.only_request(agent)
+        self.assertEqual(request["cmd"], "status")
+        self.assertEqual(request["args"], {})
+
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 1 + len(services))
+        header = lines[0]
+        columns = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "EXIT",
+                   "ERROR"]
+        starts = [header.index(c) for c in columns]
+        self.assertEqual(starts[0], 0)
+        for line in lines:
+            self.assertEqual(line, line.rstrip(), "trailing blanks")
+        rows = {}
+        for line in lines[1:]:
+            cells = []
+            for i, start in enumerate(starts):
+                end = starts[i + 1] if i + 1 < len(starts) else len(line)
+                #  Every cell starts at its column, right after a blank
+                #  (an empty last cell leaves the line shorter).
+                if start < len(line):
+                    self.assertTrue(start == 0 or line[start - 1] == " ",
+                                    line)
+                    self.assertNotEqual(line[start], " ", line)
+                cells.append(line[start:end].strip())
+            rows[cells[0]] = cells[1:]
+        #  Columns are as wide as the widest cell plus two spaces.
+        self.assertEqual(starts[1], len("api-server") + 2)
+        self.assertEqual(rows["db"], ["running", "4242", "45s", "0", "-", ""])
+        self.assertEqual(rows["api-server"],
+                         ["running", "31337", "3m12s", "12", "-", ""])
+        self.assertEqual(rows["worker"][2], "2h05m")
+        self.assertEqual(rows["cron"][2], "3d04h")
+        self.assertEqual(rows["killed"],
+                         ["failed", "-", "-", "0", "SIGKILL",
+                          "killed by SIGKILL"])
+        self.assertEqual(rows["crashed"],
+                         ["backoff", "-", "-", "2", "3",
+                          "exited with code 3"])
+        self.assertEqual(rows["migrate"][4], "0")
+        self.assertEqual(rows["idle"], ["inactive", "-", "-", "0", "-", ""])
+
+    def test_status_names_and_alias(self):
+        agent = self.canned(lambda r: reply(
+            r, services=[record("web", "stopped")]))
+        code, out, err = self.pmctl("ps", "web", "api")
+        self.assertEqual((code, err), (OK, ""))
+        request = self.only_request(agent)
+        self.assertEqual(request["cmd"], "status")
+        self.assertEqual(request["args"], {"names": ["web", "api"]})
+
+    def test_status_unknown_service(self):
+        agent = self.canned(lambda r: error_reply(
+            r, "unknown-service", "unknown service: foo, bar",
+            names=["foo", "bar"]))
+        code, out, err = self.pmctl("status", "foo", "web", "bar")
+        self.assertEqual(code, USAGE)
+        self.assertEqual(out, "")
+        self.assertEqual(err, "pmctl: unknown service: foo, bar\n")
+        self.only_request(agent)
+
+    def test_status_json(self):
+        services = [record("web", "running", pid=12, uptime=3.5),
+                    record("api", "failed", exit_code=3, error="boom")]
+        self.canned(lambda r: reply(r, services=services))
+        code, out, err = self.pmctl("--json", "status")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(len(out.splitlines()), 1)
+        data = json.loads(out)
+        self.assertEqual(data["ok"], True)
+        self.assertEqual(data["v"], 1)
+        self.assertIn("id", data)
+        web, api = data["services"]
+        self.assertEqual(web["name"], "web")
+        self.assertEqual(web["state"], "running")
+        self.assertEqual(web["pid"], 12)
+        self.assertEqual(web["uptime"], 3.5)
+        self.assertEqual(api["exit_code"], 3)
+        self.assertIsNone(api["pid"])
+        self.assertEqual(api["error"], "boom")
+
+    # -- start, stop, restart, signal --------------------------------------
+
+    def test_start_defaults_to_running(self):
+        agent = self.canned(lambda r: reply(r, results=[
+            result("web", "running", note="already-running"),
+            result("api", "running")]))
+        code, out, err = self.pmctl("start", "web", "api")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "web  running  already-running\n"
+                              "api  running\n")
+        request = self.only_request(agent)
+        self.assertEqual(request["cmd"], "start")
+        self.assertEqual(request["args"], {"names": ["web", "api"],
+                                           "wait": "running"})
+
+    def test_start_all_options(self):
+        agent = self.canned(lambda r: reply(r, results=[
+            result("web", "starting")]))
+        code, out, err = self.pmctl("start", "--all", "--wait", "started",
+                                    "--timeout", "5")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "web  starting\n")
+        self.assertEqual(self.only_request(agent)["args"],
+                         {"all": True, "wait": "started", "timeout": 5.0})
+
+    def test_start_failure(self):
+        agent = self.canned(lambda r: error_reply(
+            r, "failed", "1 of 2 targets failed", results=[
+                result("web", "running"),
+                result("api", "failed", ok=False,
+                       error="exited with code 3")]))
+        code, out, err = self.pmctl("start", "web", "api")
+        self.assertEqual(code, FAILED)
+        self.assertEqual(out, "web  running\napi  failed\n")
+        self.assertEqual(err, "pmctl: cannot start 'api': exited with code 3\n")
+        self.only_request(agent)
+
+    def test_start_unknown_service(self):
+        self.canned(lambda r: error_reply(
+            r, "unknown-service", "unknown service: foo, bar",
+            names=["foo", "bar"]))
+        code, out, err = self.pmctl("start", "web", "foo", "bar")
+        self.assertEqual(code, USAGE)
+        self.assertEqual(out, "")
+        self.assertEqual(err, "pmctl: unknown service: foo, bar\n")
+
+    def test_start_timeout_reply(self):
+        agent = self.canned(lambda r: error_reply(
+            r, "timeout", "timed out after 1.5 s", results=[
+                result("web", "running"),
+                result("api", "starting", ok=False),
+                result("worker", "waiting", ok=False)]))
+        code, out, err = self.pmctl("start", "web", "api", "worker",
+                                    "--timeout", "1.5")
+        self.assertEqual(code, TIMEOUT)
+        self.assertIn("api     starting", out)
+        self.assertEqual(err, "pmctl: timed out after 1.5 s: not running "
+                              "yet: api (starting), worker (waiting)\n")
+        self.assertEqual(self.only_request(agent)["args"]["timeout"], 1.5)
+
+    def test_stop_options(self):
+        agent = self.canned(lambda r: reply(r, results=[
+            result("api", "stopped"),
+            result("web", "stopped", note="not-running")]))
+        code, out, err = self.pmctl("stop", "--with-dependents", "web")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "api  stopped\nweb  stopped  not-running\n")
+        request = self.only_request(agent)
+        self.assertEqual(request["cmd"], "stop")
+        self.assertEqual(request["args"], {"names": ["web"],
+                                           "with_dependents": True,
+                                           "wait": "stopped"})
+
+    def test_stop_no_wait(self):
+        agent = self.canned(lambda r: reply(r, results=[
+            result("web", "stopping")]))
+        code, out, err = self.pmctl("stop", "--all", "--wait", "none")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(self.only_request(agent)["args"],
+                         {"all": True, "wait": "none"})
+
+    def test_stop_timeout_reply(self):
+        self.canned(lambda r: error_reply(
+            r, "timeout", "timed out", results=[
+                result("web", "stopping", ok=False)]))
+        code, out, err = self.pmctl("stop", "web", "--timeout", "2")
+        self.assertEqual(code, TIMEOUT)
+        self.assertEqual(err, "pmctl: timed out after 2 s: not stopped "
+                              "yet: web (stopping)\n")
+
+    def test_restart(self):
+        agent = self.canned(lambda r: reply(r, results=[
+            result("web", "running", note="was-not-running")]))
+        code, out, err = self.pmctl("restart", "--with-dependents", "web")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "web  running  was-not-running\n")
+        self.assertEqual(self.only_request(agent)["args"],
+                         {"names": ["web"], "with_dependents": True,
+                          "wait": "running"})
+
+    def test_signal(self):
+        agent = self.canned(lambda r: reply(r, results=[
+            result("web", "running")]))
+        code, out, err = self.pmctl("signal", "HUP", "web")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "web  running\n")
+        request = self.only_request(agent)
+        self.assertEqual(request["cmd"], "signal")
+        self.assertEqual(request["args"], {"names": ["web"],
+                                           "signal": "SIGHUP"})
+
+    def test_signal_all_by_number(self):
+        agent = self.canned(lambda r: reply(r, results=[]))
+        code, out, err = self.pmctl("signal", "--all", "9")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(self.only_request(agent)["args"],
+                         {"all": True, "signal": "SIGKILL"})
+
+    def test_signal_not_running(self):
+        self.canned(lambda r: error_reply(
+            r, "not-running", "web is not running", results=[
+                result("web", "stopped", ok=False, error="not running")]))
+        code, out, err = self.pmctl("signal", "TERM", "web")
+        self.assertEqual(code, FAILED)
+        self.assertEqual(out, "web  stopped\n")
+        self.assertEqual(err, "pmctl: cannot signal 'web': not running\n")
+
+    def test_refused_requests(self):
+        for code_name in ("bad-signal", "bad-request"):
+            agent = self.canned(lambda r, c=code_name: error_reply(
+                r, c, "refused because"))
+            code, out, err = self.pmctl("signal", "TERM", "web")
+            self.assertEqual(code, USAGE, code_name)
+            self.assertEqual(err, "pmctl: %s: refused because\n" % code_name)
+            agent.close()
+            self.agents.remove(agent)
+
+    def test_json_same_exit_codes(self):
+        cases = [
+            (lambda r: error_reply(r, "unknown-service", "unknown: foo",
+                                   names=["foo"]), USAGE),
+            (lambda r: error_reply(r, "failed", "failed", results=[
+                result("foo", "failed", ok=False, error="exec: nope")]),
+             FAILED),
+            (lambda r: error_reply(r, "timeout", "timed out", results=[
+                result("foo", "starting", ok=False)]), TIMEOUT),
+            (lambda r: reply(r, results=[result("foo", "running")]), OK),
+        ]
+        for make, expected in cases:
+            agent = self.canned(make)
+            code, out, err = self.pmctl("start", "foo", "--json")
+            self.assertEqual(code, expected, out)
+            data = json.loads(out)
+            self.assertEqual(set(data) - {"error", "results"},
+                             {"v", "id", "ok"})
+            if expected != OK:
+                self.assertFalse(data["ok"])
+                self.assertIn(data["error"]["code"],
+                              ("unknown-service", "failed", "timeout"))
+            else:
+                self.assertEqual(data["results"][0],
+                                 {"name": "foo", "ok": True,
+                                  "state": "running", "note": None,
+                                  "error": None})
+            agent.close()
+            self.agents.remove(agent)
+
+    # -- ping ----------------------------------------------------------------
+
+    def test_ping(self):
+        def hello(r):
+            return reply(r, agent="fake", version="0.1.0", pid=4321,
+                         config=self.config,
+                         control="ipc://%s/control.sock" % self.rundir,
+                         events="ipc://%s/events.sock" % self.rundir,
+                         started_at=time.time() - 125, leases=[11, 22])
+        agent = self.canned(hello)
+        code, out, err = self.pmctl("ping")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(self.only_request(agent)["cmd"], "hello")
+        fields = dict(line.split(None, 1) for line in out.splitlines())
+        self.assertEqual(fields["agent"], "fake")
+        self.assertEqual(fields["version"], "0.1.0")
+        self.assertEqual(fields["pid"], "4321")
+        self.assertEqual(fields["config"], self.config)
+        self.assertEqual(fields["control"],
+                         "ipc://%s/control.sock" % self.rundir)
+        self.assertEqual(fields["events"],
+                         "ipc://%s/events.sock" % self.rundir)
+        self.assertIn(fields["uptime"], ("2m05s", "2m06s"))
+        self.assertEqual(fields["leases"], "11, 22")
+
+    # -- check -----------------------------------------------------------
+
+    def test_check(self):
+        code, out, err = self.pmctl("check")
+        self.assertEqual((code, out, err), (OK, "pmbus.cfg: ok, 2 services\n",
+                                            ""))
+        code, out, err = self.pmctl("-c", self.config, "check")
+        self.assertEqual(out, "%s: ok, 2 services\n" % self.config)
+        bad = os.path.join(self.project, "bad.cfg")
+        with open(bad, "w") as f:
+            f.write(BAD_CONFIG)
+        code, out, err = self.pmctl("check", bad)
+        self.assertEqual(code, USAGE)
+        self.assertEqual(out, "")
+        self.assertTrue(err.startswith("pmctl: %s:3:" % bad), err)
+        self.assertIn("comand", err)
+        code, out, err = self.pmctl("--json", "check", bad)
+        self.assertEqual(code, USAGE)
+        data = json.loads(out)
+        self.assertEqual(data["ok"], False)
+        self.assertIn("comand", data["error"])
+        code, out, err = self.pmctl("check", "--json")
+        self.assertEqual(code, OK)
+        self.assertEqual(json.loads(out), {"config": self.config, "ok": True,
+                                           "services": 2})
+
+    # -- the agent going away, and deadlines ---------------------------------
+
+    def test_agent_exits_before_answering(self):
+        stand_in = self.sleeper()
+
+        def die(r):
+            stand_in.kill()
+            return None
+        self.agent(die, pid=stand_in.pid)
+        start = time.monotonic()
+        code, out, err = self.pmctl("start", "web")
+        self.assertEqual(code, UNREACHABLE)
+        self.assertEqual(err, "pmctl: agent exited before answering\n")
+        self.assertLess(time.monotonic() - start, 5)
+
+    def test_own_deadline_after_agent_timeout(self):
+        #  The agent never answers a waiting start: pmctl gives up at
+        #  timeout + 2 s with exit code 4.
+        self.agent(lambda r: None)
+        start = time.monotonic()
+        code, out, err = self.pmctl("start", "web", "--timeout", "0.3")
+        elapsed = time.monotonic() - start
+        self.assertEqual(code, TIMEOUT, err)
+        self.assertIn("no answer from the agent", err)
+        self.assertGreater(elapsed, 2.2)
+        self.assertLess(elapsed, 6)
+
+    def test_not_responding(self):
+        #  A command that should be answered at once: 10 s, then exit 3.
+        self.agent(lambda r: None)
+        start = time.monotonic()
+        code, out, err = self.pmctl("status")
+        elapsed = time.monotonic() - start
+        self.assertEqual(code, UNREACHABLE)
+        self.assertEqual(err, "pmctl: agent not responding\n")
+        self.assertGreater(elapsed, 9.5)
+        self.assertLess(elapsed, 14)
+
+    def test_shutdown_waits_for_exit(self):
+        stand_in = self.sleeper()
+
+        def shutdown(r):
+            #  Answer, then "exit" a little later, as pmd does.
+            threading.Timer(0.3, stand_in.kill).start()
+            return reply(r)
+        agent = self.agent(shutdown, pid=stand_in.pid)
+        start = time.monotonic()
+        code, out, err = self.pmctl("shutdown")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "agent fake stopped\n")
+        self.assertGreater(time.monotonic() - start, 0.25)
+        request = self.only_request(agent)
+        self.assertEqual(request["cmd"], "shutdown")
+        self.assertEqual(request["args"], {})
+
+    def test_shutdown_timeout(self):
+        stand_in = self.sleeper()
+        self.agent(lambda r: reply(r), pid=stand_in.pid)
+        start = time.monotonic()
+        code, out, err = self.pmctl("shutdown", "--timeout", "0.5")
+        self.assertEqual(code, TIMEOUT)
+        self.assertIn("still running", err)
+        self.assertLess(time.monotonic() - start, 5)
+
+    def test_shutdown_answer_and_exit_together(self):
+        #  The reply and the exit arrive at once: the reply still counts.
+        stand_in = self.sleeper()
+
+        def shutdown(r):
+            stand_in.kill()
+            stand_in.wait(5)
+            return reply(r)
+        self.agent(shutdown, pid=stand_in.pid)
+        code, out, err = self.pmctl("shutdown")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "agent fake stopped\n")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,797 @@
+/*  test_config.c - unit test of agent/config.c
+
+    Writes config files into a fresh mkdtemp directory under /tmp, loads
+    them and checks the structs, or the exact error: file, line, key path
+    and reason.  Covers every key with its default, every rejected key,
+    type and value, dependency errors and cycles, the start order, path
+    resolution, @include.  No network, no sleeps; the directory is removed
+    at the end.
+*/
+#include "config.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHECK(cond) do { \
+    if (!(cond)) { \
+        fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        exit (1); \
+    } \
+} while (0)
+
+#define CHECK_STR(got, want) do { \
+    const char *g_ = (got), *w_ = (want); \
+    if (!g_ || strcmp (g_, w_) != 0) { \
+        fprintf (stderr, "%s:%d: CHECK failed: %s is \"%s\", expected \"%s\"\n", \
+                 __FILE__, __LINE__, #got, g_ ? g_ : "(null)", w_); \
+        exit (1); \
+    } \
+} while (0)
+
+//  The test directory, as a real path (so it compares with config paths).
+static char s_dir [4096];
+static int s_files;
+
+//  Writes text to s_dir/name (creating one level of subdirectory if name
+//  has a slash) and returns the new path, which the caller frees.
+static char *
+s_write (const char *name, const char *text)
+{
+    char *path;
+    CHECK (asprintf (&path, "%s/%s", s_dir, name) > 0);
+    char *slash = strrchr (path, '/');
+    *slash = 0;
+    if (mkdir (path, 0755) == -1)
+        CHECK (errno == EEXIST);
+    *slash = '/';
+    FILE *file = fopen (path, "w");
+    CHECK (file);
+    CHECK (fputs (text, file) >= 0);
+    CHECK (fclose (file) == 0);
+    return path;
+}
+
+//  Loads text as a new file; expects success.
+static pm_config_t *
+s_load_ok (int line, const char *text)
+{
+    char name [64];
+    snprintf (name, sizeof name, "ok-%d.cfg", ++s_files);
+    char *path = s_write (name, text);
+    char err [PM_CONFIG_ERR_MAX];
+    pm_config_t *config = pm_config_load (path, err, sizeof err);
+    if (!config) {
+        fprintf (stderr, "%s:%d: expected success, got: %s\n", __FILE__, line, err);
+        exit (1);
+    }
+    free (path);
+    return config;
+}
+#define LOAD_OK(text) s_load_ok (__LINE__, text)
+
+//  Loads text as a new file; expects an error that starts exactly with
+//  "PATH:LINE: KEY: " and contains reason.
+static void
+s_load_error (int line, const char *text, int err_line, const char *key,
+              const char *reason)
+{
+    char name [64];
+    snprintf (name, sizeof name, "error-%d.cfg", ++s_files);
+    char *path = s_write (name, text);
+    char err [PM_CONFIG_ERR_MAX];
+    memset (err, 'x', sizeof err);
+    pm_config_t *config = pm_config_load (path, err, sizeof err);
+    char prefix [8192];
+    snprintf (prefix, sizeof prefix, "%s:%d: %s: ", path, err_line, key);
+    if (config) {
+        fprintf (stderr, "%s:%d: expected an error \"%s...%s\", got success\n",
+                 __FILE__, line, prefix, reason);
+        exit (1);
+    }
+    if (strncmp (err, prefix, strlen (prefix)) != 0 || !strstr (err, reason)) {
+        fprintf (stderr, "%s:%d: expected \"%s...%s\"\n%*sgot      \"%s\"\n",
+                 __FILE__, line, prefix, reason, (int) strlen (__FILE__) + 8,
+                 "", err);
+        exit (1);
+    }
+    free (path);
+}
+#define LOAD_ERROR(text, line, key, reason) \
+    s_load_error (__LINE__, text, line, key, reason)
+
+//  Loads path (as given); expects an error starting with want.
+static void
+s_load_error_raw (int line, const char *path, const char *want)
+{
+    char err [PM_CONFIG_ERR_MAX];
+    pm_config_t *config = pm_config_load (path, err, sizeof err);
+    if (config || strncmp (err, want, strlen (want)) != 0) {
+        fprintf (stderr, "%s:%d: expected \"%s...\", got \"%s\"\n", __FILE__,
+                 line, want, config ? "success" : err);
+        exit (1);
+    }
+}
+#define LOAD_ERROR_RAW(path, want) s_load_error_raw (__LINE__, path, want)
+
+static char *
+s_join (const char *a, const char *b)
+{
+    char *path;
+    CHECK (asprintf (&path, "%s/%s", a, b) > 0);
+    return path;
+}
+
+static void
+s_check_path (int line, const char *got, const char *relative)
+{
+    char *want = relative [0] == '/' ? strdup (relative) : s_join (s_dir, relative);
+    if (!got || strcmp (got, want) != 0) {
+        fprintf (stderr, "%s:%d: path is \"%s\", expected \"%s\"\n", __FILE__,
+                 line, got ? got : "(null)", want);
+        exit (1);
+    }
+    free (want);
+}
+#define CHECK_PATH(got, relative) s_check_path (__LINE__, got, relative)
+
+//  A service "web" with a command and one more setting, on line 4.
+#define WEB(setting) \
+    "services: {\n  web: {\n    command = \"x\";\n    " setting "\n  };\n};\n"
+
+/* ------------------------------------------------------------------ */
+
+static void
+test_full (void)
+{
+    pm_config_t *config = LOAD_OK (
+        "# every key\n"
+        "agent: {\n"
+        "  name = \"demo\";\n"
+        "  log_dir = \"var/log\";\n"
+        "  log_format = \"json\";\n"
+        "  control = \"ipc:///tmp/x/control.sock\";\n"
+        "  events = \"tcp://127.0.0.1:5556\";\n"
+        "};\n"
+        "services: {\n"
+        "  db: {\n"                                              // 10
+        "    argv = [\"postgres\", \"-D\", \"data\", \"\"];\n"
+        "    working_dir = \"data\";\n"
+        "    environment = { PGPORT = \"5432\"; DEBUG = 1; BIG = 5000000000L; };\n"
+        "    stop_signal = \"SIGINT\";\n"
+        "    stop_timeout = 2.5;\n"
+        "    autostart = false;\n"
+        "    restart = \"on-failure\";\n"
+        "    log_file = \"db/postgres.log\";\n"
+        "  };\n"
+        "  web: {\n"                                             // 20
+        "    command = \"python3 -m http.server 8080\";\n"
+        "    depends_on = { db = \"ready\"; init = \"completed\"; };\n"
+        "    stop_signal = 2;\n"
+        "    stop_timeout = 7;\n"
+        "    restart = \"always\";\n"
+        "    autostart = true;\n"
+        "  };\n"
+        "  init: { command = \"./init.sh\"; restart = \"no\"; stop_signal = \"HUP\"; };\n"
+        "};\n");
+
+    char *path = s_join (s_dir, "ok-1.cfg");
+    CHECK_STR (config->path, path);
+    free (path);
+    CHECK_STR (config->dir, s_dir);
+    CHECK_STR (config->name, "demo");
+    CHECK_PATH (config->log_dir, "var/log");
+    CHECK (config->log_format == PM_LOG_JSON);
+    CHECK_STR (config->control, "ipc:///tmp/x/control.sock");
+    CHECK_STR (config->events, "tcp://127.0.0.1:5556");
+    CHECK (config->services_count == 3);
+
+    pm_config_service_t *db = &config->services [0];
+    CHECK_STR (db->name, "db");
+    CHECK (db->line == 10);
+    CHECK (db->command == NULL);
+    CHECK (db->argc == 4);
+    CHECK_STR (db->argv [0], "postgres");
+    CHECK_STR (db->argv [1], "-D");
+    CHECK_STR (db->argv [2], "data");
+    CHECK_STR (db->argv [3], "");
+    CHECK (db->argv [4] == NULL);
+    CHECK_PATH (db->working_dir, "data");
+    CHECK (db->env_count == 3);
+    CHECK_STR (db->env [0].key, "PGPORT");
+    CHECK_STR (db->env [0].value, "5432");
+    CHECK_STR (db->env [1].key, "DEBUG");
+    CHECK_STR (db->env [1].value, "1");
+    CHECK_STR (db->env [2].key, "BIG");
+    CHECK_STR (db->env [2].value, "5000000000");
+    CHECK (db->deps_count == 0);
+    CHECK (db->stop_signal == SIGINT);
+    CHECK (db->stop_timeout == 2.5);
+    CHECK (db->autostart == false);
+    CHECK (db->restart == PM_RESTART_ON_FAILURE);
+    CHECK_PATH (db->log_file, "var/log/db/postgres.log");
+
+    pm_config_service_t *web = &config->services [1];
+    CHECK_STR (web->name, "web");
+    CHECK (web->line == 20);
+    CHECK_STR (web->command, "python3 -m http.server 8080");
+    CHECK (web->argv == NULL && web->argc == 0);
+    CHECK_STR (web->working_dir, s_dir);
+    CHECK (web->env_count == 0);
+    CHECK (web->deps_count == 2);
+    CHECK_STR (web->deps [0].name, "db");
+    CHECK (web->deps [0].cond == PM_COND_READY);
+    CHECK (web->deps [0].index == 0);
+    CHECK_STR (web->deps [1].name, "init");
+    CHECK (web->deps [1].cond == PM_COND_COMPLETED);
+    CHECK (web->deps [1].index == 2);
+    CHECK (web->stop_signal == SIGINT);
+    CHECK (web->stop_timeout == 7.0);
+    CHECK (web->autostart == true);
+    CHECK (web->restart == PM_RESTART_ALWAYS);
+    CHECK_PATH (web->log_file, "var/log/web.log");
+
+    pm_config_service_t *init = &config->services [2];
+    CHECK (init->stop_signal == SIGHUP);
+    CHECK (init->restart == PM_RESTART_NO);
+
+    CHECK (config->start_order [0] == 0);
+    CHECK (config->start_order [1] == 2);
+    CHECK (config->start_order [2] == 1);
+
+    CHECK (pm_config_find (config, "db") == 0);
+    CHECK (pm_config_find (config, "init") == 2);
+    CHECK (pm_config_find (config, "nope") == -1);
+    CHECK (pm_config_find (config, "") == -1);
+
+    pm_config_destroy (&config);
+    CHECK (config == NULL);
+    pm_config_destroy (&config);
+}
+
+static void
+test_defaults (void)
+{
+    pm_config_t *config = LOAD_OK (
+        "services: {\n"
+        "  one: { command = \"true\"; };\n"
+        "};\n");
+    CHECK (config->name == NULL);
+    CHECK_PATH (config->log_dir, "logs");
+    CHECK (config->log_format == PM_LOG_TEXT);
+    CHECK (config->control == NULL);
+    CHECK (config->events == NULL);
+    CHECK (config->services_count == 1);
+    pm_config_service_t *one = &config->services [0];
+    CHECK (one->line == 2);
+    CHECK_STR (one->working_dir, s_dir);
+    CHECK (one->env == NULL || one->env_count == 0);
+    CHECK (one->env_count == 0);
+    CHECK (one->deps_count == 0);
+    CHECK (one->stop_signal == SIGTERM);
+    CHECK (one->stop_timeout == 10.0);
+    CHECK (one->autostart == true);
+    CHECK (one->restart == PM_RESTART_NO);
+    CHECK_PATH (one->log_file, "logs/one.log");
+    CHECK (config->start_order [0] == 0);
+    pm_config_destroy (&config);
+
+    //  No services at all: valid, with zero services.
+    config = LOAD_OK ("");
+    CHECK (config->services_count == 0);
+    CHECK (config->start_order);
+    CHECK_PATH (config->log_dir, "logs");
+    pm_config_destroy (&config);
+
+    config = LOAD_OK ("agent: { name = \"solo\"; };\n");
+    CHECK (config->services_count == 0);
+    CHECK_STR (config->name, "solo");
+    pm_config_destroy (&config);
+
+    config = LOAD_OK ("services: {};\nagent: {};\n");
+    CHECK (config->services_count == 0);
+    CHECK (config->name == NULL);
+    pm_config_destroy (&config);
+
+    //  Empty environment and depends_on are fine; log_dir given after
+    //  services still applies to them.
+    config = LOAD_OK (
+        "services: { a: { command = \"x\"; environment = {}; depends_on = (); }; };\n"
+        "agent: { log_dir = \"/var/tmp/pm\"; };\n");
+    CHECK (config->services [0].env_count == 0);
+    CHECK (config->services [0].deps_count == 0);
+    CHECK_STR (config->services [0].log_file, "/var/tmp/pm/a.log");
+    pm_config_destroy (&config);
+}
+
+static void
+test_paths (void)
+{
+    //  A config in a subdirectory, loaded through a symlink: paths are
+    //  relative to the real file's directory.
+    free (s_write ("proj/x", "placeholder\n"));
+    char *path = s_write ("proj/pm.cfg",
+        "agent: { log_dir = \"../shared//logs/./\"; control = \"ipc://run/../ctl.sock\";\n"
+        "         events = \"ipc:///tmp//ev.sock\"; };\n"
+        "services: {\n"
+        "  a: { command = \"x\"; working_dir = \"./src/../build/\"; log_file = \"sub/a.txt\"; };\n"
+        "  b: { command = \"x\"; working_dir = \"/opt/b/../c/\"; log_file = \"/abs/b.log\"; };\n"
+        "  c: { command = \"x\"; working_dir = \"..\";\n"
+        "       log_file = \"../../../../../../../../c.log\"; };\n"
+        "  d: { command = \"x\"; working_dir = \".\"; };\n"
+        "};\n");
+    char *link = s_join (s_dir, "link.cfg");
+    CHECK (symlink (path, link) == 0);
+    char err [PM_CONFIG_ERR_MAX];
+    pm_config_t *config = pm_config_load (link, err, sizeof err);
+    if (!config)
+        fprintf (stderr, "%s\n", err);
+    CHECK (config);
+    CHECK_STR (config->path, path);
+    CHECK_PATH (config->dir, "proj");
+    CHECK_PATH (config->log_dir, "shared/logs");
+    //  A relative ipc endpoint is relative to the config, like the rest.
+    char *ctl = s_join (s_dir, "proj/ctl.sock");
+    char want [8192];
+    snprintf (want, sizeof want, "ipc://%s", ctl);
+    CHECK_STR (config->control, want);
+    CHECK_STR (config->events, "ipc:///tmp/ev.sock");
+    free (ctl);
+    CHECK_PATH (config->services [0].working_dir, "proj/build");
+    CHECK_PATH (config->services [0].log_file, "shared/logs/sub/a.txt");
+    CHECK_STR (config->services [1].working_dir, "/opt/c");
+    CHECK_STR (config->services [1].log_file, "/abs/b.log");
+    CHECK_STR (config->services [2].working_dir, s_dir);
+    CHECK_STR (config->services [2].log_file, "/c.log");
+    CHECK_PATH (config->services [3].working_dir, "proj");
+    CHECK_PATH (config->services [3].log_file, "shared/logs/d.log");
+    pm_config_destroy (&config);
+
+    //  A relative path as given: errors name it as given, config->path is
+    //  absolute.
+    char cwd [4096];
+    CHECK (getcwd (cwd, sizeof cwd));
+    CHECK (chdir (s_dir) == 0);
+    config = pm_config_load ("proj/pm.cfg", err, sizeof err);
+    CHECK (config);
+    CHECK_STR (config->path, path);
+    pm_config_destroy (&config);
+    free (s_write ("proj/bad.cfg", "services: {\n  a: { command = 3; };\n};\n"));
+    LOAD_ERROR_RAW ("proj/bad.cfg",
+                    "proj/bad.cfg:2: services.a.command: expected a string");
+    LOAD_ERROR_RAW ("./proj/../proj/bad.cfg",
+                    "./proj/../proj/bad.cfg:2: services.a.command:");
+    CHECK (chdir (cwd) == 0);
+    free (link);
+    free (path);
+}
+
+static void
+test_include (void)
+{
+    //  @include is relative to the config's directory, not the cwd; a
+    //  setting from the included file is reported in that file.
+    free (s_write ("inc/services.inc",
+        "services: {\n"
+        "  a: { command = \"x\"; };\n"
+        "  b: { command = \"x\"; autostart = 1; };\n"
+        "};\n"));
+    free (s_write ("inc/good.inc", "services: { a: { command = \"x\"; }; };\n"));
+    char *good = s_write ("inc/good.cfg", "agent: { name = \"inc\"; };\n@include \"good.inc\"\n");
+    char *bad = s_write ("inc/bad.cfg", "agent: { name = \"inc\"; };\n@include \"services.inc\"\n");
+    char err [PM_CONFIG_ERR_MAX];
+    pm_config_t *config = pm_config_load (good, err, sizeof err);
+    if (!config)
+        fprintf (stderr, "%s\n", err);
+    CHECK (config);
+    CHECK (config->services_count == 1);
+    pm_config_destroy (&config);
+    LOAD_ERROR_RAW (bad, "services.inc:3: services.b.autostart: expected true or false");
+    free (good);
+    free (bad);
+
+    char *missing = s_write ("inc/missing.cfg", "\n@include \"missing.inc\"\n");
+    char want [8192];
+    snprintf (want, sizeof want, "%s:2: syntax error: cannot open include file",
+              missing);
+    LOAD_ERROR_RAW (missing, want);
+    free (missing);
+}
+
+static void
+test_file_errors (void)
+{
+    char *missing = s_join (s_dir, "missing.cfg");
+    char want [8192];
+    snprintf (want, sizeof want, "%s: cannot read: No such file or directory",
+              missing);
+    LOAD_ERROR_RAW (missing, want);
+    free (missing);
+
+    snprintf (want, sizeof want, "%s: cannot read: Is a directory", s_dir);
+    LOAD_ERROR_RAW (s_dir, want);
+
+    LOAD_ERROR_RAW ("/dev/null", "/dev/null: not a regular file");
+
+    if (geteuid () != 0) {
+        char *locked = s_write ("locked.cfg", "services: {};\n");
+        CHECK (chmod (locked, 0) == 0);
+        snprintf (want, sizeof want, "%s: cannot read: Permission denied", locked);
+        LOAD_ERROR_RAW (locked, want);
+        free (locked);
+    }
+
+    //  No error buffer: still NULL, no crash.  A tiny buffer truncates.
+    char *bad = s_write ("bad.cfg", "services = 1;\n");
+    CHECK (pm_config_load (bad, NULL, 0) == NULL);
+    char tiny [8];
+    CHECK (pm_config_load (bad, tiny, sizeof tiny) == NULL);
+    CHECK (strlen (tiny) == 7);
+    free (bad);
+}
+
+static void
+test_syntax_errors (void)
+{
+    //  The message carries libconfig's line and text.
+    char *path = s_write ("syntax.cfg",
+        "services: {\n"
+        "  a: { command = \"x\"; };\n"
+        "  b: { command = ; };\n"
+        "};\n");
+    char want [8192];
+    snprintf (want, sizeof want, "%s:3: syntax error", path);
+    LOAD_ERROR_RAW (path, want);
+    free (path);
+
+    path = s_write ("dup.cfg",
+        "services: {\n"
+        "  a: { command = \"x\"; };\n"
+        "  a: { command = \"y\"; };\n"
+        "};\n");
+    snprintf (want, sizeof want, "%s:3: syntax error: duplicate setting name",
+              path);
+    LOAD_ERROR_RAW (path, want);
+    free (path);
+
+    path = s_write ("unterminated.cfg",
+        "services: {\n"
+        "  a: { command = \"x\"; };\n");
+    snprintf (want, sizeof want, "%s:3: syntax error", path);
+    LOAD_ERROR_RAW (path, want);
+    free (path);
+}
+
+static void
+test_key_errors (void)
+{
+    LOAD_ERROR ("agent: {};\nservices: {};\nservice: {};\n",
+                3, "service", "unknown key 'service'");
+    LOAD_ERROR ("agent: {\n  name = \"x\";\n  logdir = \"x\";\n};\n",
+                3, "agent.logdir", "unknown key 'logdir'");
+
+    //  Keys reserved for later are refused, by name.
+    const char *later [] = {
+        "ready", "alive", "backoff_initial", "backoff_max", "max_restarts",
+        "restart_window", "min_uptime", "log_timestamps", "log_max_size",
+        "log_backups", "log_line_max", "log_ring", NULL
+    };
+    for (const char **key = later; *key; key++) {
+        char text [512], path [128], reason [128];
+        snprintf (text, sizeof text,
+                  "services: {\n  web: {\n    command = \"x\";\n"
+                  "    %s = 1;\n  };\n};\n", *key);
+        snprintf (path, sizeof path, "services.web.%s", *key);
+        snprintf (reason, sizeof reason, "unknown key '%s'", *key);
+        LOAD_ERROR (text, 4, path, reason);
+    }
+    LOAD_ERROR ("services: {\n  web: {\n    command = \"x\";\n"
+                "    ready = { tcp = \"127.0.0.1:1\"; };\n  };\n};\n",
+                4, "services.web.ready", "unknown key 'ready'");
+    //  An unknown key is reported where it is, after earlier good keys.
+    LOAD_ERROR ("services: {\n  web: {\n    comand = \"x\";\n  };\n};\n",
+                3, "services.web.comand", "unknown key 'comand'");
+}
+
+static void
+test_type_errors (void)
+{
+    LOAD_ERROR ("agent = 1;\n", 1, "agent", "expected a group");
+    LOAD_ERROR ("agent: {};\nservices = [\"a\"];\n", 2, "services",
+                "expected a group");
+    LOAD_ERROR ("services: {\n  web = \"x\";\n};\n", 2, "services.web",
+                "expected a group");
+    LOAD_ERROR ("services: {\n  web: {\n    command = 3;\n  };\n};\n",
+                3, "services.web.command", "expected a string, not an integer");
+    LOAD_ERROR (WEB ("autostart = \"yes\";"),
+                4, "services.web.autostart", "expected true or false, not a string");
+    LOAD_ERROR (WEB ("autostart = 1;"),
+                4, "services.web.autostart", "expected true or false");
+    LOAD_ERROR (WEB ("working_dir = 5;"),
+                4, "services.web.working_dir", "expected a string");
+    LOAD_ERROR (WEB ("log_file = true;"),
+                4, "services.web.log_file", "expected a string, not a boolean");
+    LOAD_ERROR (WEB ("log_file = \"\";"),
+                4, "services.web.log_file", "empty path");
+    LOAD_ERROR (WEB ("environment = [\"A=1\"];"),
+                4, "services.web.environment", "expected a group");
+    LOAD_ERROR ("services: {\n  web: {\n    command = \"x\";\n    environment = {\n"
+                "      A = \"1\";\n      B = true;\n    };\n  };\n};\n",
+                6, "services.web.environment.B", "expected a string or an integer, not a boolean");
+    LOAD_ERROR ("services: {\n  web: {\n    command = \"x\";\n    environment = {\n"
+                "      A = 1.5;\n    };\n  };\n};\n",
+                5, "services.web.environment.A", "expected a string or an integer, not a number");
+    LOAD_ERROR ("services: {\n  web: {\n    command = \"x\";\n    environment = {\n"
+                "      MY-VAR = \"1\";\n    };\n  };\n};\n",
+                5, "services.web.environment.MY-VAR", "not a valid variable name");
+    LOAD_ERROR (WEB ("stop_timeout = \"10\";"),
+                4, "services.web.stop_timeout", "expected a number of seconds");
+    LOAD_ERROR (WEB ("stop_signal = 1.0;"),
+                4, "services.web.stop_signal", "expected a signal name");
+}
+
+static void
+test_value_errors (void)
+{
+    //  agent
+    LOAD_ERROR ("agent: {\n  name = \".hidden\";\n};\n", 2, "agent.name",
+                "'.hidden' is not a valid agent name");
+    LOAD_ERROR ("agent: {\n  name = \"a/b\";\n};\n", 2, "agent.name",
+                "not a valid agent name");
+    LOAD_ERROR ("agent: {\n  name = \"\";\n};\n", 2, "agent.name",
+                "not a valid agent name");
+    char text [1024];
+    snprintf (text, sizeof text, "agent: {\n  name = \"%065d\";\n};\n", 7);
+    LOAD_ERROR (text, 2, "agent.name", "not a valid agent name");
+    snprintf (text, sizeof text, "agent: {\n  name = \"%064d\";\n};\n", 7);
+    pm_config_t *config = LOAD_OK (text);
+    CHECK (strlen (config->name) == 64);
+    pm_config_destroy (&config);
+    LOAD_ERROR ("agent: {\n  name = 7;\n};\n", 2, "agent.name", "expected a string");
+    LOAD_ERROR ("agent: {\n\n  log_format = \"yaml\";\n};\n", 3, "agent.log_format",
+                "expected \"text\" or \"json\"");
+    LOAD_ERROR ("agent: {\n  log_dir = \"\";\n};\n", 2, "agent.log_dir", "empty path");
+    LOAD_ERROR ("agent: {\n  log_dir = [\"x\"];\n};\n", 2, "agent.log_dir",
+                "expected a string, not an array");
+    LOAD_ERROR ("agent: {\n  control = \"http://x\";\n};\n", 2, "agent.control",
+                "expected an endpoint");
+    LOAD_ERROR ("agent: {\n  events = \"ipc://\";\n};\n", 2, "agent.events",
+                "expected an endpoint");
+    LOAD_ERROR ("agent: {\n  events = \"tcp://127.0.0.1\";\n};\n", 2, "agent.events",
+                "expected \"tcp://HOST:PORT\"");
+    LOAD_ERROR ("agent: {\n  events = \"tcp://:5555\";\n};\n", 2, "agent.events",
+                "expected \"tcp://HOST:PORT\"");
+    LOAD_ERROR ("agent: {\n  events = 5556;\n};\n", 2, "agent.events",
+                "expected a string");
+    //  A Unix socket path holds 107 bytes.
+    snprintf (text, sizeof text, "agent: {\n  control = \"ipc:///%0107d\";\n};\n", 7);
+    LOAD_ERROR (text, 2, "agent.control",
+                "socket path is 108 bytes, longer than the 107");
+    snprintf (text, sizeof text, "agent: {\n  control = \"ipc:///%0106d\";\n};\n", 7);
+    config = LOAD_OK (text);
+    CHECK (strlen (config->control) == 6 + 107);
+    pm_config_destroy (&config);
+
+    //  command and argv
+    LOAD_ERROR ("services: {\n  web: {\n    command = \"\";\n  };\n};\n",
+                3, "services.web.command", "empty command");
+    LOAD_ERROR ("services: {\n  web: {\n    command = \"  \\t \";\n  };\n};\n",
+                3, "services.web.command", "empty command");
+    LOAD_ERROR (WEB ("argv = [\"x\"];"),
+                4, "services.web.argv", "set \"command\" or \"argv\", not both");
+    LOAD_ERROR ("services: {\n  web: {\n    argv = [\"x\"];\n"
+                "    autostart = true;\n    command = \"x\";\n  };\n};\n",
+                5, "services.web.command", "not both");
+    LOAD_ERROR ("services: {\n  db: { command = \"x\"; };\n  web: {\n"
+                "    autostart = true;\n  };\n};\n",
+                3, "services.web", "needs \"command\"");
+    LOAD_ERROR ("services: {\n  web: {\n    argv = [];\n  };\n};\n",
+                3, "services.web.argv", "empty argv");
+    LOAD_ERROR ("services: {\n  web: {\n    argv = \"ls -l\";\n  };\n};\n",
+                3, "services.web.argv", "expected a list of strings");
+    LOAD_ERROR ("services: {\n  web: {\n    argv = (\"ls\",\n      1);\n  };\n};\n",
+                4, "services.web.argv[1]", "expected a string, not an integer");
+    LOAD_ERROR ("services: {\n  web: {\n    argv = [\"\", \"x\"];\n  };\n};\n",
+                3, "services.web.argv[0]", "empty program name");
+    LOAD_ERROR ("services: {\n  web: {\n    argv = [1, 2];\n  };\n};\n",
+                3, "services.web.argv[0]", "expected a string");
+
+    //  the other service keys
+    LOAD_ERROR (WEB ("restart = \"sometimes\";"),
+                4, "services.web.restart", "expected \"no\", \"on-failure\" or \"always\"");
+    LOAD_ERROR (WEB ("restart = true;"),
+                4, "services.web.restart", "expected \"no\", \"on-failure\" or \"always\"");
+    LOAD_ERROR (WEB ("stop_signal = \"SIGFOO\";"),
+                4, "services.web.stop_signal", "unknown signal 'SIGFOO'");
+    LOAD_ERROR (WEB ("stop_signal = 0;"),
+                4, "services.web.stop_signal", "unknown signal 0");
+    LOAD_ERROR (WEB ("stop_signal = 99999;"),
+                4, "services.web.stop_signal", "unknown signal 99999");
+    LOAD_ERROR (WEB ("stop_signal = -15;"),
+                4, "services.web.stop_signal", "unknown signal -15");
+    LOAD_ERROR (WEB ("stop_timeout = 0;"),
+                4, "services.web.stop_timeout", "expected more than 0 and at most 3600 seconds");
+    LOAD_ERROR (WEB ("stop_timeout = -1.5;"),
+                4, "services.web.stop_timeout", "at most 3600");
+    LOAD_ERROR (WEB ("stop_timeout = 3600.5;"),
+                4, "services.web.stop_timeout", "at most 3600");
+    config = LOAD_OK ("services: { a: { command = \"x\"; stop_timeout = 3600; "
+                                   "stop_signal = \"KILL\"; }; };\n");
+    CHECK (config->services [0].stop_timeout == 3600.0);
+    CHECK (config->services [0].stop_signal == SIGKILL);
+    pm_config_destroy (&config);
+
+    //  service names
+    LOAD_ERROR ("services: {\n  we*b: {\n    command = \"x\";\n  };\n};\n",
+                2, "services.we*b", "'*' is not allowed in a service name");
+    char key [128];
+    snprintf (key, sizeof key, "services.s%064d", 7);
+    snprintf (text, sizeof text, "services: {\n  s%064d: {\n    command = \"x\";\n  };\n};\n", 7);
+    LOAD_ERROR (text, 2, key, "service name longer than 64 bytes");
+    snprintf (text, sizeof text, "services: {\n  s%063d: {\n    command = \"x\";\n  };\n};\n", 7);
+    config = LOAD_OK (text);
+    CHECK (strlen (config->services [0].name) == 64);
+    pm_config_destroy (&config);
+}
+
+static void
+test_dependency_errors (void)
+{
+    LOAD_ERROR ("services: {\n  db: { command = \"x\"; };\n  api: {\n    command = \"x\";\n"
+                "    depends_on = {\n      db = \"ready\";\n"
+                "      dbx = \"started\";\n    };\n  };\n};\n",
+                7, "services.api.depends_on.dbx", "no service called 'dbx'");
+    LOAD_ERROR ("services: {\n  db: { command = \"x\"; };\n  api: {\n    command = \"x\";\n"
+                "    depends_on = [\"db\",\n      \"dbx\"];\n  };\n};\n",
+                6, "services.api.depends_on[1]", "no service called 'dbx'");
+    LOAD_ERROR ("services: {\n  db: { command = \"x\"; };\n  api: {\n    command = \"x\";\n"
+                "    depends_on = {\n      db = \"healthy\";\n    };\n  };\n};\n",
+                6, "services.api.depends_on.db",
+                "expected \"started\", \"ready\" or \"completed\"");
+    LOAD_ERROR ("services: {\n  db: { command = \"x\"; };\n  api: {\n    command = \"x\";\n"
+                "    depends_on = {\n      db = 1;\n    };\n  };\n};\n",
+                6, "services.api.depends_on.db", "expected \"started\"");
+    LOAD_ERROR ("services: {\n  api: {\n    command = \"x\";\n    depends_on = \"db\";\n  };\n};\n",
+                4, "services.api.depends_on", "expected a group");
+    LOAD_ERROR ("services: {\n  db: { command = \"x\"; };\n  api: {\n    command = \"x\";\n"
+                "    depends_on = (\"db\", 3);\n  };\n};\n",
+                5, "services.api.depends_on[1]", "expected a string");
+    LOAD_ERROR ("services: {\n  db: { command = \"x\"; };\n  api: {\n    command = \"x\";\n"
+                "    depends_on = [\"db\", \"db\"];\n  };\n};\n",
+                5, "services.api.depends_on[1]", "'db' is listed twice");
+    LOAD_ERROR ("services: {\n  api: {\n    command = \"x\";\n    depends_on = [\"\"];\n  };\n};\n",
+                4, "services.api.depends_on[0]", "expected a service name");
+}
+
+static void
+test_cycles (void)
+{
+    //  Length 1: a service depending on itself.
+    LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n    depends_on = [\"a\"];\n  };\n};\n",
+                4, "services.a.depends_on", "dependency cycle: a -> a");
+    //  Length 2.
+    LOAD_ERROR ("services: {\n"
+                "  a: {\n    command = \"x\";\n    depends_on = { b = \"ready\"; };\n  };\n"
+                "  b: {\n    command = \"x\";\n    depends_on = { a = \"started\"; };\n  };\n"
+                "};\n",
+                4, "services.a.depends_on", "dependency cycle: a -> b -> a");
+    //  Length 3, behind a service that is not in it, and with the first
+    //  of the cycle's services in the file declared after the others'
+    //  depends_on lines.
+    const char *text =
+        "services: {\n"
+        "  front: { command = \"x\"; depends_on = [\"c\"]; };\n"   // 2
+        "  z: { command = \"x\"; };\n"
+        "  a: {\n"                                                // 4
+        "    command = \"x\";\n"
+        "    depends_on = [\"z\", \"b\"];\n"                      // 6
+        "  };\n"
+        "  b: { command = \"x\"; depends_on = [\"c\"]; };\n"       // 8
+        "  c: { command = \"x\"; depends_on = [\"a\"]; };\n"       // 9
+        "};\n";
+    LOAD_ERROR (text, 6, "services.a.depends_on", "dependency cycle: a -> b -> c -> a");
+    //  The whole message, once, exactly.
+    char *path = s_write ("cycle3.cfg", text);
+    char err [PM_CONFIG_ERR_MAX];
+    CHECK (pm_config_load (path, err, sizeof err) == NULL);
+    char want [8192];
+    snprintf (want, sizeof want, "%s:6: services.a.depends_on: dependency cycle: "
+              "a -> b -> c -> a", path);
+    CHECK_STR (err, want);
+    free (path);
+
+    //  A missing name is reported before a cycle elsewhere.
+    LOAD_ERROR ("services: {\n  a: { command = \"x\"; depends_on = [\"a\"]; };\n"
+                "  b: { command = \"x\"; depends_on = [\"nope\"]; };\n};\n",
+                3, "services.b.depends_on[0]", "no service called 'nope'");
+}
+
+static void
+test_start_order (void)
+{
+    //  Diamond: api needs cache and db, both need net; ties in file order.
+    pm_config_t *config = LOAD_OK (
+        "services: {\n"
+        "  api:   { command = \"x\"; depends_on = { db = \"ready\"; cache = \"started\"; }; };\n"
+        "  db:    { command = \"x\"; depends_on = [\"net\"]; };\n"
+        "  cache: { command = \"x\"; depends_on = (\"net\"); };\n"
+        "  net:   { command = \"x\"; };\n"
+        "};\n");
+    size_t expect [] = { 3, 1, 2, 0 };      //  net db cache api
+    CHECK (memcmp (config->start_order, expect, sizeof expect) == 0);
+    //  List form means "started" for each, in list order.
+    CHECK (config->services [2].deps_count == 1);
+    CHECK_STR (config->services [2].deps [0].name, "net");
+    CHECK (config->services [2].deps [0].cond == PM_COND_STARTED);
+    CHECK (config->services [2].deps [0].index == 3);
+    CHECK (config->services [0].deps [0].index == 1);
+    CHECK (config->services [0].deps [1].index == 2);
+    pm_config_destroy (&config);
+
+    //  No dependencies: file order, not name order.
+    config = LOAD_OK (
+        "services: {\n"
+        "  zeta:  { command = \"x\"; };\n"
+        "  alpha: { command = \"x\"; };\n"
+        "  mid:   { command = \"x\"; depends_on = [\"gamma\", \"zeta\"]; };\n"
+        "  gamma: { command = \"x\"; };\n"
+        "  beta:  { command = \"x\"; };\n"
+        "};\n");
+    size_t expect_ties [] = { 0, 1, 3, 2, 4 };  //  zeta alpha gamma mid beta
+    CHECK (memcmp (config->start_order, expect_ties, sizeof expect_ties) == 0);
+    CHECK (config->services [2].deps [0].index == 3);
+    CHECK (config->services [2].deps [1].index == 0);
+    pm_config_destroy (&config);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int
+s_remove (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st;
+    (void) flag;
+    (void) ftw;
+    return remove (path);
+}
+
+//  Runs at exit, failed CHECKs included, so no run leaves files behind.
+static void
+s_cleanup (void)
+{
+    if (s_dir [0])
+        nftw (s_dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+main (void)
+{
+    char template [] = "/tmp/pmbus-test-config-XXXXXX";
+    CHECK (mkdtemp (template));
+    CHECK (realpath (template, s_dir));
+    atexit (s_cleanup);
+
+    test_full ();
+    test_defaults ();
+    test_paths ();
+    test_include ();
+    test_file_errors ();
+    test_syntax_errors ();
+    test_key_errors ();
+    test_type_errors ();
+    test_value_errors ();
+    test_dependency_errors ();
+    test_cycles ();
+    test_start_order ();
+
+    CHECK (nftw (s_dir, s_remove, 16, FTW_DEPTH | FTW_PHYS) == 0);
+    s_dir [0] = 0;
+    printf ("test_config: OK\n");
+    return 0;
+}

@@ -1,0 +1,321 @@
+/*  test_service.c - the service state machine on synthetic events
+
+    No processes, no clock: every event is a function call with a made-up
+    pid, wait status and time, and each test checks the state, the record
+    fields and the actions asked for.
+*/
+#include "service.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static int s_failures = 0;
+
+#define CHECK(cond) do { \
+    if (!(cond)) { \
+        fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+        s_failures++; \
+    } \
+} while (0)
+
+//  Wait statuses as waitpid encodes them.
+#define EXITED(code) (((code) & 0xff) << 8)
+#define KILLED(sig)  ((sig) & 0x7f)
+
+static pm_config_service_t
+s_spec (const char *name)
+{
+    pm_config_service_t spec;
+    memset (&spec, 0, sizeof spec);
+    spec.name = (char *) name;
+    spec.command = (char *) "sleep 100";
+    spec.working_dir = (char *) "/";
+    spec.stop_signal = SIGTERM;
+    spec.stop_timeout = 10;
+    spec.autostart = true;
+    return spec;
+}
+
+//  Takes every pending transition; returns how many, last one in *last.
+static int
+s_drain (pm_service_t *svc, pm_state_t *last_old, pm_state_t *last_new)
+{
+    int count = 0;
+    pm_state_t o, n;
+    while (pm_service_take_transition (svc, &o, &n)) {
+        if (last_old)
+            *last_old = o;
+        if (last_new)
+            *last_new = n;
+        count++;
+    }
+    return count;
+}
+
+static void
+test_start_run_complete (void)
+{
+    pm_config_service_t spec = s_spec ("web");
+    pm_service_t *svc = pm_service_new (&spec);
+    CHECK (pm_service_state (svc) == PM_STATE_INACTIVE);
+    CHECK (!pm_service_is_active (svc));
+
+    CHECK (pm_service_request_start (svc, 100.0) == PM_REQ_DONE);
+    CHECK (pm_service_state (svc) == PM_STATE_WAITING);
+    pm_state_t o, n;
+    CHECK (s_drain (svc, &o, &n) == 1);
+    CHECK (o == PM_STATE_INACTIVE && n == PM_STATE_WAITING);
+    CHECK (pm_service_request_start (svc, 100.5) == PM_REQ_ALREADY);
+
+    pm_service_spawned (svc, 4242, 101.0);
+    pm_service_ready (svc, 101.5);
+    CHECK (s_drain (svc, &o, &n) == 2);
+    CHECK (o == PM_STATE_STARTING && n == PM_STATE_RUNNING);
+    CHECK (pm_service_pid (svc) == 4242);
+    CHECK (pm_service_pgid (svc) == 4242);
+    CHECK (pm_service_request_start (svc, 102.0) == PM_REQ_ALREADY);
+
+    pm_record_t record;
+    pm_service_record (svc, 111.0, &record);
+    CHECK (strcmp (record.name, "web") == 0);
+    CHECK (record.state == PM_STATE_RUNNING);
+    CHECK (record.pid == 4242);
+    CHECK (record.started_at == 101.0);
+    CHECK (record.state_since == 101.5);
+    CHECK (record.uptime == 10.0);
+    CHECK (record.restarts == 0);
+    CHECK (!record.has_exit_code);
+    CHECK (record.signal == NULL);
+    CHECK (record.ready);
+    CHECK (record.error == NULL);
+    CHECK (strcmp (record.command, "sleep 100") == 0);
+    pm_record_clear (&record);
+
+    pm_action_t action;
+    pm_service_exited (svc, EXITED (0), false, 120.0, &action);
+    CHECK (pm_service_state (svc) == PM_STATE_COMPLETED);
+    CHECK (pm_service_pid (svc) == 0);
+    CHECK (action.kill_signal == 0);
+    pm_service_record (svc, 130.0, &record);
+    CHECK (record.has_exit_code && record.exit_code == 0);
+    CHECK (record.pid == 0);
+    CHECK (record.uptime < 0);
+    CHECK (!record.ready);
+    pm_record_clear (&record);
+    pm_service_destroy (&svc);
+    CHECK (svc == NULL);
+    pm_service_destroy (&svc);  //  destroying NULL does nothing
+}
+
+static void
+test_crash_exit_code_and_signal (void)
+{
+    pm_config_service_t spec = s_spec ("worker");
+    pm_service_t *svc = pm_service_new (&spec);
+    pm_action_t action;
+    pm_service_request_start (svc, 1);
+    pm_service_spawned (svc, 10, 2);
+    pm_service_ready (svc, 2);
+    pm_service_exited (svc, EXITED (3), false, 3, &action);
+    CHECK (pm_service_state (svc) == PM_STATE_FAILED);
+    CHECK (strcmp (pm_service_error (svc), "exited with code 3") == 0);
+    pm_record_t record;
+    pm_service_record (svc, 4, &record);
+    CHECK (record.has_exit_code && record.exit_code == 3);
+    CHECK (record.signal == NULL);
+    pm_record_clear (&record);
+
+    //  Again: restarts counts spawns after the first, and a kill by a
+    //  signal nobody sent is a failure naming the signal.
+    CHECK (pm_service_request_start (svc, 5) == PM_REQ_DONE);
+    pm_service_spawned (svc, 11, 6);
+    CHECK (pm_service_error (svc) == NULL);
+    pm_service_ready (svc, 6);
+    pm_service_exited (svc, KILLED (SIGKILL), false, 7, &action);
+    CHECK (pm_service_state (svc) == PM_STATE_FAILED);
+    CHECK (strcmp (pm_service_error (svc), "killed by SIGKILL") == 0);
+    pm_service_record (svc, 8, &record);
+    CHECK (!record.has_exit_code);
+    CHECK (record.signal && strcmp (record.signal, "SIGKILL") == 0);
+    CHECK (record.restarts == 1);
+    pm_record_clear (&record);
+    CHECK (s_drain (svc, NULL, NULL) == 8);
+    pm_service_destroy (&svc);
+}
+
+static void
+test_stop_and_escalation (void)
+{
+    pm_config_service_t spec = s_spec ("db");
+    spec.stop_signal = SIGINT;
+    pm_service_t *svc = pm_service_new (&spec);
+    pm_action_t action;
+    CHECK (pm_service_request_stop (svc, 1, &action) == PM_REQ_NOT_RUNNING);
+    CHECK (action.kill_signal == 0);
+
+    pm_service_request_start (svc, 1);
+    pm_service_spawned (svc, 20, 2);
+    pm_service_ready (svc, 2);
+    s_drain (svc, NULL, NULL);
+    CHECK (pm_service_request_stop (svc, 3, &action) == PM_REQ_DONE);
+    CHECK (pm_service_state (svc) == PM_STATE_STOPPING);
+    CHECK (action.kill_signal == SIGINT);
+    CHECK (action.arm_stop_timer);
+    CHECK (pm_service_request_stop (svc, 3, &action) == PM_REQ_ALREADY);
+    CHECK (action.kill_signal == 0);
+
+    pm_service_stop_timeout (svc, &action);
+    CHECK (action.kill_signal == SIGKILL);
+
+    //  The main process is reaped but its group lives on: still stopping.
+    pm_service_exited (svc, KILLED (SIGKILL), true, 13, &action);
+    CHECK (pm_service_state (svc) == PM_STATE_STOPPING);
+    CHECK (pm_service_group_pending (svc));
+    CHECK (pm_service_pid (svc) == 0);
+    CHECK (pm_service_pgid (svc) == 20);
+    CHECK (!action.cancel_stop_timer);
+    pm_service_group_gone (svc, 14, &action);
+    CHECK (pm_service_state (svc) == PM_STATE_STOPPED);
+    CHECK (action.cancel_stop_timer);
+    CHECK (pm_service_pgid (svc) == 0);
+    CHECK (pm_service_error (svc) == NULL);
+    pm_record_t record;
+    pm_service_record (svc, 15, &record);
+    CHECK (record.signal && strcmp (record.signal, "SIGKILL") == 0);
+    pm_record_clear (&record);
+    pm_state_t o, n;
+    s_drain (svc, &o, &n);
+    CHECK (o == PM_STATE_STOPPING && n == PM_STATE_STOPPED);
+    CHECK (pm_service_request_stop (svc, 16, &action) == PM_REQ_NOT_RUNNING);
+    pm_service_destroy (&svc);
+}
+
+static void
+test_stop_clean_exit (void)
+{
+    pm_config_service_t spec = s_spec ("api");
+    pm_service_t *svc = pm_service_new (&spec);
+    pm_action_t action;
+    pm_service_request_start (svc, 1);
+    pm_service_spawned (svc, 30, 1);
+    pm_service_ready (svc, 1);
+    pm_service_request_stop (svc, 2, &action);
+    pm_service_exited (svc, KILLED (SIGTERM), false, 2.5, &action);
+    CHECK (pm_service_state (svc) == PM_STATE_STOPPED);
+    CHECK (action.cancel_stop_timer);
+    //  Stopped on request is not an error.
+    CHECK (pm_service_error (svc) == NULL);
+    pm_service_destroy (&svc);
+}
+
+static void
+test_waiting_cancel_and_fail (void)
+{
+    pm_config_service_t spec = s_spec ("api");
+    pm_service_t *svc = pm_service_new (&spec);
+    pm_action_t action;
+    pm_service_request_start (svc, 1);
+    CHECK (pm_service_request_stop (svc, 2, &action) == PM_REQ_DONE);
+    CHECK (pm_service_state (svc) == PM_STATE_STOPPED);
+    CHECK (action.kill_signal == 0 && !action.arm_stop_timer);
+
+    pm_service_request_start (svc, 3);
+    pm_service_fail_start (svc, "exec ./api: No such file or directory", 4);
+    CHECK (pm_service_state (svc) == PM_STATE_FAILED);
+    CHECK (strcmp (pm_service_error (svc),
+                   "exec ./api: No such file or directory") == 0);
+    CHECK (pm_service_spawns (svc) == 0);
+    CHECK (pm_service_pid (svc) == 0);
+    pm_service_destroy (&svc);
+}
+
+static void
+test_start_while_stopping (void)
+{
+    pm_config_service_t spec = s_spec ("api");
+    pm_service_t *svc = pm_service_new (&spec);
+    pm_action_t action;
+    pm_service_request_start (svc, 1);
+    pm_service_spawned (svc, 40, 1);
+    pm_service_ready (svc, 1);
+    pm_service_request_stop (svc, 2, &action);
+    CHECK (pm_service_request_start (svc, 2) == PM_REQ_DONE);
+    CHECK (pm_service_start_pending (svc));
+    CHECK (pm_service_state (svc) == PM_STATE_STOPPING);
+    pm_service_exited (svc, EXITED (0), false, 3, &action);
+    CHECK (pm_service_state (svc) == PM_STATE_STOPPED);
+    CHECK (pm_service_request_start (svc, 3) == PM_REQ_DONE);
+    CHECK (!pm_service_start_pending (svc));
+    CHECK (pm_service_state (svc) == PM_STATE_WAITING);
+    pm_service_destroy (&svc);
+}
+
+static void
+test_kill_now_and_seq (void)
+{
+    pm_config_service_t spec = s_spec ("x");
+    pm_service_t *svc = pm_service_new (&spec);
+    pm_action_t action;
+    pm_service_kill_now (svc, &action);
+    CHECK (action.kill_signal == 0);
+    pm_service_request_start (svc, 1);
+    pm_service_spawned (svc, 50, 1);
+    pm_service_kill_now (svc, &action);
+    CHECK (action.kill_signal == 0);     //  only while stopping
+    pm_service_request_stop (svc, 2, &action);
+    pm_service_kill_now (svc, &action);
+    CHECK (action.kill_signal == SIGKILL && action.cancel_stop_timer);
+    CHECK (pm_service_next_seq (svc) == 1);
+    CHECK (pm_service_next_seq (svc) == 2);
+    pm_record_t record;
+    pm_service_record (svc, 3, &record);
+    CHECK (record.seq == 2);
+    pm_record_clear (&record);
+    pm_service_destroy (&svc);
+}
+
+static void
+test_argv_command_text (void)
+{
+    pm_config_service_t spec = s_spec ("argv");
+    char *argv [] = { "python3", "-m", "http.server", NULL };
+    spec.command = NULL;
+    spec.argv = argv;
+    spec.argc = 3;
+    pm_config_dep_t deps [1] = { { "db", PM_COND_READY, 0 } };
+    spec.deps = deps;
+    spec.deps_count = 1;
+    pm_service_t *svc = pm_service_new (&spec);
+    pm_record_t record;
+    pm_service_record (svc, 1, &record);
+    CHECK (strcmp (record.command, "python3 -m http.server") == 0);
+    CHECK (record.deps_count == 1);
+    CHECK (strcmp (record.deps [0].name, "db") == 0);
+    CHECK (record.deps [0].cond == PM_COND_READY);
+    CHECK (record.state == PM_STATE_INACTIVE);
+    CHECK (record.pid == 0 && record.uptime < 0);
+    pm_record_clear (&record);
+    pm_service_destroy (&svc);
+}
+
+int
+main (void)
+{
+    test_start_run_complete ();
+    test_crash_exit_code_and_signal ();
+    test_stop_and_escalation ();
+    test_stop_clean_exit ();
+    test_waiting_cancel_and_fail ();
+    test_start_while_stopping ();
+    test_kill_now_and_seq ();
+    test_argv_command_text ();
+    if (s_failures) {
+        fprintf (stderr, "test_service: %d check(s) failed\n", s_failures);
+        return 1;
+    }
+    printf ("test_service: all checks passed\n");
+    return 0;
+}
