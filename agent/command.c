@@ -18,6 +18,7 @@ struct pm_command_t {
     zloop_t *loop;            /* not owned */
     zsock_t *router;          /* owned */
     pm_supervisor_t *sup;     /* not owned */
+    pm_leases_t *leases;      /* not owned, may be NULL */
     char *agent;
     char *config;
     char *control;
@@ -69,6 +70,37 @@ s_reply_now (pm_command_t *self, zmsg_t **envelope_p, pm_reply_t **reply_p)
 }
 
 static void
+s_add_leases (pm_command_t *self, pm_reply_t *reply)
+{
+    size_t count = self->leases ? pm_leases_count (self->leases) : 0;
+    reply->leases = calloc (count + 1, sizeof *reply->leases);
+    assert (reply->leases);
+    reply->leases_count = count
+                        ? pm_leases_list (self->leases, reply->leases, count)
+                        : 0;
+}
+
+static void
+s_lease (pm_command_t *self, const pm_request_t *request, pm_reply_t *reply)
+{
+    char err [256];
+    if (pm_supervisor_shutting_down (self->sup))
+        pm_reply_set_error (reply, PM_ERR_SHUTTING_DOWN,
+                            "agent shutting down: no new leases");
+    else
+    if (!self->leases)
+        pm_reply_set_error (reply, PM_ERR_INTERNAL, "leases not available");
+    else
+    if (pm_leases_add (self->leases, (pid_t) request->pid, err,
+                       sizeof err) == -1)
+        pm_reply_set_error (reply, PM_ERR_FAILED, "cannot lease: %s", err);
+    else {
+        reply->ok = true;
+        s_add_leases (self, reply);
+    }
+}
+
+static void
 s_hello (pm_command_t *self, pm_reply_t *reply)
 {
     reply->ok = true;
@@ -79,6 +111,7 @@ s_hello (pm_command_t *self, pm_reply_t *reply)
     reply->control = strdup (self->control);
     reply->events = strdup (self->events);
     reply->started_at = self->started_at;
+    s_add_leases (self, reply);
 }
 
 static bool
@@ -181,6 +214,10 @@ s_dispatch (pm_command_t *self, zmsg_t *envelope, pm_request_t *request)
             break;
         case PM_CMD_STATUS:
             pm_supervisor_status (self->sup, targets, count, reply);
+            s_add_leases (self, reply);
+            break;
+        case PM_CMD_LEASE:
+            s_lease (self, request, reply);
             break;
         case PM_CMD_SIGNAL:
             pm_supervisor_signal (self->sup, request, targets, count, reply);
@@ -316,6 +353,12 @@ pm_command_destroy (pm_command_t **self_p)
     free (self->events);
     free (self);
     *self_p = NULL;
+}
+
+void
+pm_command_set_leases (pm_command_t *self, pm_leases_t *leases)
+{
+    self->leases = leases;
 }
 
 uint64_t

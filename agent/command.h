@@ -13,6 +13,7 @@
 
 #include <czmq.h>
 
+#include "lease.h"
 #include "supervisor.h"
 
 /*  What `hello` reports; strings are copied. */
@@ -32,6 +33,9 @@ pm_command_t *pm_command_new (zloop_t *loop, pm_supervisor_t *sup,
                               const pm_command_info_t *info,
                               char *err, size_t errlen);
 void pm_command_destroy (pm_command_t **self_p);
+
+/*  Serve `lease` with leases, and report them in hello and status. */
+void pm_command_set_leases (pm_command_t *self, pm_leases_t *leases);
 
 /*  Requests handled, and frames refused as malformed. */
 uint64_t pm_command_handled (const pm_command_t *self);

@@ -316,6 +316,118 @@ s_endpoint (s_ctx_t *ctx, const config_setting_t *setting, char **endpoint_p)
 }
 
 static int
+s_log_format (s_ctx_t *ctx, const config_setting_t *member,
+              pm_log_format_t *format)
+{
+    const char *value = config_setting_type (member) == CONFIG_TYPE_STRING
+                      ? config_setting_get_string (member) : "";
+    if (s_streq (value, "text"))
+        *format = PM_LOG_TEXT;
+    else
+    if (s_streq (value, "json"))
+        *format = PM_LOG_JSON;
+    else
+        return s_fail (ctx, member, "expected \"text\" or \"json\"");
+    return 0;
+}
+
+//  A whole number in [min, max]: an integer, or for sizes also a string
+//  with a K, M or G suffix (powers of 1024).
+static int
+s_count (s_ctx_t *ctx, const config_setting_t *member, bool size,
+         uint64_t min, uint64_t max, uint64_t *value)
+{
+    long long number;
+    if (s_is_integer (member))
+        number = config_setting_get_int64 (member);
+    else
+    if (size && config_setting_type (member) == CONFIG_TYPE_STRING) {
+        const char *text = config_setting_get_string (member);
+        char *end;
+        errno = 0;
+        number = strtoll (text, &end, 10);
+        if (end == text || errno)
+            number = -1;
+        else
+        if (*end == 'K' || *end == 'k')
+            number *= 1024, end++;
+        else
+        if (*end == 'M' || *end == 'm')
+            number *= 1024 * 1024, end++;
+        else
+        if (*end == 'G' || *end == 'g')
+            number *= 1024LL * 1024 * 1024, end++;
+        if (*end)
+            number = -1;
+        if (number < 0)
+            return s_fail (ctx, member, "expected a size like 1048576, "
+                           "\"512K\", \"10M\" or \"1G\"");
+    }
+    else
+        return s_fail (ctx, member, "expected %s, not %s",
+                       size ? "a size in bytes" : "a whole number",
+                       s_type_name (member));
+    if (number < 0 || (uint64_t) number < min || (uint64_t) number > max)
+        return s_fail (ctx, member, "expected %s%llu to %llu",
+                       size ? "a size from " : "",
+                       (unsigned long long) min, (unsigned long long) max);
+    *value = (uint64_t) number;
+    return 0;
+}
+
+//  The log_* keys, shared by agent and services.  Returns 1 if key is not
+//  one of them, 0 when parsed, -1 on error.
+static int
+s_log_key (s_ctx_t *ctx, const config_setting_t *member, pm_config_log_t *log)
+{
+    const char *key = member->name;
+    uint64_t value;
+    if (s_streq (key, "log_format"))
+        return s_log_format (ctx, member, &log->format);
+    if (s_streq (key, "log_timestamps")) {
+        if (config_setting_type (member) != CONFIG_TYPE_BOOL)
+            return s_fail (ctx, member, "expected true or false, not %s",
+                           s_type_name (member));
+        log->timestamps = config_setting_get_bool (member);
+        return 0;
+    }
+    if (s_streq (key, "log_max_size")) {
+        if (s_count (ctx, member, true, 0, 1ULL << 40, &value))
+            return -1;
+        if (value && value < 4096)
+            return s_fail (ctx, member, "expected 0 (never rotate) or at "
+                           "least 4096 bytes");
+        log->max_size = value;
+        return 0;
+    }
+    if (s_streq (key, "log_backups")) {
+        if (s_count (ctx, member, false, 0, 100, &value))
+            return -1;
+        log->backups = (unsigned) value;
+        return 0;
+    }
+    if (s_streq (key, "log_line_max")) {
+        if (s_count (ctx, member, true, 80, 1024 * 1024, &value))
+            return -1;
+        log->line_max = (size_t) value;
+        return 0;
+    }
+    if (s_streq (key, "log_ring")) {
+        if (s_count (ctx, member, false, 0, 10 * 1000 * 1000, &value))
+            return -1;
+        log->ring = (size_t) value;
+        return 0;
+    }
+    if (s_streq (key, "log_ring_bytes")) {
+        if (s_count (ctx, member, true, 0, 1ULL << 32, &value))
+            return -1;
+        log->ring_bytes = (size_t) value;
+        return 0;
+    }
+    return 1;
+}
+
+static int
 s_load_agent (s_ctx_t *ctx, const config_setting_t *agent)
 {
     pm_config_t *config = ctx->config;
@@ -345,20 +457,6 @@ s_load_agent (s_ctx_t *ctx, const config_setting_t *agent)
                 return -1;
         }
         else
-        if (s_streq (key, "log_format")) {
-            if (config_setting_type (member) != CONFIG_TYPE_STRING)
-                value = "";
-            else
-                value = config_setting_get_string (member);
-            if (s_streq (value, "text"))
-                config->log_format = PM_LOG_TEXT;
-            else
-            if (s_streq (value, "json"))
-                config->log_format = PM_LOG_JSON;
-            else
-                return s_fail (ctx, member, "expected \"text\" or \"json\"");
-        }
-        else
         if (s_streq (key, "control")) {
             if (s_endpoint (ctx, member, &config->control))
                 return -1;
@@ -368,9 +466,15 @@ s_load_agent (s_ctx_t *ctx, const config_setting_t *agent)
             if (s_endpoint (ctx, member, &config->events))
                 return -1;
         }
-        else
-            return s_fail (ctx, member, "unknown key '%s'", key);
+        else {
+            int rc = s_log_key (ctx, member, &config->log);
+            if (rc < 0)
+                return -1;
+            if (rc > 0)
+                return s_fail (ctx, member, "unknown key '%s'", key);
+        }
     }
+    config->log_format = config->log.format;
     return 0;
 }
 
@@ -594,6 +698,7 @@ s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
     service->stop_timeout = 10.0;
     service->autostart = true;
     service->restart = PM_RESTART_NO;
+    service->log = config->log;
 
     const config_setting_t *command = NULL;
     const config_setting_t *argv = NULL;
@@ -649,10 +754,13 @@ s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
         if (s_streq (key, "log_file"))
             rc = s_string (ctx, member, &value)
               || s_path (ctx, member, config->log_dir, value, &service->log_file);
-        else
-            //  Readiness, restart tuning and log rotation keys land here
-            //  too until their modules exist: better refused than ignored.
-            return s_fail (ctx, member, "unknown key '%s'", key);
+        else {
+            //  Readiness and restart tuning keys land here too until their
+            //  modules exist: better refused than ignored.
+            rc = s_log_key (ctx, member, &service->log);
+            if (rc > 0)
+                return s_fail (ctx, member, "unknown key '%s'", key);
+        }
         if (rc)
             return -1;
     }
@@ -744,6 +852,12 @@ s_load_root (s_ctx_t *ctx, config_t *file)
 
     //  agent first: log_dir is the base of every service's log_file,
     //  wherever the two groups sit in the file.
+    config->log.format = PM_LOG_TEXT;
+    config->log.max_size = PM_LOG_MAX_SIZE_DEFAULT;
+    config->log.backups = PM_LOG_BACKUPS_DEFAULT;
+    config->log.line_max = PM_LOG_LINE_MAX_DEFAULT;
+    config->log.ring = PM_LOG_RING_DEFAULT;
+    config->log.ring_bytes = PM_LOG_RING_BYTES_DEFAULT;
     config->log_dir = s_alloc (strlen (config->dir) + 6, 1);
     sprintf (config->log_dir, "%s/logs", config->dir);
     s_path_clean (config->log_dir);

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "pm_proto.h"
 
 #define PM_CONFIG_ERR_MAX 1024
@@ -27,6 +28,25 @@ typedef enum {
     PM_RESTART_ON_FAILURE,
     PM_RESTART_ALWAYS
 } pm_restart_t;
+
+/*  How a service's output is kept.  The agent group's values are the
+    defaults; a service may set any of them for itself. */
+typedef struct {
+    pm_log_format_t format;   /* "log_format": text (default) or json */
+    bool timestamps;          /* "log_timestamps": prefix text lines with the time */
+    uint64_t max_size;        /* "log_max_size" bytes before rotation, 0 = never
+                                 (default 10 MiB; "512K", "10M", "1G" accepted) */
+    unsigned backups;         /* "log_backups": rotated files kept (default 3) */
+    size_t line_max;          /* "log_line_max": longer lines are cut (default 64 KiB) */
+    size_t ring;              /* "log_ring": lines kept in memory for replay (default 10000) */
+    size_t ring_bytes;        /* "log_ring_bytes": and at most this many bytes (default 16 MiB) */
+} pm_config_log_t;
+
+#define PM_LOG_MAX_SIZE_DEFAULT  (10u * 1024 * 1024)
+#define PM_LOG_BACKUPS_DEFAULT   3
+#define PM_LOG_LINE_MAX_DEFAULT  (64u * 1024)
+#define PM_LOG_RING_DEFAULT      10000
+#define PM_LOG_RING_BYTES_DEFAULT (16u * 1024 * 1024)
 
 typedef struct {
     char *name;               /* the dependency's name */
@@ -56,6 +76,7 @@ typedef struct {
     bool autostart;           /* "autostart", default true */
     pm_restart_t restart;     /* "restart", default "no" */
     char *log_file;           /* absolute: "log_file", default <log_dir>/<name>.log */
+    pm_config_log_t log;      /* the agent's log settings, overridden by its own */
 } pm_config_service_t;
 
 typedef struct {
@@ -63,7 +84,8 @@ typedef struct {
     char *dir;                /* its directory */
     char *name;               /* agent.name, or NULL when not set */
     char *log_dir;            /* absolute: agent.log_dir resolved, default <dir>/logs */
-    pm_log_format_t log_format;   /* agent.log_format, default text */
+    pm_log_format_t log_format;   /* agent.log_format, default text (also the agent's own log) */
+    pm_config_log_t log;      /* agent.log_*: defaults for every service */
     char *control;            /* agent.control endpoint override, or NULL */
     char *events;             /* agent.events endpoint override, or NULL */
     pm_config_service_t *services;    /* in file order */

@@ -6,9 +6,13 @@
     path still names the inode it locked, and starts over if not.
 */
 #include "lifecycle.h"
+#include "agentlog.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,86 @@ s_unlink_ipc (const char *endpoint)
 {
     if (strncmp (endpoint, "ipc://", 6) == 0)
         unlink (endpoint + 6);
+}
+
+//  True if pid is us or one of our ancestors.
+static bool
+s_is_ancestor (pid_t pid)
+{
+    pid_t walk = getpid ();
+    for (int depth = 0; walk > 1 && depth < 64; depth++) {
+        if (walk == pid)
+            return true;
+        char path [64];
+        snprintf (path, sizeof path, "/proc/%d/stat", (int) walk);
+        FILE *file = fopen (path, "re");
+        if (!file)
+            break;
+        char buffer [512];
+        size_t got = fread (buffer, 1, sizeof buffer - 1, file);
+        fclose (file);
+        buffer [got] = 0;
+        //  "pid (comm) state ppid ...": comm may hold spaces and parens.
+        char *close_paren = strrchr (buffer, ')');
+        int ppid;
+        if (!close_paren || sscanf (close_paren + 1, " %*c %d", &ppid) != 1)
+            break;
+        walk = ppid;
+    }
+    return false;
+}
+
+//  True if process pid was started with marker in its environment.
+static bool
+s_has_marker (pid_t pid, const char *marker, size_t marker_len)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/environ", (int) pid);
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return false;
+    //  The environment is NUL-separated; compare entry by entry.
+    static char buffer [256 * 1024];
+    ssize_t got = read (fd, buffer, sizeof buffer - 1);
+    close (fd);
+    if (got <= 0)
+        return false;
+    buffer [got] = 0;
+    for (char *entry = buffer; entry < buffer + got;
+         entry += strlen (entry) + 1)
+        if (strlen (entry) == marker_len
+        &&  memcmp (entry, marker, marker_len) == 0)
+            return true;
+    return false;
+}
+
+int
+pm_lifecycle_kill_leftovers (const pm_paths_t *paths)
+{
+    //  Every service gets PMBUS_RUNTIME_DIR=<dir> (supervisor), and
+    //  /proc/<pid>/environ shows the environment a process started with:
+    //  that finds what an agent killed with SIGKILL left behind, even
+    //  grandchildren that were reparented elsewhere, without trusting pids.
+    char marker [PM_PATH_MAX + 32];
+    int marker_len = snprintf (marker, sizeof marker, "PMBUS_RUNTIME_DIR=%s",
+                               paths->dir);
+    DIR *proc = opendir ("/proc");
+    if (!proc)
+        return 0;
+    int killed = 0;
+    struct dirent *entry;
+    while ((entry = readdir (proc))) {
+        char *end;
+        long pid = strtol (entry->d_name, &end, 10);
+        if (*end || pid <= 1)
+            continue;
+        if (s_has_marker ((pid_t) pid, marker, (size_t) marker_len)
+        &&  !s_is_ancestor ((pid_t) pid)
+        &&  kill ((pid_t) pid, SIGKILL) == 0)
+            killed++;
+    }
+    closedir (proc);
+    return killed;
 }
 
 pm_lifecycle_t *
@@ -75,9 +159,16 @@ pm_lifecycle_acquire (const pm_paths_t *paths, long *holder, char *err,
                   paths->lock);
         return NULL;
     }
-    //  We hold the lock, so any socket file here belongs to a dead agent.
+    //  We hold the lock, so any socket file here belongs to a dead agent,
+    //  and so do any processes it left.
     s_unlink_ipc (paths->control);
     s_unlink_ipc (paths->events);
+    if (access (paths->pidfile, F_OK) == 0) {
+        int killed = pm_lifecycle_kill_leftovers (paths);
+        if (killed)
+            pm_log_warn ("killed %d process%s left by a previous agent of "
+                         "%s", killed, killed == 1 ? "" : "es", paths->dir);
+    }
 
     pm_lifecycle_t *self = calloc (1, sizeof *self);
     if (!self) {

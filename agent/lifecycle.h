@@ -23,6 +23,13 @@ typedef struct pm_lifecycle_t pm_lifecycle_t;
 pm_lifecycle_t *pm_lifecycle_acquire (const pm_paths_t *paths, long *holder,
                                       char *err, size_t errlen);
 
+/*  Kills (SIGKILL) every process whose initial environment holds
+    PMBUS_RUNTIME_DIR=<paths->dir>, except ourselves and our ancestors:
+    what an agent that died without shutting down left running.  Returns
+    how many were killed.  Called by acquire when a stale pid file is
+    found. */
+int pm_lifecycle_kill_leftovers (const pm_paths_t *paths);
+
 /*  Rewrites the pid file (after a fork into the background). */
 int pm_lifecycle_write_pid (pm_lifecycle_t *self);
 

@@ -3,11 +3,17 @@
     Reading: each readable pipe is read in 64 KiB chunks until it would
     block, so a chatty service never fills its pipe while the agent is
     busy elsewhere for long.  Lines are cut at '\n'; an unfinished line
-    waits in a per-stream buffer, bounded by PM_LOG_LINE_MAX.
+    waits in a per-stream buffer, bounded by log_line_max.
 
     Writing: the lines of one read are formatted into one buffer and
     written with one write(), which keeps the file's lines whole and costs
     one system call per chunk rather than per line.
+
+    Rotation: before a line would take the file past log_max_size, what is
+    buffered is written and the file is rotated (name.log -> name.log.1 ->
+    ... -> name.log.N, the oldest dropped), so a line is never split
+    across two files.  A single line larger than the limit goes whole into
+    a fresh file.
 */
 #include "logcap.h"
 #include "agentlog.h"
@@ -25,7 +31,7 @@
 
 typedef struct {
     int fd;                   /* read end, owned, -1 when closed */
-    char *partial;            /* unfinished line, malloc'd, PM_LOG_LINE_MAX */
+    char *partial;            /* unfinished line, malloc'd, line_max bytes */
     size_t partial_size;
 } s_stream_t;
 
@@ -33,8 +39,11 @@ struct pm_logcap_t {
     zloop_t *loop;            /* not owned */
     char *service;            /* owned */
     char *path;               /* log file path, owned */
-    int file_fd;              /* log file, owned */
-    pm_log_format_t format;
+    int file_fd;              /* log file, owned, -1 if it could not be reopened */
+    uint64_t file_size;       /* bytes in the current file */
+    pm_config_log_t settings;
+    pm_logring_t *ring;       /* recent lines, owned */
+    uint64_t bytes_in;        /* read from the pipes */
     pm_publish_t *pub;        /* not owned, may be NULL */
     s_stream_t streams [2];   /* out, err */
     uint64_t seq;             /* last line's seq */
@@ -44,6 +53,7 @@ struct pm_logcap_t {
     bool echo;                /* also print to stdout */
     int echo_width;
     double ts;                /* timestamp of the chunk being handled */
+    bool mid_line [2];        /* the last text entry of a stream was a cut piece */
 };
 
 static double
@@ -74,7 +84,7 @@ s_mkdirs (const char *dir)
 
 pm_logcap_t *
 pm_logcap_new (zloop_t *loop, const char *service, const char *path,
-               pm_log_format_t format, pm_publish_t *pub, char *err,
+               const pm_config_log_t *settings, pm_publish_t *pub, char *err,
                size_t errlen)
 {
     char dir [4096];
@@ -94,17 +104,22 @@ pm_logcap_new (zloop_t *loop, const char *service, const char *path,
                   strerror (errno));
         return NULL;
     }
+    struct stat st;
     pm_logcap_t *self = calloc (1, sizeof *self);
     assert (self);
     self->loop = loop;
     self->service = strdup (service);
     self->path = strdup (path);
     self->file_fd = fd;
-    self->format = format;
+    self->file_size = fstat (fd, &st) == 0 ? (uint64_t) st.st_size : 0;
+    self->settings = *settings;
+    if (self->settings.line_max == 0)
+        self->settings.line_max = PM_LOG_LINE_MAX_DEFAULT;
+    self->ring = pm_logring_new (settings->ring, settings->ring_bytes);
     self->pub = pub;
     for (int i = 0; i < 2; i++) {
         self->streams [i].fd = -1;
-        self->streams [i].partial = malloc (PM_LOG_LINE_MAX);
+        self->streams [i].partial = malloc (self->settings.line_max);
         assert (self->streams [i].partial);
     }
     self->out_cap = 2 * s_CHUNK;
@@ -117,6 +132,10 @@ static void
 s_flush (pm_logcap_t *self)
 {
     size_t at = 0;
+    if (self->file_fd == -1) {
+        self->out_size = 0;
+        return;
+    }
     while (at < self->out_size) {
         ssize_t rc = write (self->file_fd, self->out + at,
                             self->out_size - at);
@@ -129,7 +148,56 @@ s_flush (pm_logcap_t *self)
         }
         at += (size_t) rc;
     }
+    self->file_size += at;
     self->out_size = 0;
+}
+
+//  name.log.(k) -> name.log.(k+1), name.log -> name.log.1, new name.log.
+static void
+s_rotate (pm_logcap_t *self)
+{
+    s_flush (self);
+    if (self->file_fd != -1)
+        close (self->file_fd);
+    size_t len = strlen (self->path) + 16;
+    char *from = malloc (len), *to = malloc (len);
+    assert (from && to);
+    unsigned backups = self->settings.backups;
+    if (backups == 0)
+        unlink (self->path);
+    else {
+        snprintf (to, len, "%s.%u", self->path, backups);
+        unlink (to);
+        for (unsigned k = backups; k > 1; k--) {
+            snprintf (from, len, "%s.%u", self->path, k - 1);
+            snprintf (to, len, "%s.%u", self->path, k);
+            rename (from, to);
+        }
+        snprintf (to, len, "%s.1", self->path);
+        rename (self->path, to);
+    }
+    free (from);
+    free (to);
+    self->file_fd = open (self->path,
+                          O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC,
+                          0644);
+    if (self->file_fd == -1)
+        pm_log_error ("%s: cannot reopen log file %s after rotation: %s",
+                      self->service, self->path, strerror (errno));
+    self->file_size = 0;
+}
+
+//  Makes room for an entry of size bytes in the current file, rotating
+//  first if it would pass log_max_size.
+static void
+s_before_entry (pm_logcap_t *self, size_t size)
+{
+    uint64_t max = self->settings.max_size;
+    if (max == 0)
+        return;
+    uint64_t total = self->file_size + self->out_size;
+    if (total > 0 && total + size > max)
+        s_rotate (self);
 }
 
 static void
@@ -167,12 +235,28 @@ s_json_string (pm_logcap_t *self, const char *text, size_t size)
 }
 
 //  One whole line (or a cut piece of one).
+static size_t
+s_timestamp (char *buf, size_t size, double ts)
+{
+    time_t seconds = (time_t) ts;
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    size_t n = strftime (buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t) snprintf (buf + n, size - n, ".%06ldZ ",
+                            (long) ((ts - (double) seconds) * 1e6));
+    return n;
+}
+
 static void
 s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
         bool partial)
 {
     uint64_t seq = ++self->seq;
-    if (self->format == PM_LOG_JSON) {
+    //  Rotation counts what the entry will take; a JSON entry is at most
+    //  six bytes per byte of line plus its fields.
+    s_before_entry (self, self->settings.format == PM_LOG_JSON
+                          ? size * 2 + 160 : size + 40);
+    if (self->settings.format == PM_LOG_JSON) {
         s_reserve (self, 256);
         self->out_size += (size_t) snprintf (
             self->out + self->out_size, self->out_cap - self->out_size,
@@ -190,7 +274,11 @@ s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
         self->out [self->out_size++] = '\n';
     }
     else {
-        s_reserve (self, size + 1);
+        s_reserve (self, size + 48);
+        if (self->settings.timestamps && !self->mid_line [stream])
+            self->out_size += s_timestamp (self->out + self->out_size, 48,
+                                           self->ts);
+        self->mid_line [stream] = partial;
         memcpy (self->out + self->out_size, line, size);
         self->out_size += size;
         //  A cut piece is not the end of a line.
@@ -201,6 +289,8 @@ s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
         fprintf (stdout, "%-*s | %.*s%s", self->echo_width, self->service,
                  (int) size, line, partial ? "" : "\n");
     }
+    pm_logring_push (self->ring, seq, self->ts, (int) stream, partial, line,
+                     size);
     if (self->pub)
         pm_publish_log (self->pub, self->service, seq, self->ts, stream, line,
                         size, partial);
@@ -216,7 +306,7 @@ s_feed (pm_logcap_t *self, int i, const char *data, size_t size)
         size_t take = newline ? (size_t) (newline - data) : size;
         if (stream->partial_size == 0 && newline) {
             //  A whole line in the chunk: no copy.
-            if (take <= PM_LOG_LINE_MAX) {
+            if (take <= self->settings.line_max) {
                 s_line (self, (pm_stream_t) i, data, take, false);
                 data += take + 1;
                 size -= take + 1;
@@ -224,13 +314,13 @@ s_feed (pm_logcap_t *self, int i, const char *data, size_t size)
             }
         }
         //  Append to the unfinished line, cutting at the limit.
-        size_t room = PM_LOG_LINE_MAX - stream->partial_size;
+        size_t room = self->settings.line_max - stream->partial_size;
         size_t copy = take < room ? take : room;
         memcpy (stream->partial + stream->partial_size, data, copy);
         stream->partial_size += copy;
         data += copy;
         size -= copy;
-        if (stream->partial_size == PM_LOG_LINE_MAX
+        if (stream->partial_size == self->settings.line_max
         &&  (copy < take || !newline)) {
             s_line (self, (pm_stream_t) i, stream->partial,
                     stream->partial_size, true);
@@ -279,6 +369,7 @@ s_read (pm_logcap_t *self, int i, int max_chunks)
             break;
         }
         self->ts = s_now ();
+        self->bytes_in += (uint64_t) got;
         s_feed (self, i, chunk, (size_t) got);
         s_flush (self);
         total += (size_t) got;
@@ -353,6 +444,18 @@ pm_logcap_set_echo (pm_logcap_t *self, bool echo, int width)
     self->echo_width = width;
 }
 
+const pm_logring_t *
+pm_logcap_ring (const pm_logcap_t *self)
+{
+    return self->ring;
+}
+
+uint64_t
+pm_logcap_bytes_in (const pm_logcap_t *self)
+{
+    return self->bytes_in;
+}
+
 uint64_t
 pm_logcap_seq (const pm_logcap_t *self)
 {
@@ -377,7 +480,9 @@ pm_logcap_destroy (pm_logcap_t **self_p)
         free (self->streams [i].partial);
     }
     s_flush (self);
-    close (self->file_fd);
+    if (self->file_fd != -1)
+        close (self->file_fd);
+    pm_logring_destroy (&self->ring);
     free (self->out);
     free (self->path);
     free (self->service);

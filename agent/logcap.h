@@ -19,17 +19,23 @@
 #include "config.h"
 #include "publish.h"
 
-/*  Lines longer than this are cut into pieces marked partial. */
-#define PM_LOG_LINE_MAX (64 * 1024)
+#include "logring.h"
 
 typedef struct pm_logcap_t pm_logcap_t;
 
-/*  A capture for service, writing to path (its directory is created) in
-    format and publishing through pub (may be NULL).  Returns NULL with a
-    message in err if the file cannot be opened. */
+/*  A capture for service, writing to path (its directory is created) as
+    settings say (format, timestamps, rotation, line limit, ring), and
+    publishing through pub (may be NULL).  settings is copied.  Returns
+    NULL with a message in err if the file cannot be opened. */
 pm_logcap_t *pm_logcap_new (zloop_t *loop, const char *service,
-                            const char *path, pm_log_format_t format,
+                            const char *path, const pm_config_log_t *settings,
                             pm_publish_t *pub, char *err, size_t errlen);
+
+/*  The ring of recent lines (borrowed). */
+const pm_logring_t *pm_logcap_ring (const pm_logcap_t *self);
+
+/*  Bytes read from the service's pipes since the agent started. */
+uint64_t pm_logcap_bytes_in (const pm_logcap_t *self);
 
 /*  Drains what can be read without waiting, writes any unfinished line,
     closes the pipes and the file. */

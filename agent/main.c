@@ -9,6 +9,7 @@
 #include "agentlog.h"
 #include "command.h"
 #include "config.h"
+#include "lease.h"
 #include "lifecycle.h"
 #include "publish.h"
 #include "reaper.h"
@@ -16,12 +17,15 @@
 #include "pm_rundir.h"
 
 #include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +53,10 @@ s_usage (FILE *out)
         "      --check           validate the config file and exit\n"
         "  -s, --runtime-dir DIR use DIR as the runtime directory\n"
         "  -f, --follow-logs     also print every service line on stdout as \"name | line\"\n"
+        "  -d, --daemon          run in the background; return once the agent accepts\n"
+        "                        commands (exit 0), or with its error\n"
+        "  -l, --lease PID       shut down cleanly when PID (and every other leased\n"
+        "                        process) has exited; may be given several times\n"
         "  -v, --verbose         log debug messages too\n"
         "  -h, --help            this text\n"
         "      --version         print the version\n"
@@ -81,6 +89,108 @@ s_on_signal (void *arg, int signum)
     pm_supervisor_shutdown (agent->sup, agent->signals > 1, 0, NULL);
 }
 
+static void
+s_on_leases_empty (void *arg)
+{
+    s_agent_t *agent = (s_agent_t *) arg;
+    pm_log_info ("the last leased process exited: shutting down");
+    pm_supervisor_shutdown (agent->sup, false, 0, NULL);
+}
+
+//  Tells the process that started a daemon how the start went: one line,
+//  "<exit code> <message>", then EOF.  Does nothing in the foreground.
+static void
+s_notify (int *fd, int code, const char *message)
+{
+    if (*fd == -1)
+        return;
+    char line [PM_CONFIG_ERR_MAX + 16];
+    int len = snprintf (line, sizeof line, "%d %s\n", code, message);
+    if (len > (int) sizeof line - 1)
+        len = (int) sizeof line - 1;
+    ssize_t rc = write (*fd, line, (size_t) len);
+    (void) rc;
+    close (*fd);
+    *fd = -1;
+}
+
+//  Double fork into the background.  The caller's process waits for the
+//  agent's first words on a pipe and exits with them: 0 once the agent is
+//  bound and accepting commands, else the agent's own exit code and
+//  message.  Returns the pipe's write end, in the agent.
+static int
+s_daemonize (void)
+{
+    int fds [2];
+    if (pipe2 (fds, O_CLOEXEC) == -1) {
+        perror ("pmd: pipe");
+        exit (EXIT_RUNTIME);
+    }
+    pid_t pid = fork ();
+    if (pid == -1) {
+        perror ("pmd: fork");
+        exit (EXIT_RUNTIME);
+    }
+    if (pid > 0) {
+        close (fds [1]);
+        char line [PM_CONFIG_ERR_MAX + 16];
+        size_t have = 0;
+        while (have < sizeof line - 1) {
+            ssize_t got = read (fds [0], line + have, sizeof line - 1 - have);
+            if (got == -1 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                break;
+            have += (size_t) got;
+        }
+        line [have] = 0;
+        waitpid (pid, NULL, 0);
+        int code = 0;
+        int offset = 0;
+        if (have == 0 || sscanf (line, "%d %n", &code, &offset) < 1) {
+            fprintf (stderr, "pmd: the agent exited while starting\n");
+            exit (EXIT_RUNTIME);
+        }
+        if (code != 0) {
+            char *newline = strchr (line + offset, '\n');
+            if (newline)
+                *newline = 0;
+            fprintf (stderr, "pmd: %s\n", line + offset);
+        }
+        exit (code);
+    }
+    close (fds [0]);
+    if (setsid () == -1)
+        _exit (EXIT_RUNTIME);
+    pid = fork ();
+    if (pid == -1)
+        _exit (EXIT_RUNTIME);
+    if (pid > 0)
+        _exit (0);              //  the agent is re-parented
+    int null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd != -1) {
+        dup2 (null_fd, STDIN_FILENO);
+        close (null_fd);
+    }
+    if (chdir ("/") == -1)
+        _exit (EXIT_RUNTIME);
+    return fds [1];
+}
+
+//  After a daemon has said it is ready: nothing more goes to the
+//  terminal it was started from.
+static void
+s_detach_stdio (void)
+{
+    int null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd == -1)
+        return;
+    dup2 (null_fd, STDOUT_FILENO);
+    dup2 (null_fd, STDERR_FILENO);
+    close (null_fd);
+    pm_log_quiet_stderr (true);
+}
+
 static double
 s_now (void)
 {
@@ -94,25 +204,45 @@ main (int argc, char *argv [])
 {
     const char *config_path = getenv ("PMBUS_CONFIG");
     const char *rundir = NULL;
-    bool check = false, follow = false, verbose = false;
+    bool check = false, follow = false, verbose = false, daemon = false;
+    pid_t leases [64];
+    size_t leases_count = 0;
     static const struct option options [] = {
         { "config", required_argument, NULL, 'c' },
         { "check", no_argument, NULL, 'C' },
         { "runtime-dir", required_argument, NULL, 's' },
         { "follow-logs", no_argument, NULL, 'f' },
         { "verbose", no_argument, NULL, 'v' },
+        { "daemon", no_argument, NULL, 'd' },
+        { "lease", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:s:fvh", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:s:fvdl:h", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_path = optarg; break;
             case 'C': check = true; break;
             case 's': rundir = optarg; break;
             case 'f': follow = true; break;
             case 'v': verbose = true; break;
+            case 'd': daemon = true; break;
+            case 'l': {
+                char *end;
+                long pid = strtol (optarg, &end, 10);
+                if (*end || pid <= 0 || pid > 4194304) {
+                    fprintf (stderr, "pmd: --lease: '%s' is not a pid\n",
+                             optarg);
+                    return EXIT_USAGE;
+                }
+                if (leases_count == sizeof leases / sizeof leases [0]) {
+                    fprintf (stderr, "pmd: too many --lease options\n");
+                    return EXIT_USAGE;
+                }
+                leases [leases_count++] = (pid_t) pid;
+                break;
+            }
             case 'h': s_usage (stdout); return EXIT_OK;
             case 'V': printf ("pmd %s\n", PM_VERSION); return EXIT_OK;
             default:
@@ -150,12 +280,35 @@ main (int argc, char *argv [])
     pm_log_setup (name, config->log_format == PM_LOG_JSON,
                   verbose ? PM_LOG_DEBUG : PM_LOG_INFO);
 
+    //  DESIGN: a TCP endpoint requires CURVE keys, and refuses to start
+    //  without them.  Key support is not built yet, so TCP is refused.
+    const char *endpoints [2] = { config->control, config->events };
+    for (int i = 0; i < 2; i++)
+        if (endpoints [i] && strncmp (endpoints [i], "tcp://", 6) == 0) {
+            fprintf (stderr, "pmd: %s: %s: TCP endpoints require CURVE "
+                     "security, which this version does not support yet; "
+                     "use an ipc:// endpoint\n", config_path, endpoints [i]);
+            pm_config_destroy (&config);
+            return EXIT_USAGE;
+        }
+
     pm_paths_t paths;
     if (pm_paths_init (&paths, name, rundir, config->control, config->events,
                        err, sizeof err) == -1) {
         fprintf (stderr, "pmd: %s\n", err);
         pm_config_destroy (&config);
         return EXIT_USAGE;
+    }
+
+    //  Into the background before any thread exists (fork and threads do
+    //  not mix); from here on, errors also go to the starting process.
+    int notify_fd = -1;
+    if (daemon) {
+        follow = false;
+        notify_fd = s_daemonize ();
+        //  Errors reach the starting process through the pipe; the agent's
+        //  log goes to its file.
+        pm_log_quiet_stderr (true);
     }
 
     //  Before any thread exists: libzmq's I/O threads inherit this mask, so
@@ -170,7 +323,9 @@ main (int argc, char *argv [])
     pm_lifecycle_t *lifecycle = pm_lifecycle_acquire (&paths, &holder, err,
                                                       sizeof err);
     if (!lifecycle) {
-        fprintf (stderr, "pmd: %s\n", err);
+        if (notify_fd == -1)
+            fprintf (stderr, "pmd: %s\n", err);
+        s_notify (&notify_fd, holder ? EXIT_RUNNING : EXIT_RUNTIME, err);
         pm_config_destroy (&config);
         return holder ? EXIT_RUNNING : EXIT_RUNTIME;
     }
@@ -187,6 +342,7 @@ main (int argc, char *argv [])
     pm_supervisor_t *sup = NULL;
     pm_command_t *command = NULL;
     pm_reaper_t *reaper = NULL;
+    pm_leases_t *lease_set = NULL;
     s_agent_t agent = { NULL, 0 };
 
     loop = zloop_new ();
@@ -201,6 +357,13 @@ main (int argc, char *argv [])
         pm_log_warn ("cannot open the agent log %s: %s", agent_log,
                      strerror (errno));
     pm_supervisor_set_echo (sup, follow);
+    char *service_env [3] = { NULL, NULL, NULL };
+    if (asprintf (&service_env [0], "PMBUS_AGENT=%s", name) < 0
+    ||  asprintf (&service_env [1], "PMBUS_RUNTIME_DIR=%s", paths.dir) < 0)
+        abort ();
+    pm_supervisor_set_env (sup, service_env);
+    free (service_env [0]);
+    free (service_env [1]);
     agent.sup = sup;
     reaper = pm_reaper_new (loop, s_on_exit, s_on_signal, &agent);
     if (!reaper) {
@@ -214,11 +377,21 @@ main (int argc, char *argv [])
     command = pm_command_new (loop, sup, &info, err, sizeof err);
     if (!command)
         goto fail;
+    lease_set = pm_leases_new (loop, s_on_leases_empty, &agent);
+    pm_command_set_leases (command, lease_set);
+    for (size_t i = 0; i < leases_count; i++)
+        if (pm_leases_add (lease_set, leases [i], err, sizeof err) == -1)
+            goto fail;
 
     pm_log_info ("agent %s started (pid %d), config %s, control %s, "
                  "events %s", name, (int) getpid (), config->path,
                  paths.control, paths.events);
     pm_publish_agent (pub, "started", NULL);
+    //  Bound and accepting: a daemon's starter may return now, and any
+    //  command sent after that is served.
+    s_notify (&notify_fd, EXIT_OK, "ready");
+    if (daemon)
+        s_detach_stdio ();
     pm_supervisor_autostart (sup);
     zloop_start (loop);
     rc = pm_supervisor_finished (sup) ? EXIT_OK : EXIT_RUNTIME;
@@ -226,7 +399,9 @@ main (int argc, char *argv [])
 
 fail:
     pm_log_error ("%s", err);
+    s_notify (&notify_fd, EXIT_RUNTIME, err);
 done:
+    pm_leases_destroy (&lease_set);
     pm_command_destroy (&command);
     pm_reaper_destroy (&reaper);
     pm_supervisor_destroy (&sup);

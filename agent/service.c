@@ -29,6 +29,7 @@ struct pm_service_t {
     bool ready;
     char *error;              /* last error, owned, or NULL */
     bool start_pending;       /* start asked while stopping */
+    int signal_sent;          /* last signal delivered on request, 0: none */
     bool group_pending;       /* stopping: main reaped, group members left */
     uint64_t seq;             /* last state event sequence number */
     /* transitions not yet taken by the supervisor, oldest first */
@@ -271,6 +272,7 @@ pm_service_spawned (pm_service_t *self, pid_t pid, double now)
     self->has_exit_code = false;
     self->exit_code = 0;
     self->exit_signal = 0;
+    self->signal_sent = 0;
     self->ready = false;
     s_set_error (self, NULL);
     s_move (self, PM_STATE_STARTING, now);
@@ -317,6 +319,12 @@ pm_service_request_stop (pm_service_t *self, double now, pm_action_t *action)
         default:
             return PM_REQ_NOT_RUNNING;
     }
+}
+
+void
+pm_service_signal_sent (pm_service_t *self, int signum)
+{
+    self->signal_sent = signum;
 }
 
 void
@@ -384,6 +392,12 @@ pm_service_exited (pm_service_t *self, int status, bool group_alive,
     //  the caller's to clean up; this run is over either way.
     self->pgid = 0;
     char text [128];
+    if (self->exit_signal && self->exit_signal == self->signal_sent) {
+        //  Killed by the signal a user asked the agent to send.
+        s_set_error (self, NULL);
+        s_move (self, PM_STATE_STOPPED, now);
+    }
+    else
     if (self->exit_signal) {
         const char *name = pm_signal_name (self->exit_signal);
         if (name)

@@ -106,6 +106,11 @@ void pm_service_ready (pm_service_t *self, double now);
 pm_req_result_t pm_service_request_stop (pm_service_t *self, double now,
                                          pm_action_t *action);
 
+/*  The agent delivered signum to the main process on request (the
+    `signal` command): if the process dies of that very signal, it was
+    stopped on request, not failed. */
+void pm_service_signal_sent (pm_service_t *self, int signum);
+
 /*  The stop timer fired: SIGKILL to the group. */
 void pm_service_stop_timeout (pm_service_t *self, pm_action_t *action);
 
@@ -115,7 +120,8 @@ void pm_service_kill_now (pm_service_t *self, pm_action_t *action);
 /*  The main process was reaped with wait status `status`.  group_alive
     tells whether other members of its process group still exist.
     starting, running: exit 0 -> completed, else -> failed (exit code or
-    signal recorded); remaining group members are left to the caller to
+    signal recorded; killed by the signal the `signal` command sent:
+    -> stopped); remaining group members are left to the caller to
     clean up.  stopping: -> stopped once the group is gone (now, or at
     pm_service_group_gone); then -> waiting if a start is pending. */
 void pm_service_exited (pm_service_t *self, int status, bool group_alive,

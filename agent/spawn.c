@@ -45,9 +45,24 @@ typedef struct {
     int error;
 } s_failure_t;
 
+//  Words that only a shell understands: builtins and keywords.
+static const char *s_shell_words [] = {
+    ".", ":", "[[", "{", "!", "alias", "bg", "break", "case", "cd",
+    "command", "continue", "do", "done", "elif", "else", "esac", "eval",
+    "exec", "exit", "export", "fc", "fg", "fi", "for", "function",
+    "getopts", "hash", "if", "jobs", "local", "read", "readonly", "return",
+    "select", "set", "shift", "source", "then", "times", "trap", "type",
+    "ulimit", "umask", "unalias", "unset", "until", "wait", "while", NULL
+};
+
 int
 pm_spawn_needs_shell (const char *command)
 {
+    const char *start = command + strspn (command, " \t");
+    size_t len = strcspn (start, " \t");
+    for (const char **word = s_shell_words; *word; word++)
+        if (strlen (*word) == len && strncmp (start, *word, len) == 0)
+            return 1;
     bool first_word = true;
     for (const char *p = command; *p; p++) {
         if (strchr ("|&;<>()$`\\\"'*?[#~{\n", *p))
@@ -83,44 +98,59 @@ s_split (char *copy)
     return argv;
 }
 
-static bool
-s_env_overridden (const pm_config_service_t *spec, const char *entry)
+static size_t
+s_key_len (const char *entry)
 {
     const char *eq = strchr (entry, '=');
-    size_t len = eq ? (size_t) (eq - entry) : strlen (entry);
-    if ((len == 13 && strncmp (entry, "PMBUS_SERVICE", 13) == 0)
-    ||  (len == 11 && strncmp (entry, "PMBUS_AGENT", 11) == 0))
+    return eq ? (size_t) (eq - entry) : strlen (entry);
+}
+
+//  True if a later layer sets the same key as entry.
+static bool
+s_replaced (const char *entry, const pm_config_service_t *spec,
+            char *const *extra, bool check_spec)
+{
+    size_t len = s_key_len (entry);
+    if (len == 13 && strncmp (entry, "PMBUS_SERVICE", 13) == 0)
         return true;
-    for (size_t i = 0; i < spec->env_count; i++)
-        if (strlen (spec->env [i].key) == len
-        &&  strncmp (spec->env [i].key, entry, len) == 0)
+    if (check_spec)
+        for (size_t i = 0; i < spec->env_count; i++)
+            if (strlen (spec->env [i].key) == len
+            &&  strncmp (spec->env [i].key, entry, len) == 0)
+                return true;
+    for (char *const *p = extra; p && *p; p++)
+        if (s_key_len (*p) == len && strncmp (*p, entry, len) == 0)
             return true;
     return false;
 }
 
-//  The agent's environment, less what the config overrides, plus the
-//  config's variables and PMBUS_SERVICE / PMBUS_AGENT.
+//  The agent's environment, then the config's variables, then extra, then
+//  PMBUS_SERVICE, each layer replacing the keys it sets.
 static char **
-s_build_env (const pm_config_service_t *spec, const char *agent_name)
+s_build_env (const pm_config_service_t *spec, char *const *extra)
 {
-    size_t count = 0;
+    size_t count = 0, extra_count = 0;
     while (environ [count])
         count++;
-    char **envp = calloc (count + spec->env_count + 3, sizeof *envp);
+    while (extra && extra [extra_count])
+        extra_count++;
+    char **envp = calloc (count + spec->env_count + extra_count + 2,
+                          sizeof *envp);
     assert (envp);
     size_t n = 0;
     for (size_t i = 0; i < count; i++)
-        if (!s_env_overridden (spec, environ [i]))
+        if (!s_replaced (environ [i], spec, extra, true))
             envp [n++] = strdup (environ [i]);
     for (size_t i = 0; i < spec->env_count; i++) {
-        size_t len = strlen (spec->env [i].key) + strlen (spec->env [i].value) + 2;
-        envp [n] = malloc (len);
-        assert (envp [n]);
-        snprintf (envp [n++], len, "%s=%s", spec->env [i].key,
-                  spec->env [i].value);
+        if (s_replaced (spec->env [i].key, spec, extra, false))
+            continue;
+        if (asprintf (&envp [n++], "%s=%s", spec->env [i].key,
+                      spec->env [i].value) < 0)
+            abort ();
     }
-    if (asprintf (&envp [n++], "PMBUS_SERVICE=%s", spec->name) < 0
-    ||  asprintf (&envp [n++], "PMBUS_AGENT=%s", agent_name) < 0)
+    for (size_t i = 0; i < extra_count; i++)
+        envp [n++] = strdup (extra [i]);
+    if (asprintf (&envp [n++], "PMBUS_SERVICE=%s", spec->name) < 0)
         abort ();
     envp [n] = NULL;
     return envp;
@@ -240,7 +270,7 @@ s_child (const pm_config_service_t *spec, char **argv, char **candidates,
 }
 
 int
-pm_spawn_run (const pm_config_service_t *spec, const char *agent_name,
+pm_spawn_run (const pm_config_service_t *spec, char *const *extra_env,
               pm_spawn_result_t *result, char *err, size_t errlen)
 {
     memset (result, 0, sizeof *result);
@@ -270,7 +300,7 @@ pm_spawn_run (const pm_config_service_t *spec, const char *agent_name,
     }
     else
         argv = spec->argv;
-    char **envp = s_build_env (spec, agent_name);
+    char **envp = s_build_env (spec, extra_env);
     char **candidates = s_candidates (argv [0], envp);
 
     int out_pipe [2] = { -1, -1 }, err_pipe [2] = { -1, -1 };

@@ -25,8 +25,10 @@ typedef struct {
     int err_fd;
 } pm_spawn_result_t;
 
-/*  Runs spec.  agent_name is exported as PMBUS_AGENT, the service's name
-    as PMBUS_SERVICE.  The calling thread must have SIGCHLD (and the
+/*  Runs spec.  Its environment is the agent's, then the config's
+    `environment`, then extra_env (a NULL-terminated list of "KEY=value",
+    may be NULL), then PMBUS_SERVICE=<name>; a later one replaces an
+    earlier one of the same key.  The calling thread must have SIGCHLD (and the
     agent's other signals) blocked; the child unblocks everything.
 
     A `command` with no shell syntax is split on blanks and executed
@@ -37,7 +39,7 @@ typedef struct {
     Returns 0 and fills result; or -1 with a message in err such as
     "exec ./api: No such file or directory" or "chdir /srv/x: Permission
     denied" (the child, if any, has been reaped). */
-int pm_spawn_run (const pm_config_service_t *spec, const char *agent_name,
+int pm_spawn_run (const pm_config_service_t *spec, char *const *extra_env,
                   pm_spawn_result_t *result, char *err, size_t errlen);
 
 /*  True if command needs a shell (it holds quoting, expansion, redirection,

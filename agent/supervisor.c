@@ -81,6 +81,7 @@ struct pm_supervisor_t {
     bool forced;
     bool finished;
     bool settling;            /* re-entrancy guard for s_settle */
+    char **env;               /* extra "KEY=value" for services, owned */
 };
 
 static void s_settle (pm_supervisor_t *self);
@@ -126,7 +127,7 @@ pm_supervisor_new (zloop_t *loop, const pm_config_t *config,
         for (size_t d = 0; d < spec->deps_count; d++)
             pm_graph_add_edge (self->graph, i, spec->deps [d].index);
         entry->log = pm_logcap_new (loop, spec->name, spec->log_file,
-                                    config->log_format, pub, err, errlen);
+                                    &spec->log, pub, err, errlen);
         if (!entry->log) {
             pm_supervisor_destroy (&self);
             return NULL;
@@ -177,6 +178,9 @@ pm_supervisor_destroy (pm_supervisor_t **self_p)
         pm_service_destroy (&entry->svc);
     }
     free (self->entries);
+    for (char **p = self->env; p && *p; p++)
+        free (*p);
+    free (self->env);
     pm_graph_destroy (&self->graph);
     free (self->agent);
     free (self);
@@ -191,6 +195,18 @@ pm_supervisor_set_replier (pm_supervisor_t *self,
     self->reply_fn = reply;
     self->free_fn = free_token;
     self->reply_arg = arg;
+}
+
+void
+pm_supervisor_set_env (pm_supervisor_t *self, char *const *env)
+{
+    size_t count = 0;
+    while (env && env [count])
+        count++;
+    self->env = calloc (count + 1, sizeof *self->env);
+    assert (self->env);
+    for (size_t i = 0; i < count; i++)
+        self->env [i] = strdup (env [i]);
 }
 
 void
@@ -323,7 +339,7 @@ s_spawn (pm_supervisor_t *self, s_entry_t *entry)
     const pm_config_service_t *spec = pm_service_spec (entry->svc);
     pm_spawn_result_t result;
     char err [512];
-    if (pm_spawn_run (spec, self->agent, &result, err, sizeof err) == -1) {
+    if (pm_spawn_run (spec, self->env, &result, err, sizeof err) == -1) {
         pm_service_fail_start (entry->svc, err, s_now ());
         s_publish (self, entry);
         return;
@@ -1073,9 +1089,11 @@ pm_supervisor_signal (pm_supervisor_t *self, const pm_request_t *request,
             snprintf (text, sizeof text, "kill: %s", strerror (errno));
             error = text;
         }
-        else
+        else {
+            pm_service_signal_sent (entry->svc, request->signum);
             pm_log_info ("%s: sent %s to pid %d", pm_service_name (entry->svc),
                          signame ? signame : "signal", (int) pid);
+        }
         if (error && failed++ == 0)
             snprintf (first, sizeof first, "%s: %s",
                       pm_service_name (entry->svc), error);

@@ -43,6 +43,10 @@ void pm_supervisor_set_replier (pm_supervisor_t *self,
                                 pm_supervisor_reply_fn *reply,
                                 pm_supervisor_free_fn *free_token, void *arg);
 
+/*  Variables ("KEY=value") given to every service after the config's
+    own; the list is copied. */
+void pm_supervisor_set_env (pm_supervisor_t *self, char *const *env);
+
 /*  Print every service line on stdout, prefixed by its name. */
 void pm_supervisor_set_echo (pm_supervisor_t *self, bool echo);
 

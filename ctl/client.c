@@ -18,18 +18,18 @@
 #include "client.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
-#include <libconfig.h>
 #include <unistd.h>
+
+#include <libconfig.h>
 #include <zmq.h>
 
 #include "config.h"
@@ -46,7 +46,7 @@
 struct pm_client_t {
     char name [PM_NAME_MAX + 1];  //  agent name
     char *config;                 //  absolute config path, or NULL
-    char *warning;                //  why the config was only partly read, or NULL
+    char *warning;                //  why the config did not validate, or NULL
     pm_paths_t paths;             //  runtime dir, endpoints, lock, pid file
     void *context;                //  libzmq context, or NULL before a call
     void *socket;                 //  DEALER connected to paths.control
@@ -107,6 +107,12 @@ s_lookup (config_t *file, const char *path)
 static int
 s_locate_anyway (pm_client_t *self, const char *file, const char *rundir)
 {
+    //  Only a file that was read and found wrong; not one that cannot be
+    //  read at all (missing, a directory, no permission).
+    struct stat st;
+    if (stat (file, &st) == -1 || !S_ISREG (st.st_mode)
+    ||  access (file, R_OK) == -1)
+        return -1;
     char *real = realpath (file, NULL);
     if (!real)
         return -1;

@@ -215,7 +215,18 @@ s_parse (int argc, char **argv, s_options_t *options)
                 return s_usage_error ("option %s needs a value",
                                       argv [last]);
             default:
-                if (optopt && optopt < 256)
+                //  getopt sets optopt for a known long option given a
+                //  value it does not take ("--json=1").
+                if (optopt && strncmp (argv [last], "--", 2) == 0)
+                    return s_usage_error ("option %.*s takes no value",
+                                          (int) strcspn (argv [last], "="),
+                                          argv [last]);
+                if (optopt >= '0' && optopt <= '9')
+                    return s_usage_error ("unknown option -%c; a signal "
+                                          "is written without a dash: "
+                                          "'signal 9' or 'signal KILL'",
+                                          optopt);
+                if (optopt)
                     return s_usage_error ("unknown option -%c", optopt);
                 return s_usage_error ("unknown option %s", argv [last]);
         }
@@ -425,12 +436,14 @@ s_remote (const s_options_t *options, const s_command_t *command)
             printf ("%s\n", json ? json : "null");
             free (json);
         }
-        code = pm_render_reply (stdout, stderr, request, reply,
-                                s_wall_clock (), options->json);
-        //  Someone else's shutdown is already under way: ours waits too.
+        //  Someone else's shutdown is already under way: ours waits for
+        //  the same end.
         if (request->cmd == PM_CMD_SHUTDOWN && !reply->ok
         &&  reply->err == PM_ERR_SHUTTING_DOWN)
             code = PM_EXIT_OK;
+        else
+            code = pm_render_reply (stdout, stderr, request, reply,
+                                    s_wall_clock (), options->json);
     }
     if (request->cmd == PM_CMD_SHUTDOWN && reply && code == PM_EXIT_OK) {
         int left = -1;

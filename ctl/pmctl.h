@@ -8,11 +8,16 @@
 #define PMCTL_H
 
 typedef enum {
-    PM_EXIT_OK = 0,           /* success, notes such as already-running included */
-    PM_EXIT_FAILED = 1,       /* a target failed: "failed", "not-running", exited while starting */
-    PM_EXIT_USAGE = 2,        /* usage, unknown service, bad config, request refused */
-    PM_EXIT_UNREACHABLE = 3,  /* no agent, not answering, or exited before answering */
-    PM_EXIT_TIMEOUT = 4       /* a wait's timeout passed */
+    /* success, notes such as already-running included */
+    PM_EXIT_OK = 0,
+    /* a target failed: "failed", "not-running", exited while starting */
+    PM_EXIT_FAILED = 1,
+    /* usage, unknown service, bad config, request refused */
+    PM_EXIT_USAGE = 2,
+    /* no agent, not answering, or exited before answering */
+    PM_EXIT_UNREACHABLE = 3,
+    /* a wait's timeout passed (the agent's, or pmctl's own) */
+    PM_EXIT_TIMEOUT = 4
 } pm_exit_t;
 
 #endif

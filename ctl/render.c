@@ -253,15 +253,17 @@ s_goal (const pm_request_t *request)
     return pm_wait_name (wait);
 }
 
-//  One stderr line per failed target; returns how many.
+//  One stderr line per failed target; returns how many.  With
+//  only_errors, only targets that carry an error text (a timeout reply
+//  lists the late ones apart).
 static size_t
 s_print_failures (FILE *err, const pm_request_t *request,
-                  const pm_reply_t *reply)
+                  const pm_reply_t *reply, bool only_errors)
 {
     size_t failed = 0;
     for (size_t i = 0; i < reply->results_count; i++) {
         const pm_result_t *result = &reply->results [i];
-        if (result->ok)
+        if (result->ok || (only_errors && !result->error))
             continue;
         const char *why = result->error ? result->error
                         : result->note ? result->note
@@ -273,19 +275,21 @@ s_print_failures (FILE *err, const pm_request_t *request,
     return failed;
 }
 
-//  The timeout report: which targets had not reached the goal, and where
-//  they were: "timed out after 5 s: not running yet: api (starting)".
+//  The timeout report: targets that failed on the way, one line each,
+//  then those that had not reached the goal yet, and where they were:
+//  "timed out after 5 s: not running yet: api (starting)".
 static void
 s_print_timeout (FILE *err, const pm_request_t *request,
                  const pm_reply_t *reply)
 {
+    s_print_failures (err, request, reply, true);
     fprintf (err, "pmctl: timed out");
     if (request->timeout > 0)
         fprintf (err, " after %g s", request->timeout);
     size_t late = 0;
     for (size_t i = 0; i < reply->results_count; i++) {
         const pm_result_t *result = &reply->results [i];
-        if (result->ok)
+        if (result->ok || result->error)
             continue;
         if (late++ == 0)
             fprintf (err, ": not %s yet: ", s_goal (request));
@@ -315,7 +319,7 @@ pm_render_reply (FILE *out, FILE *err, const pm_request_t *request,
             pm_render_hello (out, reply, now);
         else {
             pm_render_results (out, reply);
-            s_print_failures (err, request, reply);
+            s_print_failures (err, request, reply, false);
         }
         return code;
     }
@@ -335,7 +339,7 @@ pm_render_reply (FILE *out, FILE *err, const pm_request_t *request,
         case PM_ERR_FAILED:
         case PM_ERR_NOT_RUNNING:
             pm_render_results (out, reply);
-            if (s_print_failures (err, request, reply) == 0)
+            if (s_print_failures (err, request, reply, false) == 0)
                 fprintf (err, "pmctl: cannot %s: %s\n", s_verb (request->cmd),
                          reply->message ? reply->message
                                         : pm_err_name (reply->err));

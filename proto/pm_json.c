@@ -112,14 +112,27 @@ s_float (s_buf_t *buf, double value, bool single)
         s_puts (buf, "null");
         return;
     }
-    char text [40];
+    char text [48];
     int most = single ? 9 : 17;
-    for (int digits = single ? 6 : 15; digits <= most; digits++) {
+    int digits = 1;
+    for (; digits <= most; digits++) {
         snprintf (text, sizeof text, "%.*g", digits, value);
         double back = strtod (text, NULL);
         if (single ? (float) back == (float) value : back == value)
             break;
     }
+    //  %g turns to an exponent once the decimal exponent reaches the
+    //  precision: 1700000000 would read "1.7e+09".  Below 1e17 (the
+    //  timestamps and durations the protocol carries), ask for enough
+    //  digits to write the integer part out.
+    if (digits > most)
+        digits = most;
+    char exp [48];
+    snprintf (exp, sizeof exp, "%.*e", digits - 1, value);
+    const char *e = strchr (exp, 'e');
+    int exponent = e ? atoi (e + 1) : 0;
+    if (exponent >= digits && exponent < 17)
+        snprintf (text, sizeof text, "%.*g", exponent + 1, value);
     if (!strpbrk (text, ".eE"))
         strcat (text, ".0");
     s_puts (buf, text);

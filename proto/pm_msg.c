@@ -296,17 +296,19 @@ s_decode_wait (pm_decoder_t *dec, const msgpack_object *obj, pm_cmd_t cmd,
     return 0;
 }
 
+//  Decodes args (NULL when absent) into req.
 static int
 s_decode_args (pm_decoder_t *dec, const msgpack_object *args,
                pm_request_t *req)
 {
-    if (args->type != MSGPACK_OBJECT_MAP)
+    if (args && args->type != MSGPACK_OBJECT_MAP)
         return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
                                 "args: expected a map");
     unsigned seen = 0;
     unsigned takes = s_cmd_args [req->cmd];
     const char *cmd = pm_cmd_name (req->cmd);
-    for (uint32_t i = 0; i < args->via.map.size; i++) {
+    uint32_t count = args ? args->via.map.size : 0;
+    for (uint32_t i = 0; i < count; i++) {
         const msgpack_object *key = &args->via.map.ptr [i].key;
         const msgpack_object *val = &args->via.map.ptr [i].val;
         if (key->type != MSGPACK_OBJECT_STR)
@@ -463,7 +465,8 @@ pm_request_decode (const void *data, size_t size, pm_request_t **req_p,
         goto done;
     }
     req = pm_request_new (cmd, req_id);
-    if (fields [3] && s_decode_args (&dec, fields [3], req))
+    //  No args is the same as empty args (a required one is missing).
+    if (s_decode_args (&dec, fields [3], req))
         pm_request_destroy (&req);
 done:
     msgpack_unpacked_destroy (&unpacked);

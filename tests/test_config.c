@@ -255,6 +255,71 @@ test_full (void)
     pm_config_destroy (&config);
 }
 
+//  log_* keys: agent defaults, per-service overrides, sizes and ranges.
+static void
+test_log_settings (void)
+{
+    pm_config_t *config = LOAD_OK (
+        "services: {\n"
+        "  one: { command = \"true\"; };\n"
+        "};\n");
+    pm_config_log_t *log = &config->services [0].log;
+    CHECK (log->format == PM_LOG_TEXT);
+    CHECK (!log->timestamps);
+    CHECK (log->max_size == PM_LOG_MAX_SIZE_DEFAULT);
+    CHECK (log->backups == PM_LOG_BACKUPS_DEFAULT);
+    CHECK (log->line_max == PM_LOG_LINE_MAX_DEFAULT);
+    CHECK (log->ring == PM_LOG_RING_DEFAULT);
+    CHECK (log->ring_bytes == PM_LOG_RING_BYTES_DEFAULT);
+    pm_config_destroy (&config);
+
+    config = LOAD_OK (
+        "agent: { log_format = \"json\"; log_max_size = \"2M\"; log_backups = 5;\n"
+        "         log_ring = 100; log_timestamps = true; };\n"
+        "services: {\n"
+        "  one: { command = \"true\"; };\n"
+        "  two: { command = \"true\"; log_format = \"text\"; log_max_size = 8192;\n"
+        "         log_backups = 0; log_line_max = \"1K\"; log_ring = 0;\n"
+        "         log_ring_bytes = \"64K\"; log_timestamps = false; };\n"
+        "};\n");
+    CHECK (config->log_format == PM_LOG_JSON);
+    log = &config->services [0].log;
+    CHECK (log->format == PM_LOG_JSON);
+    CHECK (log->timestamps);
+    CHECK (log->max_size == 2 * 1024 * 1024);
+    CHECK (log->backups == 5);
+    CHECK (log->ring == 100);
+    log = &config->services [1].log;
+    CHECK (log->format == PM_LOG_TEXT);
+    CHECK (!log->timestamps);
+    CHECK (log->max_size == 8192);
+    CHECK (log->backups == 0);
+    CHECK (log->line_max == 1024);
+    CHECK (log->ring == 0);
+    CHECK (log->ring_bytes == 64 * 1024);
+    pm_config_destroy (&config);
+
+    LOAD_ERROR ("agent: {\n  log_max_size = \"10X\";\n};\n", 2,
+                "agent.log_max_size", "expected a size like");
+    LOAD_ERROR ("agent: {\n  log_max_size = 100;\n};\n", 2,
+                "agent.log_max_size", "at least 4096");
+    LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n"
+                "    log_backups = 101;\n  };\n};\n", 4,
+                "services.a.log_backups", "expected 0 to 100");
+    LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n"
+                "    log_ring = \"many\";\n  };\n};\n", 4,
+                "services.a.log_ring", "expected a whole number, not a string");
+    LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n"
+                "    log_line_max = 10;\n  };\n};\n", 4,
+                "services.a.log_line_max", "expected a size from 80");
+    LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n"
+                "    log_timestamps = 1;\n  };\n};\n", 4,
+                "services.a.log_timestamps", "expected true or false");
+    LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n"
+                "    log_format = \"xml\";\n  };\n};\n", 4,
+                "services.a.log_format", "expected \"text\" or \"json\"");
+}
+
 static void
 test_defaults (void)
 {
@@ -479,8 +544,7 @@ test_key_errors (void)
     //  Keys reserved for later are refused, by name.
     const char *later [] = {
         "ready", "alive", "backoff_initial", "backoff_max", "max_restarts",
-        "restart_window", "min_uptime", "log_timestamps", "log_max_size",
-        "log_backups", "log_line_max", "log_ring", NULL
+        "restart_window", "min_uptime", NULL
     };
     for (const char **key = later; *key; key++) {
         char text [512], path [128], reason [128];
@@ -779,6 +843,7 @@ main (void)
 
     test_full ();
     test_defaults ();
+    test_log_settings ();
     test_paths ();
     test_include ();
     test_file_errors ();

@@ -301,9 +301,34 @@ test_argv_command_text (void)
     pm_service_destroy (&svc);
 }
 
+static void
+test_signal_on_request (void)
+{
+    pm_config_service_t spec = s_spec ("hup");
+    pm_service_t *svc = pm_service_new (&spec);
+    pm_action_t action;
+    pm_service_request_start (svc, 1);
+    pm_service_spawned (svc, 60, 1);
+    pm_service_ready (svc, 1);
+    //  Killed by the signal the user had the agent send: stopped, no error.
+    pm_service_signal_sent (svc, SIGHUP);
+    pm_service_exited (svc, KILLED (SIGHUP), false, 2, &action);
+    CHECK (pm_service_state (svc) == PM_STATE_STOPPED);
+    CHECK (pm_service_error (svc) == NULL);
+    //  A new run forgets it: the same signal from elsewhere is a failure.
+    pm_service_request_start (svc, 3);
+    pm_service_spawned (svc, 61, 3);
+    pm_service_ready (svc, 3);
+    pm_service_exited (svc, KILLED (SIGHUP), false, 4, &action);
+    CHECK (pm_service_state (svc) == PM_STATE_FAILED);
+    CHECK (strcmp (pm_service_error (svc), "killed by SIGHUP") == 0);
+    pm_service_destroy (&svc);
+}
+
 int
 main (void)
 {
+    test_signal_on_request ();
     test_start_run_complete ();
     test_crash_exit_code_and_signal ();
     test_stop_and_escalation ();

@@ -16,9 +16,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -203,10 +201,6 @@ class PmctlTest(unittest.TestCase):
         self.agents.append(agent)
         return agent
 
-    def canned(self, make):
-        """An agent answering every request with make(request)."""
-        return self.agent(make)
-
     def sleeper(self):
         """A process to stand for the agent's pid; killed in tearDown."""
         child = subprocess.Popen(["sleep", "60"])
@@ -259,6 +253,9 @@ class PmctlTest(unittest.TestCase):
         self.assertIn("--bogus", self.assertUsage("--bogus", "status"))
         self.assertIn("-x", self.assertUsage("-x", "status"))
         self.assertIn("needs a value", self.assertUsage("status", "-c"))
+        self.assertIn("--json takes no value",
+                      self.assertUsage("--json=yes", "status"))
+        self.assertIn("'signal 9'", self.assertUsage("signal", "-9", "web"))
         self.assertIn("service names or --all", self.assertUsage("start"))
         self.assertIn("not both", self.assertUsage("stop", "web", "--all"))
         self.assertIn("--wait 'running'",
@@ -315,7 +312,7 @@ class PmctlTest(unittest.TestCase):
         self.assertIn("missing.cfg", err)
 
     def test_config_sources(self):
-        agent = self.canned(lambda r: reply(r, services=[]))
+        agent = self.agent(lambda r: reply(r, services=[]))
         #  ./pmbus.cfg, -c before and after the command, $PMBUS_CONFIG.
         runs = [
             self.pmctl("status"),
@@ -372,7 +369,7 @@ class PmctlTest(unittest.TestCase):
     def test_broken_config_still_finds_agent(self):
         #  The agent runs on the config it loaded; a file broken since
         #  must not keep the user from reaching it.
-        agent = self.canned(lambda r: reply(r, services=[]))
+        agent = self.agent(lambda r: reply(r, services=[]))
         with open(self.config, "w") as f:
             f.write(BAD_CONFIG)
         code, out, err = self.pmctl("status")
@@ -397,7 +394,7 @@ class PmctlTest(unittest.TestCase):
             record("migrate", "completed", exit_code=0),
             record("idle", "inactive"),
         ]
-        agent = self.canned(lambda r: reply(r, services=services))
+        agent = self.agent(lambda r: reply(r, services=services))
         code, out, err = self.pmctl("status")
         self.assertEqual((code, err), (OK, ""))
         request = self.only_request(agent)
@@ -443,7 +440,7 @@ class PmctlTest(unittest.TestCase):
         self.assertEqual(rows["idle"], ["inactive", "-", "-", "0", "-", ""])
 
     def test_status_names_and_alias(self):
-        agent = self.canned(lambda r: reply(
+        agent = self.agent(lambda r: reply(
             r, services=[record("web", "stopped")]))
         code, out, err = self.pmctl("ps", "web", "api")
         self.assertEqual((code, err), (OK, ""))
@@ -452,7 +449,7 @@ class PmctlTest(unittest.TestCase):
         self.assertEqual(request["args"], {"names": ["web", "api"]})
 
     def test_status_unknown_service(self):
-        agent = self.canned(lambda r: error_reply(
+        agent = self.agent(lambda r: error_reply(
             r, "unknown-service", "unknown service: foo, bar",
             names=["foo", "bar"]))
         code, out, err = self.pmctl("status", "foo", "web", "bar")
@@ -464,7 +461,7 @@ class PmctlTest(unittest.TestCase):
     def test_status_json(self):
         services = [record("web", "running", pid=12, uptime=3.5),
                     record("api", "failed", exit_code=3, error="boom")]
-        self.canned(lambda r: reply(r, services=services))
+        self.agent(lambda r: reply(r, services=services))
         code, out, err = self.pmctl("--json", "status")
         self.assertEqual((code, err), (OK, ""))
         self.assertEqual(len(out.splitlines()), 1)
@@ -484,7 +481,7 @@ class PmctlTest(unittest.TestCase):
     # -- start, stop, restart, signal --------------------------------------
 
     def test_start_defaults_to_running(self):
-        agent = self.canned(lambda r: reply(r, results=[
+        agent = self.agent(lambda r: reply(r, results=[
             result("web", "running", note="already-running"),
             result("api", "running")]))
         code, out, err = self.pmctl("start", "web", "api")
@@ -497,7 +494,7 @@ class PmctlTest(unittest.TestCase):
                                            "wait": "running"})
 
     def test_start_all_options(self):
-        agent = self.canned(lambda r: reply(r, results=[
+        agent = self.agent(lambda r: reply(r, results=[
             result("web", "starting")]))
         code, out, err = self.pmctl("start", "--all", "--wait", "started",
                                     "--timeout", "5")
@@ -507,7 +504,7 @@ class PmctlTest(unittest.TestCase):
                          {"all": True, "wait": "started", "timeout": 5.0})
 
     def test_start_failure(self):
-        agent = self.canned(lambda r: error_reply(
+        agent = self.agent(lambda r: error_reply(
             r, "failed", "1 of 2 targets failed", results=[
                 result("web", "running"),
                 result("api", "failed", ok=False,
@@ -519,7 +516,7 @@ class PmctlTest(unittest.TestCase):
         self.only_request(agent)
 
     def test_start_unknown_service(self):
-        self.canned(lambda r: error_reply(
+        self.agent(lambda r: error_reply(
             r, "unknown-service", "unknown service: foo, bar",
             names=["foo", "bar"]))
         code, out, err = self.pmctl("start", "web", "foo", "bar")
@@ -528,7 +525,7 @@ class PmctlTest(unittest.TestCase):
         self.assertEqual(err, "pmctl: unknown service: foo, bar\n")
 
     def test_start_timeout_reply(self):
-        agent = self.canned(lambda r: error_reply(
+        agent = self.agent(lambda r: error_reply(
             r, "timeout", "timed out after 1.5 s", results=[
                 result("web", "running"),
                 result("api", "starting", ok=False),
@@ -541,8 +538,22 @@ class PmctlTest(unittest.TestCase):
                               "yet: api (starting), worker (waiting)\n")
         self.assertEqual(self.only_request(agent)["args"]["timeout"], 1.5)
 
+    def test_start_timeout_with_a_failure(self):
+        #  A target that failed on the way is a failure, not a late one.
+        self.agent(lambda r: error_reply(
+            r, "timeout", "timed out", results=[
+                result("api", "backoff", ok=False,
+                       error="exited with code 3"),
+                result("worker", "waiting", ok=False)]))
+        code, out, err = self.pmctl("start", "api", "worker", "--timeout",
+                                    "1")
+        self.assertEqual(code, TIMEOUT)
+        self.assertEqual(err, "pmctl: cannot start 'api': exited with code 3\n"
+                              "pmctl: timed out after 1 s: not running yet: "
+                              "worker (waiting)\n")
+
     def test_stop_options(self):
-        agent = self.canned(lambda r: reply(r, results=[
+        agent = self.agent(lambda r: reply(r, results=[
             result("api", "stopped"),
             result("web", "stopped", note="not-running")]))
         code, out, err = self.pmctl("stop", "--with-dependents", "web")
@@ -555,7 +566,7 @@ class PmctlTest(unittest.TestCase):
                                            "wait": "stopped"})
 
     def test_stop_no_wait(self):
-        agent = self.canned(lambda r: reply(r, results=[
+        agent = self.agent(lambda r: reply(r, results=[
             result("web", "stopping")]))
         code, out, err = self.pmctl("stop", "--all", "--wait", "none")
         self.assertEqual((code, err), (OK, ""))
@@ -563,7 +574,7 @@ class PmctlTest(unittest.TestCase):
                          {"all": True, "wait": "none"})
 
     def test_stop_timeout_reply(self):
-        self.canned(lambda r: error_reply(
+        self.agent(lambda r: error_reply(
             r, "timeout", "timed out", results=[
                 result("web", "stopping", ok=False)]))
         code, out, err = self.pmctl("stop", "web", "--timeout", "2")
@@ -572,7 +583,7 @@ class PmctlTest(unittest.TestCase):
                               "yet: web (stopping)\n")
 
     def test_restart(self):
-        agent = self.canned(lambda r: reply(r, results=[
+        agent = self.agent(lambda r: reply(r, results=[
             result("web", "running", note="was-not-running")]))
         code, out, err = self.pmctl("restart", "--with-dependents", "web")
         self.assertEqual((code, err), (OK, ""))
@@ -582,7 +593,7 @@ class PmctlTest(unittest.TestCase):
                           "wait": "running"})
 
     def test_signal(self):
-        agent = self.canned(lambda r: reply(r, results=[
+        agent = self.agent(lambda r: reply(r, results=[
             result("web", "running")]))
         code, out, err = self.pmctl("signal", "HUP", "web")
         self.assertEqual((code, err), (OK, ""))
@@ -593,14 +604,14 @@ class PmctlTest(unittest.TestCase):
                                            "signal": "SIGHUP"})
 
     def test_signal_all_by_number(self):
-        agent = self.canned(lambda r: reply(r, results=[]))
+        agent = self.agent(lambda r: reply(r, results=[]))
         code, out, err = self.pmctl("signal", "--all", "9")
         self.assertEqual((code, err), (OK, ""))
         self.assertEqual(self.only_request(agent)["args"],
                          {"all": True, "signal": "SIGKILL"})
 
     def test_signal_not_running(self):
-        self.canned(lambda r: error_reply(
+        self.agent(lambda r: error_reply(
             r, "not-running", "web is not running", results=[
                 result("web", "stopped", ok=False, error="not running")]))
         code, out, err = self.pmctl("signal", "TERM", "web")
@@ -610,7 +621,7 @@ class PmctlTest(unittest.TestCase):
 
     def test_refused_requests(self):
         for code_name in ("bad-signal", "bad-request"):
-            agent = self.canned(lambda r, c=code_name: error_reply(
+            agent = self.agent(lambda r, c=code_name: error_reply(
                 r, c, "refused because"))
             code, out, err = self.pmctl("signal", "TERM", "web")
             self.assertEqual(code, USAGE, code_name)
@@ -630,7 +641,7 @@ class PmctlTest(unittest.TestCase):
             (lambda r: reply(r, results=[result("foo", "running")]), OK),
         ]
         for make, expected in cases:
-            agent = self.canned(make)
+            agent = self.agent(make)
             code, out, err = self.pmctl("start", "foo", "--json")
             self.assertEqual(code, expected, out)
             data = json.loads(out)
@@ -657,7 +668,7 @@ class PmctlTest(unittest.TestCase):
                          control="ipc://%s/control.sock" % self.rundir,
                          events="ipc://%s/events.sock" % self.rundir,
                          started_at=time.time() - 125, leases=[11, 22])
-        agent = self.canned(hello)
+        agent = self.agent(hello)
         code, out, err = self.pmctl("ping")
         self.assertEqual((code, err), (OK, ""))
         self.assertEqual(self.only_request(agent)["cmd"], "hello")
@@ -753,6 +764,24 @@ class PmctlTest(unittest.TestCase):
         request = self.only_request(agent)
         self.assertEqual(request["cmd"], "shutdown")
         self.assertEqual(request["args"], {})
+
+    def test_shutdown_already_under_way(self):
+        #  Another client's shutdown is in progress: this one waits too.
+        stand_in = self.sleeper()
+
+        def busy(r):
+            threading.Timer(0.2, stand_in.kill).start()
+            return error_reply(r, "shutting-down", "the agent is stopping")
+        self.agent(busy, pid=stand_in.pid)
+        code, out, err = self.pmctl("shutdown")
+        self.assertEqual((code, out, err), (OK, "agent fake stopped\n", ""))
+
+    def test_shutting_down_refuses_start(self):
+        self.agent(lambda r: error_reply(r, "shutting-down",
+                                          "the agent is stopping"))
+        code, out, err = self.pmctl("start", "web")
+        self.assertEqual(code, UNREACHABLE)
+        self.assertIn("shutting down", err)
 
     def test_shutdown_timeout(self):
         stand_in = self.sleeper()
