@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -675,6 +676,178 @@ s_restart (s_ctx_t *ctx, const config_setting_t *setting,
     return 0;
 }
 
+//  A number of seconds in [min, max].
+static int
+s_seconds (s_ctx_t *ctx, const config_setting_t *setting, double min,
+           double max, double *value)
+{
+    if (!config_setting_is_number (setting))
+        return s_fail (ctx, setting, "expected a number of seconds, not %s",
+                       s_type_name (setting));
+    double number = config_setting_type (setting) == CONFIG_TYPE_FLOAT
+                  ? config_setting_get_float (setting)
+                  : (double) config_setting_get_int64 (setting);
+    if (!(number >= min && number <= max))
+        return s_fail (ctx, setting, "expected %g to %g seconds", min, max);
+    *value = number;
+    return 0;
+}
+
+//  "host:port" with a port of 1..65535.
+static int
+s_host_port (s_ctx_t *ctx, const config_setting_t *setting, const char *text,
+             size_t len, char **host, int *port)
+{
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (text [i] == ':')
+            colon = text + i;
+    char *end;
+    long number = colon ? strtol (colon + 1, &end, 10) : 0;
+    if (!colon || colon == text || end != text + len || number < 1
+    ||  number > 65535)
+        return s_fail (ctx, setting, "expected \"host:port\" with a port "
+                       "from 1 to 65535");
+    size_t host_len = (size_t) (colon - text);
+    //  [::1]:80
+    if (text [0] == '[' && host_len > 2 && text [host_len - 1] == ']') {
+        text++;
+        host_len -= 2;
+    }
+    *host = s_alloc (host_len + 1, 1);
+    memcpy (*host, text, host_len);
+    *port = (int) number;
+    return 0;
+}
+
+static int
+s_probe (s_ctx_t *ctx, const config_setting_t *group, bool alive,
+         pm_config_probe_t *probe)
+{
+    if (s_expect_group (ctx, group))
+        return -1;
+    probe->line = (int) config_setting_source_line (group);
+    probe->interval = alive ? 10.0 : 1.0;
+    probe->timeout = 5.0;
+    probe->deadline = alive ? 0 : 60.0;
+    probe->failures = 3;
+    const config_setting_t *kind_setting = NULL;
+    int count = config_setting_length (group);
+    for (int i = 0; i < count; i++) {
+        const config_setting_t *member = config_setting_get_elem (group, i);
+        const char *key = member->name;
+        const char *value = NULL;
+        pm_probe_kind_t kind = PM_PROBE_NONE;
+        if (s_streq (key, "exec"))
+            kind = PM_PROBE_EXEC;
+        else
+        if (s_streq (key, "tcp"))
+            kind = PM_PROBE_TCP;
+        else
+        if (s_streq (key, "http"))
+            kind = PM_PROBE_HTTP;
+        else
+        if (s_streq (key, "log"))
+            kind = PM_PROBE_LOG;
+        else
+        if (s_streq (key, "notify_fd"))
+            kind = PM_PROBE_NOTIFY_FD;
+        if (kind != PM_PROBE_NONE) {
+            if (kind_setting)
+                return s_fail (ctx, member, "one kind of probe per group: "
+                               "'%s' is already set", kind_setting->name);
+            if (alive && (kind == PM_PROBE_LOG || kind == PM_PROBE_NOTIFY_FD))
+                return s_fail (ctx, member, "'%s' can only tell readiness, "
+                               "use exec, tcp or http for liveness", key);
+            kind_setting = member;
+            probe->kind = kind;
+        }
+        if (kind == PM_PROBE_NOTIFY_FD) {
+            if (!s_is_integer (member))
+                return s_fail (ctx, member, "expected a file descriptor "
+                               "number, not %s", s_type_name (member));
+            long long fd = config_setting_get_int64 (member);
+            if (fd < 3 || fd > 255)
+                return s_fail (ctx, member, "expected a descriptor from 3 "
+                               "to 255 (0, 1 and 2 are the standard streams)");
+            probe->notify_fd = (int) fd;
+        }
+        else
+        if (kind != PM_PROBE_NONE) {
+            if (s_string (ctx, member, &value))
+                return -1;
+            if (!*value)
+                return s_fail (ctx, member, "empty %s", key);
+        }
+        if (kind == PM_PROBE_EXEC)
+            probe->command = s_strdup (value);
+        else
+        if (kind == PM_PROBE_TCP) {
+            if (s_host_port (ctx, member, value, strlen (value), &probe->host,
+                             &probe->port))
+                return -1;
+        }
+        else
+        if (kind == PM_PROBE_HTTP) {
+            if (strncmp (value, "http://", 7) != 0)
+                return s_fail (ctx, member, "expected \"http://host:port/path\""
+                               " (https is not supported)");
+            const char *rest = value + 7;
+            size_t len = strcspn (rest, "/");
+            if (s_host_port (ctx, member, rest, len, &probe->host,
+                             &probe->port))
+                return -1;
+            probe->path = s_strdup (rest [len] ? rest + len : "/");
+        }
+        else
+        if (kind == PM_PROBE_LOG) {
+            regex_t regex;
+            int rc = regcomp (&regex, value, REG_EXTENDED | REG_NOSUB);
+            if (rc != 0) {
+                char why [256];
+                regerror (rc, &regex, why, sizeof why);
+                return s_fail (ctx, member, "bad regular expression: %s", why);
+            }
+            regfree (&regex);
+            probe->regex = s_strdup (value);
+        }
+        else
+        if (kind == PM_PROBE_NONE) {
+            int rc = 0;
+            if (s_streq (key, "initial_delay"))
+                rc = s_seconds (ctx, member, 0, 3600, &probe->initial_delay);
+            else
+            if (s_streq (key, "interval"))
+                rc = s_seconds (ctx, member, 0.01, 3600, &probe->interval);
+            else
+            if (s_streq (key, "timeout"))
+                rc = s_seconds (ctx, member, 0.01, 3600, &probe->timeout);
+            else
+            if (s_streq (key, "deadline") && !alive)
+                rc = s_seconds (ctx, member, 0, 86400, &probe->deadline);
+            else
+            if (s_streq (key, "failures") && alive) {
+                uint64_t number;
+                rc = s_count (ctx, member, false, 1, 1000, &number);
+                probe->failures = (unsigned) number;
+            }
+            else
+                return s_fail (ctx, member, "unknown key '%s' (a %s probe "
+                               "takes exec, tcp, http%s, initial_delay, "
+                               "interval, timeout and %s)", key,
+                               alive ? "liveness" : "readiness",
+                               alive ? "" : ", log, notify_fd",
+                               alive ? "failures" : "deadline");
+            if (rc)
+                return -1;
+        }
+    }
+    if (!kind_setting)
+        return s_fail (ctx, group, "no probe given (exec, tcp, http%s)",
+                       alive ? "" : ", log or notify_fd");
+    return 0;
+}
+
 static int
 s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
 {
@@ -699,6 +872,11 @@ s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
     service->autostart = true;
     service->restart = PM_RESTART_NO;
     service->log = config->log;
+    service->backoff_initial = 1.0;
+    service->backoff_max = 30.0;
+    service->max_restarts = 5;
+    service->restart_window = 60.0;
+    service->min_uptime = 10.0;
 
     const config_setting_t *command = NULL;
     const config_setting_t *argv = NULL;
@@ -751,12 +929,34 @@ s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
         if (s_streq (key, "restart"))
             rc = s_restart (ctx, member, service);
         else
+        if (s_streq (key, "ready"))
+            rc = s_probe (ctx, member, false, &service->ready);
+        else
+        if (s_streq (key, "alive"))
+            rc = s_probe (ctx, member, true, &service->alive);
+        else
+        if (s_streq (key, "backoff_initial"))
+            rc = s_seconds (ctx, member, 0, 3600, &service->backoff_initial);
+        else
+        if (s_streq (key, "backoff_max"))
+            rc = s_seconds (ctx, member, 0, 86400, &service->backoff_max);
+        else
+        if (s_streq (key, "restart_window"))
+            rc = s_seconds (ctx, member, 0, 86400 * 7, &service->restart_window);
+        else
+        if (s_streq (key, "min_uptime"))
+            rc = s_seconds (ctx, member, 0, 86400, &service->min_uptime);
+        else
+        if (s_streq (key, "max_restarts")) {
+            uint64_t number;
+            rc = s_count (ctx, member, false, 0, 1000, &number);
+            service->max_restarts = (unsigned) number;
+        }
+        else
         if (s_streq (key, "log_file"))
             rc = s_string (ctx, member, &value)
               || s_path (ctx, member, config->log_dir, value, &service->log_file);
         else {
-            //  Readiness and restart tuning keys land here too until their
-            //  modules exist: better refused than ignored.
             rc = s_log_key (ctx, member, &service->log);
             if (rc > 0)
                 return s_fail (ctx, member, "unknown key '%s'", key);
@@ -767,6 +967,10 @@ s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
     if (!command && !argv)
         return s_fail (ctx, group, "needs \"command\" (a shell line) or "
                        "\"argv\" (a list of strings)");
+    if (service->backoff_max < service->backoff_initial)
+        return s_fail (ctx, group, "backoff_max (%g s) is less than "
+                       "backoff_initial (%g s)", service->backoff_max,
+                       service->backoff_initial);
     if (!service->working_dir)
         service->working_dir = s_strdup (config->dir);
     if (!service->log_file) {
@@ -997,6 +1201,13 @@ s_service_clear (pm_config_service_t *service)
         free (service->deps [i].name);
     free (service->deps);
     free (service->log_file);
+    pm_config_probe_t *probes [2] = { &service->ready, &service->alive };
+    for (int i = 0; i < 2; i++) {
+        free (probes [i]->command);
+        free (probes [i]->host);
+        free (probes [i]->path);
+        free (probes [i]->regex);
+    }
     memset (service, 0, sizeof *service);
 }
 

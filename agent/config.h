@@ -48,6 +48,32 @@ typedef struct {
 #define PM_LOG_RING_DEFAULT      10000
 #define PM_LOG_RING_BYTES_DEFAULT (16u * 1024 * 1024)
 
+/*  A readiness ("ready") or liveness ("alive") probe. */
+typedef enum {
+    PM_PROBE_NONE = 0,
+    PM_PROBE_EXEC,            /* exec = "command": exit 0 passes */
+    PM_PROBE_TCP,             /* tcp = "host:port": a connection is accepted */
+    PM_PROBE_HTTP,            /* http = "http://host:port/path": a 2xx answer */
+    PM_PROBE_LOG,             /* log = "regex": a line of output matches (ready only) */
+    PM_PROBE_NOTIFY_FD        /* notify_fd = N: the service writes a newline to fd N (ready only) */
+} pm_probe_kind_t;
+
+typedef struct {
+    pm_probe_kind_t kind;
+    char *command;            /* exec */
+    char *host;               /* tcp, http: numeric address or name */
+    int port;                 /* tcp, http */
+    char *path;               /* http: path and query, from '/' */
+    char *regex;              /* log: POSIX extended regular expression */
+    int notify_fd;            /* notify_fd: 3..255 */
+    double initial_delay;     /* "initial_delay" before the first attempt, default 0 */
+    double interval;          /* "interval" between attempts, default 1 s (ready), 10 s (alive) */
+    double timeout;           /* "timeout" of one attempt, default 5 s */
+    double deadline;          /* ready: "deadline" for the whole, default 60 s, 0 = none */
+    unsigned failures;        /* alive: "failures" in a row that fail the service, default 3 */
+    int line;                 /* line of the probe's group, for messages */
+} pm_config_probe_t;
+
 typedef struct {
     char *name;               /* the dependency's name */
     pm_cond_t cond;           /* started, ready or completed */
@@ -77,6 +103,13 @@ typedef struct {
     pm_restart_t restart;     /* "restart", default "no" */
     char *log_file;           /* absolute: "log_file", default <log_dir>/<name>.log */
     pm_config_log_t log;      /* the agent's log settings, overridden by its own */
+    pm_config_probe_t ready;  /* "ready" probe, kind NONE: ready once exec'd */
+    pm_config_probe_t alive;  /* "alive" probe, kind NONE: none */
+    double backoff_initial;   /* "backoff_initial": first restart delay, default 1 s */
+    double backoff_max;       /* "backoff_max": the delay doubles up to this, default 30 s */
+    unsigned max_restarts;    /* "max_restarts" within restart_window, default 5, 0 = no limit, at most 1000 */
+    double restart_window;    /* "restart_window" seconds, default 60 */
+    double min_uptime;        /* "min_uptime": a run this long resets the count, default 10 s */
 } pm_config_service_t;
 
 typedef struct {

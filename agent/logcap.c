@@ -54,6 +54,8 @@ struct pm_logcap_t {
     int echo_width;
     double ts;                /* timestamp of the chunk being handled */
     bool mid_line [2];        /* the last text entry of a stream was a cut piece */
+    pm_logcap_line_fn *line_fn;   /* told of every line, or NULL */
+    void *line_arg;
 };
 
 static double
@@ -294,6 +296,8 @@ s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
     if (self->pub)
         pm_publish_log (self->pub, self->service, seq, self->ts, stream, line,
                         size, partial);
+    if (self->line_fn)
+        self->line_fn (self->line_arg, line, size);
 }
 
 //  Splits data into lines for stream i.
@@ -442,6 +446,13 @@ pm_logcap_set_echo (pm_logcap_t *self, bool echo, int width)
 {
     self->echo = echo;
     self->echo_width = width;
+}
+
+void
+pm_logcap_set_line_fn (pm_logcap_t *self, pm_logcap_line_fn *fn, void *arg)
+{
+    self->line_fn = fn;
+    self->line_arg = arg;
 }
 
 const pm_logring_t *

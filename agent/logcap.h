@@ -31,6 +31,11 @@ pm_logcap_t *pm_logcap_new (zloop_t *loop, const char *service,
                             const char *path, const pm_config_log_t *settings,
                             pm_publish_t *pub, char *err, size_t errlen);
 
+/*  Called with every line as it is captured (readiness by log line). */
+typedef void (pm_logcap_line_fn) (void *arg, const char *line, size_t size);
+void pm_logcap_set_line_fn (pm_logcap_t *self, pm_logcap_line_fn *fn,
+                            void *arg);
+
 /*  The ring of recent lines (borrowed). */
 const pm_logring_t *pm_logcap_ring (const pm_logcap_t *self);
 

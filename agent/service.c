@@ -30,6 +30,8 @@ struct pm_service_t {
     char *error;              /* last error, owned, or NULL */
     bool start_pending;       /* start asked while stopping */
     int signal_sent;          /* last signal delivered on request, 0: none */
+    char *fail_error;         /* stopping because the run failed: the error */
+    double next_start;        /* backoff: when the policy starts it again */
     bool group_pending;       /* stopping: main reaped, group members left */
     uint64_t seq;             /* last state event sequence number */
     /* transitions not yet taken by the supervisor, oldest first */
@@ -54,6 +56,7 @@ pm_service_destroy (pm_service_t **self_p)
     if (!*self_p)
         return;
     free ((*self_p)->error);
+    free ((*self_p)->fail_error);
     free (*self_p);
     *self_p = NULL;
 }
@@ -239,7 +242,8 @@ pm_service_record (const pm_service_t *self, double now, pm_record_t *record)
     }
     record->command = s_command_text (self->spec);
     record->seq = self->seq;
-    record->next_start = 0;
+    record->next_start = self->state == PM_STATE_BACKOFF
+                       ? self->next_start : 0;
 }
 
 pm_req_result_t
@@ -314,11 +318,51 @@ pm_service_request_stop (pm_service_t *self, double now, pm_action_t *action)
             s_move (self, PM_STATE_STOPPED, now);
             return PM_REQ_DONE;
         case PM_STATE_STOPPING:
+            //  Asked to stop while the agent was failing it: a stop on
+            //  request now.
             self->start_pending = false;
+            free (self->fail_error);
+            self->fail_error = NULL;
             return PM_REQ_ALREADY;
         default:
             return PM_REQ_NOT_RUNNING;
     }
+}
+
+void
+pm_service_fail (pm_service_t *self, const char *error, double now,
+                 pm_action_t *action)
+{
+    memset (action, 0, sizeof *action);
+    if (self->state != PM_STATE_STARTING && self->state != PM_STATE_RUNNING)
+        return;
+    free (self->fail_error);
+    self->fail_error = strdup (error);
+    self->start_pending = false;
+    action->kill_signal = self->spec->stop_signal;
+    action->arm_stop_timer = true;
+    s_move (self, PM_STATE_STOPPING, now);
+}
+
+void
+pm_service_backoff (pm_service_t *self, double next_start, double now)
+{
+    assert (self->state == PM_STATE_FAILED
+         || self->state == PM_STATE_COMPLETED);
+    self->next_start = next_start;
+    s_move (self, PM_STATE_BACKOFF, now);
+}
+
+void
+pm_service_set_error (pm_service_t *self, const char *error)
+{
+    s_set_error (self, error);
+}
+
+double
+pm_service_started_at (const pm_service_t *self)
+{
+    return self->started_at;
 }
 
 void
@@ -367,7 +411,15 @@ s_stopped (pm_service_t *self, double now, pm_action_t *action)
     self->group_pending = false;
     self->pgid = 0;
     action->cancel_stop_timer = true;
-    s_move (self, PM_STATE_STOPPED, now);
+    if (self->fail_error) {
+        //  Stopped by the agent because the run failed.
+        s_set_error (self, self->fail_error);
+        free (self->fail_error);
+        self->fail_error = NULL;
+        s_move (self, PM_STATE_FAILED, now);
+    }
+    else
+        s_move (self, PM_STATE_STOPPED, now);
 }
 
 void

@@ -111,6 +111,22 @@ pm_req_result_t pm_service_request_stop (pm_service_t *self, double now,
     stopped on request, not failed. */
 void pm_service_signal_sent (pm_service_t *self, int signum);
 
+/*  The run must end as a failure (readiness deadline passed, liveness
+    probe failed): starting, running -> stopping, with the stop signal and
+    timer in action; once the group is gone -> failed with error. */
+void pm_service_fail (pm_service_t *self, const char *error, double now,
+                      pm_action_t *action);
+
+/*  The restart policy will start it again at next_start: failed,
+    completed -> backoff. */
+void pm_service_backoff (pm_service_t *self, double next_start, double now);
+
+/*  Replaces the error text (e.g. the restart policy gave up). */
+void pm_service_set_error (pm_service_t *self, const char *error);
+
+/*  Epoch seconds of the last spawn (0: never). */
+double pm_service_started_at (const pm_service_t *self);
+
 /*  The stop timer fired: SIGKILL to the group. */
 void pm_service_stop_timeout (pm_service_t *self, pm_action_t *action);
 

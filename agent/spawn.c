@@ -219,7 +219,7 @@ s_child_fail (int status_fd, int step, int error)
 static void
 s_child (const pm_config_service_t *spec, char **argv, char **candidates,
          char **envp, int out_w, int err_w, int null_fd, int status_w,
-         pid_t agent)
+         pid_t agent, int notify_w, int notify_fd)
 {
     //  Dispositions back to default, then unblock everything.
     struct sigaction dfl;
@@ -247,6 +247,24 @@ s_child (const pm_config_service_t *spec, char **argv, char **candidates,
             if (fd != status_w)
                 fcntl (fd, F_SETFD, FD_CLOEXEC);
     }
+    //  The notify pipe goes where the service expects it, after the
+    //  close-on-exec sweep (dup2 clears the flag on the new descriptor).
+    if (notify_fd >= 3) {
+        //  Keep the status pipe out of the way of the notify descriptor.
+        if (status_w == notify_fd) {
+            int moved = fcntl (status_w, F_DUPFD_CLOEXEC, notify_fd + 1);
+            if (moved == -1)
+                _exit (127);
+            status_w = moved;
+        }
+        if (notify_w == notify_fd) {
+            if (fcntl (notify_fd, F_SETFD, 0) == -1)
+                s_child_fail (status_w, s_STEP_SETUP, errno);
+        }
+        else
+        if (dup2 (notify_w, notify_fd) == -1)
+            s_child_fail (status_w, s_STEP_SETUP, errno);
+    }
     if (chdir (spec->working_dir) == -1)
         s_child_fail (status_w, s_STEP_CHDIR, errno);
 
@@ -270,11 +288,16 @@ s_child (const pm_config_service_t *spec, char **argv, char **candidates,
 }
 
 int
-pm_spawn_run (const pm_config_service_t *spec, char *const *extra_env,
+pm_spawn_run (const pm_config_service_t *spec,
+              const pm_spawn_options_t *options,
               pm_spawn_result_t *result, char *err, size_t errlen)
 {
     memset (result, 0, sizeof *result);
-    result->out_fd = result->err_fd = -1;
+    result->out_fd = result->err_fd = result->notify_fd = -1;
+    pm_spawn_options_t defaults = { NULL, false, 0 };
+    if (!options)
+        options = &defaults;
+    char *const *extra_env = options->extra_env;
 
     //  Build everything the child needs before fork.
     char *copy = NULL;
@@ -305,17 +328,20 @@ pm_spawn_run (const pm_config_service_t *spec, char *const *extra_env,
 
     int out_pipe [2] = { -1, -1 }, err_pipe [2] = { -1, -1 };
     int status_pipe [2] = { -1, -1 };
+    int notify_pipe [2] = { -1, -1 };
     int null_fd = -1;
     int rc = -1;
-    if (pipe2 (out_pipe, O_CLOEXEC) == -1
-    ||  pipe2 (err_pipe, O_CLOEXEC) == -1
+    if ((null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC)) == -1
     ||  pipe2 (status_pipe, O_CLOEXEC) == -1
-    ||  (null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
+    ||  (!options->quiet && pipe2 (out_pipe, O_CLOEXEC) == -1)
+    ||  (!options->quiet && pipe2 (err_pipe, O_CLOEXEC) == -1)
+    ||  (options->notify_fd >= 3 && pipe2 (notify_pipe, O_CLOEXEC) == -1)) {
         snprintf (err, errlen, "cannot create pipes: %s", strerror (errno));
         goto done;
     }
     //  A larger pipe means fewer wakeups for a chatty service; best effort.
-    fcntl (out_pipe [0], F_SETPIPE_SZ, 256 * 1024);
+    if (!options->quiet)
+        fcntl (out_pipe [0], F_SETPIPE_SZ, 256 * 1024);
 
     pid_t agent = getpid ();
     pid_t pid = fork ();
@@ -324,8 +350,11 @@ pm_spawn_run (const pm_config_service_t *spec, char *const *extra_env,
         goto done;
     }
     if (pid == 0)
-        s_child (spec, argv, candidates, envp, out_pipe [1], err_pipe [1],
-                 null_fd, status_pipe [1], agent);
+        s_child (spec, argv, candidates, envp,
+                 options->quiet ? null_fd : out_pipe [1],
+                 options->quiet ? null_fd : err_pipe [1],
+                 null_fd, status_pipe [1], agent, notify_pipe [1],
+                 options->notify_fd);
 
     close (status_pipe [1]);
     status_pipe [1] = -1;
@@ -351,12 +380,17 @@ pm_spawn_run (const pm_config_service_t *spec, char *const *extra_env,
                       strerror (failure.error));
         goto done;
     }
-    fcntl (out_pipe [0], F_SETFL, O_NONBLOCK);
-    fcntl (err_pipe [0], F_SETFL, O_NONBLOCK);
+    if (out_pipe [0] != -1)
+        fcntl (out_pipe [0], F_SETFL, O_NONBLOCK);
+    if (err_pipe [0] != -1)
+        fcntl (err_pipe [0], F_SETFL, O_NONBLOCK);
+    if (notify_pipe [0] != -1)
+        fcntl (notify_pipe [0], F_SETFL, O_NONBLOCK);
     result->pid = pid;
     result->out_fd = out_pipe [0];
     result->err_fd = err_pipe [0];
-    out_pipe [0] = err_pipe [0] = -1;
+    result->notify_fd = notify_pipe [0];
+    out_pipe [0] = err_pipe [0] = notify_pipe [0] = -1;
     rc = 0;
 
 done:
@@ -367,6 +401,8 @@ done:
             close (err_pipe [i]);
         if (status_pipe [i] != -1)
             close (status_pipe [i]);
+        if (notify_pipe [i] != -1)
+            close (notify_pipe [i]);
     }
     if (null_fd != -1)
         close (null_fd);

@@ -11,6 +11,7 @@
 #ifndef PM_SPAWN_H
 #define PM_SPAWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -21,14 +22,22 @@
     (non-blocking, close-on-exec; the caller owns them). */
 typedef struct {
     pid_t pid;
-    int out_fd;
-    int err_fd;
+    int out_fd;               /* -1 when quiet */
+    int err_fd;               /* -1 when quiet */
+    int notify_fd;            /* read end of the notify pipe, or -1 */
 } pm_spawn_result_t;
 
+typedef struct {
+    char *const *extra_env;   /* "KEY=value" list, NULL-terminated, or NULL */
+    bool quiet;               /* stdout and stderr to /dev/null, no pipes */
+    int notify_fd;            /* >= 3: the write end of a pipe sits at this
+                                 descriptor in the child (readiness notify) */
+} pm_spawn_options_t;
+
 /*  Runs spec.  Its environment is the agent's, then the config's
-    `environment`, then extra_env (a NULL-terminated list of "KEY=value",
-    may be NULL), then PMBUS_SERVICE=<name>; a later one replaces an
-    earlier one of the same key.  The calling thread must have SIGCHLD (and the
+    `environment`, then options->extra_env, then PMBUS_SERVICE=<name>; a
+    later one replaces an earlier one of the same key.  options may be
+    NULL.  The calling thread must have SIGCHLD (and the
     agent's other signals) blocked; the child unblocks everything.
 
     A `command` with no shell syntax is split on blanks and executed
@@ -39,7 +48,8 @@ typedef struct {
     Returns 0 and fills result; or -1 with a message in err such as
     "exec ./api: No such file or directory" or "chdir /srv/x: Permission
     denied" (the child, if any, has been reaped). */
-int pm_spawn_run (const pm_config_service_t *spec, char *const *extra_env,
+int pm_spawn_run (const pm_config_service_t *spec,
+                  const pm_spawn_options_t *options,
                   pm_spawn_result_t *result, char *err, size_t errlen);
 
 /*  True if command needs a shell (it holds quoting, expansion, redirection,

@@ -22,6 +22,7 @@
 #include "agentlog.h"
 #include "graph.h"
 #include "logcap.h"
+#include "probe.h"
 #include "service.h"
 #include "spawn.h"
 
@@ -42,6 +43,12 @@ typedef struct {
     bool start_after_stop;    /* to be started again once down */
     pid_t linger_pgid;        /* group left by an unrequested exit, 0: none */
     int linger_signal_timer;  /* SIGKILL for the lingering group, -1 */
+    pm_probe_t *ready_probe;  /* readiness of the current run, or NULL */
+    pm_probe_t *alive_probe;  /* liveness of the current run, or NULL */
+    int backoff_timer;        /* the policy's next start, -1 */
+    unsigned consecutive;     /* policy restarts since the last healthy run */
+    double *history;          /* times of policy restarts, max_restarts of them */
+    size_t history_count;
 } s_entry_t;
 
 typedef enum {
@@ -85,6 +92,7 @@ struct pm_supervisor_t {
 };
 
 static void s_settle (pm_supervisor_t *self);
+static void s_on_line (void *arg, const char *line, size_t size);
 
 static double
 s_now (void)
@@ -124,6 +132,9 @@ pm_supervisor_new (zloop_t *loop, const pm_config_t *config,
         entry->svc = pm_service_new (spec);
         entry->stop_timer = -1;
         entry->linger_signal_timer = -1;
+        entry->backoff_timer = -1;
+        entry->history = calloc (spec->max_restarts + 1, sizeof (double));
+        assert (entry->history);
         for (size_t d = 0; d < spec->deps_count; d++)
             pm_graph_add_edge (self->graph, i, spec->deps [d].index);
         entry->log = pm_logcap_new (loop, spec->name, spec->log_file,
@@ -132,6 +143,7 @@ pm_supervisor_new (zloop_t *loop, const pm_config_t *config,
             pm_supervisor_destroy (&self);
             return NULL;
         }
+        pm_logcap_set_line_fn (entry->log, s_on_line, entry);
     }
     return self;
 }
@@ -174,6 +186,11 @@ pm_supervisor_destroy (pm_supervisor_t **self_p)
             zloop_timer_end (self->loop, entry->stop_timer);
         if (entry->linger_signal_timer != -1)
             zloop_timer_end (self->loop, entry->linger_signal_timer);
+        if (entry->backoff_timer != -1)
+            zloop_timer_end (self->loop, entry->backoff_timer);
+        pm_probe_destroy (&entry->ready_probe);
+        pm_probe_destroy (&entry->alive_probe);
+        free (entry->history);
         pm_logcap_destroy (&entry->log);
         pm_service_destroy (&entry->svc);
     }
@@ -334,22 +351,100 @@ s_apply (pm_supervisor_t *self, s_entry_t *entry, const pm_action_t *action)
 }
 
 static void
+s_stop_probes (s_entry_t *entry)
+{
+    pm_probe_destroy (&entry->ready_probe);
+    pm_probe_destroy (&entry->alive_probe);
+}
+
+static void s_on_verdict (void *arg, pm_probe_t *probe, bool passed,
+                          const char *reason);
+
+static void
+s_start_alive (pm_supervisor_t *self, s_entry_t *entry)
+{
+    const pm_config_service_t *spec = pm_service_spec (entry->svc);
+    if (spec->alive.kind == PM_PROBE_NONE)
+        return;
+    entry->alive_probe = pm_probe_new (self->loop, spec, &spec->alive, true,
+                                       self->env, s_on_verdict, entry);
+    pm_probe_start (entry->alive_probe);
+}
+
+static void
+s_on_line (void *arg, const char *line, size_t size)
+{
+    s_entry_t *entry = (s_entry_t *) arg;
+    if (entry->ready_probe)
+        pm_probe_line (entry->ready_probe, line, size);
+}
+
+static void s_policy (pm_supervisor_t *self, s_entry_t *entry);
+
+//  The run failed (readiness deadline, liveness): stop it as a failure.
+static void
+s_fail_run (pm_supervisor_t *self, s_entry_t *entry, const char *reason)
+{
+    pm_log_warn ("%s: %s", pm_service_name (entry->svc), reason);
+    pm_action_t action;
+    pm_service_fail (entry->svc, reason, s_now (), &action);
+    s_publish (self, entry);
+    s_apply (self, entry, &action);
+}
+
+static void
+s_on_verdict (void *arg, pm_probe_t *probe, bool passed, const char *reason)
+{
+    s_entry_t *entry = (s_entry_t *) arg;
+    pm_supervisor_t *self = entry->sup;
+    if (probe == entry->ready_probe) {
+        pm_probe_destroy (&entry->ready_probe);
+        if (passed) {
+            if (pm_service_state (entry->svc) == PM_STATE_STARTING) {
+                pm_service_ready (entry->svc, s_now ());
+                s_publish (self, entry);
+                s_start_alive (self, entry);
+            }
+        }
+        else
+            s_fail_run (self, entry, reason);
+    }
+    else
+    if (probe == entry->alive_probe) {
+        pm_probe_destroy (&entry->alive_probe);
+        s_fail_run (self, entry, reason);
+    }
+    s_settle (self);
+}
+
+static void
 s_spawn (pm_supervisor_t *self, s_entry_t *entry)
 {
     const pm_config_service_t *spec = pm_service_spec (entry->svc);
     pm_spawn_result_t result;
     char err [512];
-    if (pm_spawn_run (spec, self->env, &result, err, sizeof err) == -1) {
+    pm_spawn_options_t options = { self->env, false, spec->ready.notify_fd };
+    if (pm_spawn_run (spec, &options, &result, err, sizeof err) == -1) {
         pm_service_fail_start (entry->svc, err, s_now ());
+        s_policy (self, entry);
         s_publish (self, entry);
         return;
     }
     pm_logcap_attach (entry->log, result.out_fd, result.err_fd);
     pm_service_spawned (entry->svc, result.pid, s_now ());
     s_publish (self, entry);
-    //  No readiness probe yet: exec'd is ready.
-    pm_service_ready (entry->svc, s_now ());
-    s_publish (self, entry);
+    if (spec->ready.kind == PM_PROBE_NONE) {
+        //  No readiness probe: exec'd is ready.
+        pm_service_ready (entry->svc, s_now ());
+        s_publish (self, entry);
+        s_start_alive (self, entry);
+        return;
+    }
+    entry->ready_probe = pm_probe_new (self->loop, spec, &spec->ready, false,
+                                       self->env, s_on_verdict, entry);
+    if (result.notify_fd != -1)
+        pm_probe_set_notify_fd (entry->ready_probe, result.notify_fd);
+    pm_probe_start (entry->ready_probe);
 }
 
 //  Starts entry, or, if it is on its way down, starts it once it is down.
@@ -479,9 +574,20 @@ s_stop_blocked (pm_supervisor_t *self, s_entry_t *entry)
 }
 
 static void
+s_cancel_backoff (pm_supervisor_t *self, s_entry_t *entry)
+{
+    if (entry->backoff_timer != -1) {
+        zloop_timer_end (self->loop, entry->backoff_timer);
+        entry->backoff_timer = -1;
+    }
+}
+
+static void
 s_do_stop (pm_supervisor_t *self, s_entry_t *entry)
 {
     entry->stop_queued = false;
+    s_stop_probes (entry);
+    s_cancel_backoff (self, entry);
     pm_action_t action;
     pm_req_result_t result = pm_service_request_stop (entry->svc, s_now (),
                                                       &action);
@@ -524,6 +630,82 @@ s_pump (pm_supervisor_t *self)
         }
     }
     return changed;
+}
+
+/* ------------------------------------------------------------------ */
+/*  Restart policy                                                     */
+/* ------------------------------------------------------------------ */
+
+static int
+s_on_backoff (zloop_t *loop, int timer_id, void *arg)
+{
+    s_entry_t *entry = (s_entry_t *) arg;
+    entry->backoff_timer = -1;
+    if (pm_service_state (entry->svc) == PM_STATE_BACKOFF
+    &&  !entry->sup->shutting_down) {
+        pm_log_info ("%s: restarting (policy, attempt %u)",
+                     pm_service_name (entry->svc), entry->consecutive);
+        s_start_with_deps (entry->sup, entry);
+        s_settle (entry->sup);
+    }
+    return 0;
+}
+
+//  Forgets past failures: a start on request, or a healthy run.
+static void
+s_policy_reset (s_entry_t *entry)
+{
+    entry->consecutive = 0;
+    entry->history_count = 0;
+}
+
+//  Called when the service may just have failed or completed, before the
+//  transition is published: decides between staying down, giving up
+//  (the error says so), and backoff until the next start.
+static void
+s_policy (pm_supervisor_t *self, s_entry_t *entry)
+{
+    const pm_config_service_t *spec = pm_service_spec (entry->svc);
+    pm_state_t state = pm_service_state (entry->svc);
+    bool applies = (state == PM_STATE_FAILED && spec->restart != PM_RESTART_NO)
+                || (state == PM_STATE_COMPLETED
+                    && spec->restart == PM_RESTART_ALWAYS);
+    if (!applies || self->shutting_down)
+        return;
+    double now = s_now ();
+    double started = pm_service_started_at (entry->svc);
+    if (started > 0 && now - started >= spec->min_uptime)
+        s_policy_reset (entry);
+    //  Restarts older than the window no longer count.
+    size_t kept = 0;
+    for (size_t i = 0; i < entry->history_count; i++)
+        if (entry->history [i] > now - spec->restart_window)
+            entry->history [kept++] = entry->history [i];
+    entry->history_count = kept;
+    if (spec->max_restarts && entry->history_count >= spec->max_restarts) {
+        char text [PM_TEXT_MAX];
+        const char *last = pm_service_error (entry->svc);
+        snprintf (text, sizeof text, "gave up after %u restarts within "
+                  "%g s; last: %s", spec->max_restarts, spec->restart_window,
+                  last ? last : "exited with code 0");
+        pm_service_set_error (entry->svc, text);
+        pm_log_warn ("%s: %s", pm_service_name (entry->svc), text);
+        return;
+    }
+    double delay = spec->backoff_initial;
+    for (unsigned i = 0; i < entry->consecutive && delay < spec->backoff_max;
+         i++)
+        delay *= 2;
+    if (delay > spec->backoff_max)
+        delay = spec->backoff_max;
+    entry->consecutive++;
+    if (spec->max_restarts)
+        entry->history [entry->history_count++] = now;
+    pm_service_backoff (entry->svc, now + delay, now);
+    s_cancel_backoff (self, entry);
+    size_t ms = (size_t) (delay * 1000.0 + 0.5);
+    entry->backoff_timer = zloop_timer (self->loop, ms ? ms : 1, 1,
+                                        s_on_backoff, entry);
 }
 
 /* ------------------------------------------------------------------ */
@@ -837,6 +1019,7 @@ s_check_groups (pm_supervisor_t *self)
         &&  !s_group_alive (pm_service_pgid (entry->svc))) {
             pm_action_t action;
             pm_service_group_gone (entry->svc, s_now (), &action);
+            s_policy (self, entry);
             s_publish (self, entry);
             s_apply (self, entry, &action);
             s_after_down (self, entry);
@@ -861,11 +1044,13 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
     if (entry) {
         //  Its last words first: everything it wrote is in the pipes.
         pm_logcap_drain (entry->log);
+        s_stop_probes (entry);
         pid_t pgid = pm_service_pgid (entry->svc);
         bool stopping = pm_service_state (entry->svc) == PM_STATE_STOPPING;
         bool group_alive = s_group_alive (pgid);
         pm_action_t action;
         pm_service_exited (entry->svc, status, group_alive, s_now (), &action);
+        s_policy (self, entry);
         s_publish (self, entry);
         s_apply (self, entry, &action);
         if (!stopping && group_alive) {
@@ -884,9 +1069,19 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
         }
         s_after_down (self, entry);
     }
-    else
-        pm_log_debug ("reaped pid %d (not a service's main process), "
-                      "status %d", (int) pid, status);
+    else {
+        bool probe = false;
+        for (size_t i = 0; i < self->count && !probe; i++) {
+            s_entry_t *other = &self->entries [i];
+            probe = (other->ready_probe
+                     && pm_probe_on_exit (other->ready_probe, pid, status))
+                 || (other->alive_probe
+                     && pm_probe_on_exit (other->alive_probe, pid, status));
+        }
+        if (!probe)
+            pm_log_debug ("reaped pid %d (not a service's main process), "
+                          "status %d", (int) pid, status);
+    }
     s_check_groups (self);
     s_settle (self);
 }
@@ -949,6 +1144,11 @@ pm_supervisor_start (pm_supervisor_t *self, const pm_request_t *request,
         s_entry_t *entry = &self->entries [targets [k]];
         pm_state_t state = pm_service_state (entry->svc);
         bool going_down = entry->stop_queued || state == PM_STATE_STOPPING;
+        //  A start on request is a fresh start: now, with the count reset.
+        if (state == PM_STATE_BACKOFF || state == PM_STATE_FAILED) {
+            s_cancel_backoff (self, entry);
+            s_policy_reset (entry);
+        }
         if (state == PM_STATE_RUNNING && !going_down)
             s_waiter_note (waiter, k, "already-running");
         else

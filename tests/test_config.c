@@ -320,6 +320,93 @@ test_log_settings (void)
                 "services.a.log_format", "expected \"text\" or \"json\"");
 }
 
+//  ready / alive probes and restart tuning.
+static void
+test_probes_and_restart (void)
+{
+    pm_config_t *config = LOAD_OK (
+        "services: {\n"
+        "  plain: { command = \"true\"; };\n"
+        "  db: { command = \"x\"; restart = \"on-failure\";\n"
+        "        ready = { tcp = \"127.0.0.1:5432\"; interval = 0.5; deadline = 20; };\n"
+        "        alive = { exec = \"pg_isready\"; failures = 2; timeout = 1.5;\n"
+        "                  initial_delay = 3; };\n"
+        "        backoff_initial = 0.5; backoff_max = 8; max_restarts = 4;\n"
+        "        restart_window = 30; min_uptime = 2; };\n"
+        "  web: { command = \"x\"; ready = { http = \"http://[::1]:8080/health?x=1\"; }; };\n"
+        "  root: { command = \"x\"; ready = { http = \"http://localhost:80\"; }; };\n"
+        "  logr: { command = \"x\"; ready = { log = \"listening on [0-9]+\"; }; };\n"
+        "  note: { command = \"x\"; ready = { notify_fd = 3; }; };\n"
+        "};\n");
+    pm_config_service_t *plain = &config->services [0];
+    CHECK (plain->ready.kind == PM_PROBE_NONE);
+    CHECK (plain->alive.kind == PM_PROBE_NONE);
+    CHECK (plain->backoff_initial == 1.0 && plain->backoff_max == 30.0);
+    CHECK (plain->max_restarts == 5 && plain->restart_window == 60.0);
+    CHECK (plain->min_uptime == 10.0);
+    pm_config_service_t *db = &config->services [1];
+    CHECK (db->ready.kind == PM_PROBE_TCP);
+    CHECK_STR (db->ready.host, "127.0.0.1");
+    CHECK (db->ready.port == 5432);
+    CHECK (db->ready.interval == 0.5 && db->ready.deadline == 20);
+    CHECK (db->ready.timeout == 5.0 && db->ready.initial_delay == 0);
+    CHECK (db->ready.line == 4);
+    CHECK (db->alive.kind == PM_PROBE_EXEC);
+    CHECK_STR (db->alive.command, "pg_isready");
+    CHECK (db->alive.failures == 2 && db->alive.timeout == 1.5);
+    CHECK (db->alive.interval == 10.0 && db->alive.initial_delay == 3);
+    CHECK (db->backoff_initial == 0.5 && db->backoff_max == 8);
+    CHECK (db->max_restarts == 4 && db->restart_window == 30);
+    CHECK (db->min_uptime == 2);
+    pm_config_service_t *web = &config->services [2];
+    CHECK (web->ready.kind == PM_PROBE_HTTP);
+    CHECK_STR (web->ready.host, "::1");
+    CHECK (web->ready.port == 8080);
+    CHECK_STR (web->ready.path, "/health?x=1");
+    CHECK (web->ready.deadline == 60.0 && web->ready.interval == 1.0);
+    CHECK_STR (config->services [3].ready.path, "/");
+    CHECK (config->services [4].ready.kind == PM_PROBE_LOG);
+    CHECK_STR (config->services [4].ready.regex, "listening on [0-9]+");
+    CHECK (config->services [5].ready.kind == PM_PROBE_NOTIFY_FD);
+    CHECK (config->services [5].ready.notify_fd == 3);
+    pm_config_destroy (&config);
+
+#define PROBE_ERROR(body, key, reason) \
+    LOAD_ERROR ("services: {\n  web: {\n    command = \"x\";\n    " body "\n  };\n};\n", \
+                4, key, reason)
+    PROBE_ERROR ("ready = 1;", "services.web.ready", "expected a group");
+    PROBE_ERROR ("ready = { interval = 1; };", "services.web.ready",
+                 "no probe given");
+    PROBE_ERROR ("ready = { tcp = \"a:1\"; exec = \"x\"; };",
+                 "services.web.ready.exec", "one kind of probe per group");
+    PROBE_ERROR ("ready = { tcp = \"nohost\"; };", "services.web.ready.tcp",
+                 "expected \"host:port\"");
+    PROBE_ERROR ("ready = { tcp = \"h:70000\"; };", "services.web.ready.tcp",
+                 "port from 1 to 65535");
+    PROBE_ERROR ("ready = { http = \"https://h:1/\"; };",
+                 "services.web.ready.http", "https is not supported");
+    PROBE_ERROR ("ready = { log = \"(\"; };", "services.web.ready.log",
+                 "bad regular expression");
+    PROBE_ERROR ("ready = { notify_fd = 1; };", "services.web.ready.notify_fd",
+                 "from 3 to 255");
+    PROBE_ERROR ("ready = { exec = \"x\"; failures = 2; };",
+                 "services.web.ready.failures", "unknown key 'failures'");
+    PROBE_ERROR ("alive = { log = \"x\"; };", "services.web.alive.log",
+                 "can only tell readiness");
+    PROBE_ERROR ("alive = { exec = \"x\"; deadline = 2; };",
+                 "services.web.alive.deadline", "unknown key 'deadline'");
+    PROBE_ERROR ("ready = { exec = \"x\"; timeout = 0; };",
+                 "services.web.ready.timeout", "expected 0.01 to 3600 seconds");
+    PROBE_ERROR ("max_restarts = -1;", "services.web.max_restarts",
+                 "expected 0 to 1000");
+    PROBE_ERROR ("min_uptime = \"long\";", "services.web.min_uptime",
+                 "expected a number of seconds");
+    LOAD_ERROR ("services: {\n  web: {\n    command = \"x\";\n"
+                "    backoff_initial = 5; backoff_max = 1;\n  };\n};\n",
+                2, "services.web", "backoff_max (1 s) is less than");
+#undef PROBE_ERROR
+}
+
 static void
 test_defaults (void)
 {
@@ -541,23 +628,6 @@ test_key_errors (void)
     LOAD_ERROR ("agent: {\n  name = \"x\";\n  logdir = \"x\";\n};\n",
                 3, "agent.logdir", "unknown key 'logdir'");
 
-    //  Keys reserved for later are refused, by name.
-    const char *later [] = {
-        "ready", "alive", "backoff_initial", "backoff_max", "max_restarts",
-        "restart_window", "min_uptime", NULL
-    };
-    for (const char **key = later; *key; key++) {
-        char text [512], path [128], reason [128];
-        snprintf (text, sizeof text,
-                  "services: {\n  web: {\n    command = \"x\";\n"
-                  "    %s = 1;\n  };\n};\n", *key);
-        snprintf (path, sizeof path, "services.web.%s", *key);
-        snprintf (reason, sizeof reason, "unknown key '%s'", *key);
-        LOAD_ERROR (text, 4, path, reason);
-    }
-    LOAD_ERROR ("services: {\n  web: {\n    command = \"x\";\n"
-                "    ready = { tcp = \"127.0.0.1:1\"; };\n  };\n};\n",
-                4, "services.web.ready", "unknown key 'ready'");
     //  An unknown key is reported where it is, after earlier good keys.
     LOAD_ERROR ("services: {\n  web: {\n    comand = \"x\";\n  };\n};\n",
                 3, "services.web.comand", "unknown key 'comand'");
@@ -844,6 +914,7 @@ main (void)
     test_full ();
     test_defaults ();
     test_log_settings ();
+    test_probes_and_restart ();
     test_paths ();
     test_include ();
     test_file_errors ();
