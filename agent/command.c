@@ -118,7 +118,8 @@ static bool
 s_takes_targets (pm_cmd_t cmd)
 {
     return cmd == PM_CMD_START || cmd == PM_CMD_STOP
-        || cmd == PM_CMD_RESTART || cmd == PM_CMD_SIGNAL;
+        || cmd == PM_CMD_RESTART || cmd == PM_CMD_SIGNAL
+        || cmd == PM_CMD_WAIT;
 }
 
 //  Resolves names to indexes, without duplicates.  On an unknown name,
@@ -219,6 +220,12 @@ s_dispatch (pm_command_t *self, zmsg_t *envelope, pm_request_t *request)
         case PM_CMD_LEASE:
             s_lease (self, request, reply);
             break;
+        case PM_CMD_LOGS:
+            pm_supervisor_logs (self->sup, request, targets, count, reply);
+            break;
+        case PM_CMD_WAIT:
+            pm_supervisor_wait (self->sup, request, targets, count, envelope);
+            goto parked;
         case PM_CMD_SIGNAL:
             pm_supervisor_signal (self->sup, request, targets, count, reply);
             break;

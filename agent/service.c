@@ -41,12 +41,13 @@ struct pm_service_t {
 };
 
 pm_service_t *
-pm_service_new (const pm_config_service_t *spec)
+pm_service_new (const pm_config_service_t *spec, double now)
 {
     pm_service_t *self = calloc (1, sizeof *self);
     assert (self);
     self->spec = spec;
     self->state = PM_STATE_INACTIVE;
+    self->state_since = now;
     return self;
 }
 

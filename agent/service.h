@@ -37,9 +37,9 @@ typedef enum {
     PM_REQ_NOT_RUNNING        /* stop: there was nothing to stop */
 } pm_req_result_t;
 
-/*  A new service in state inactive.  spec is borrowed and must outlive
-    the service (or be replaced with pm_service_set_spec). */
-pm_service_t *pm_service_new (const pm_config_service_t *spec);
+/*  A new service in state inactive since now.  spec is borrowed and must
+    outlive the service (or be replaced with pm_service_set_spec). */
+pm_service_t *pm_service_new (const pm_config_service_t *spec, double now);
 void pm_service_destroy (pm_service_t **self_p);
 
 const pm_config_service_t *pm_service_spec (const pm_service_t *self);

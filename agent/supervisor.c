@@ -22,6 +22,7 @@
 #include "agentlog.h"
 #include "graph.h"
 #include "logcap.h"
+#include "logring.h"
 #include "probe.h"
 #include "service.h"
 #include "spawn.h"
@@ -62,6 +63,7 @@ typedef struct {
     uint64_t id;
     void *token;              /* the client's envelope, owned until answered */
     pm_wait_t wait;
+    pm_state_t wait_for;      /* `wait`: the state to wait for */
     size_t count;
     size_t *targets;
     char **notes;             /* per target, or NULL entries */
@@ -129,7 +131,7 @@ pm_supervisor_new (zloop_t *loop, const pm_config_t *config,
         s_entry_t *entry = &self->entries [i];
         entry->sup = self;
         entry->index = i;
-        entry->svc = pm_service_new (spec);
+        entry->svc = pm_service_new (spec, s_now ());
         entry->stop_timer = -1;
         entry->linger_signal_timer = -1;
         entry->backoff_timer = -1;
@@ -712,10 +714,26 @@ s_policy (pm_supervisor_t *self, s_entry_t *entry)
 /*  Parked requests                                                    */
 /* ------------------------------------------------------------------ */
 
+//  `wait`: the wanted state, on its way, or out of reach without a
+//  command (a service that failed for good never runs again by itself).
+static s_outcome_t
+s_wait_outcome (s_entry_t *entry, pm_state_t want)
+{
+    pm_state_t state = pm_service_state (entry->svc);
+    if (state == want || (want == PM_STATE_FAILED && state == PM_STATE_BACKOFF))
+        return s_OK;
+    if (entry->stop_queued || entry->start_after_stop
+    ||  pm_service_is_active (entry->svc))
+        return s_PENDING;
+    return s_FAIL;
+}
+
 static s_outcome_t
 s_target_outcome (pm_supervisor_t *self, s_waiter_t *waiter, size_t k)
 {
     s_entry_t *entry = &self->entries [waiter->targets [k]];
+    if (waiter->cmd == PM_CMD_WAIT)
+        return s_wait_outcome (entry, waiter->wait_for);
     if (entry->stop_queued || entry->start_after_stop)
         return s_PENDING;
     pm_state_t state = pm_service_state (entry->svc);
@@ -749,7 +767,8 @@ static const char *
 s_verb (pm_cmd_t cmd)
 {
     return cmd == PM_CMD_STOP ? "stop"
-         : cmd == PM_CMD_RESTART ? "restart" : "start";
+         : cmd == PM_CMD_RESTART ? "restart"
+         : cmd == PM_CMD_WAIT ? "wait for" : "start";
 }
 
 //  Builds and sends the reply of waiter.  error_code PM_OK means "judge
@@ -767,6 +786,14 @@ s_waiter_reply (pm_supervisor_t *self, s_waiter_t *waiter, pm_err_t code)
         s_outcome_t outcome = s_target_outcome (self, waiter, k);
         pm_state_t state = pm_service_state (entry->svc);
         char error [1024] = "";
+        if (outcome == s_FAIL && waiter->cmd == PM_CMD_WAIT) {
+            const char *why = pm_service_error (entry->svc);
+            snprintf (error, sizeof error, "is %s%s%s, and cannot become %s "
+                      "without a command", pm_state_name (state),
+                      why ? ": " : "", why ? why : "",
+                      pm_state_name (waiter->wait_for));
+        }
+        else
         if (outcome == s_FAIL) {
             const char *why = pm_service_error (entry->svc);
             snprintf (error, sizeof error, "%s", why ? why
@@ -852,6 +879,7 @@ s_waiter_new (pm_supervisor_t *self, const pm_request_t *request,
     waiter->id = request->id;
     waiter->token = token;
     waiter->wait = wait;
+    waiter->wait_for = request->wait_for;
     waiter->timeout = request->timeout;
     waiter->timer = -1;
     waiter->count = count;
@@ -1267,6 +1295,75 @@ pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
     free (set);
     free (all);
     s_park_or_answer (self, waiter);
+}
+
+void
+pm_supervisor_wait (pm_supervisor_t *self, const pm_request_t *request,
+                    const size_t *targets, size_t count, void *token)
+{
+    //  PM_WAIT_RUNNING only so the waiter is not mistaken for "none".
+    s_waiter_t *waiter = s_waiter_new (self, request, PM_WAIT_RUNNING,
+                                       targets, count, token);
+    s_park_or_answer (self, waiter);
+}
+
+void
+pm_supervisor_logs (pm_supervisor_t *self, const pm_request_t *request,
+                    const size_t *targets, size_t count, pm_reply_t *reply)
+{
+    //  Replies stay well under the frame limit: each service gets a fair
+    //  share, and a service cut short says so (more) so the client asks
+    //  again from where it stopped.
+    size_t total = count ? count : self->count;
+    size_t budget = PM_FRAME_MAX / 2;
+    size_t share = budget / (total ? total : 1);
+    size_t used_total = 0;
+    for (size_t k = 0; k < total; k++) {
+        size_t index = count ? targets [k] : self->config->start_order [k];
+        s_entry_t *entry = &self->entries [index];
+        const pm_logring_t *ring = pm_logcap_ring (entry->log);
+        uint64_t last = pm_logcap_seq (entry->log);
+        uint64_t first = pm_logring_first (ring);
+        pm_logblock_t *block = pm_reply_add_logblock (
+            reply, pm_service_name (entry->svc));
+        block->first = first;
+        block->last = last;
+        uint64_t start;
+        if (request->has_since)
+            start = request->since + 1;
+        else {
+            uint64_t tail = request->has_tail ? request->tail : 100;
+            start = last >= tail ? last - tail + 1 : 1;
+        }
+        if (start == 0)
+            start = 1;
+        if (start > last)
+            continue;
+        uint64_t held_from = first ? first : last + 1;
+        if (start < held_from) {
+            block->gone_from = start;
+            block->gone_to = held_from - 1;
+            start = held_from;
+        }
+        size_t used = 0;
+        for (uint64_t seq = start; seq <= last; seq++) {
+            const pm_logline_t *line = pm_logring_get (ring, seq);
+            if (!line)
+                break;
+            size_t cost = pm_line_encoded_size (line->size);
+            if ((used + cost > share && block->lines_count > 0)
+            ||  used_total + cost > budget) {
+                block->more = true;
+                break;
+            }
+            pm_logblock_add_line (block, line->seq, line->ts,
+                                  (pm_stream_t) line->stream, line->partial,
+                                  line->data, line->size);
+            used += cost;
+            used_total += cost;
+        }
+    }
+    reply->ok = true;
 }
 
 void

@@ -76,6 +76,18 @@ void pm_supervisor_signal (pm_supervisor_t *self, const pm_request_t *request,
                            const size_t *targets, size_t count,
                            pm_reply_t *reply);
 
+/*  `wait`: parks until every target reaches request->wait_for, or one
+    cannot without a command, or the timeout passes. */
+void pm_supervisor_wait (pm_supervisor_t *self, const pm_request_t *request,
+                         const size_t *targets, size_t count, void *token);
+
+/*  `logs`: the recent lines of the targets (all services when count is
+    0), the last `tail` (default 100) or those after `since`, with what
+    is gone and whether the reply was cut (see PROTOCOL.md). */
+void pm_supervisor_logs (pm_supervisor_t *self, const pm_request_t *request,
+                         const size_t *targets, size_t count,
+                         pm_reply_t *reply);
+
 /*  Begins the graceful shutdown (idempotent).  A second call with force
     skips what is left of the stop timeouts.  token, if not NULL, is
     answered when the shutdown is complete. */

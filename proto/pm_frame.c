@@ -228,6 +228,43 @@ pm_utf8_valid (const void *text, size_t size)
 }
 
 /* ------------------------------------------------------------------ */
+/*  Memory                                                             */
+/* ------------------------------------------------------------------ */
+
+void *
+pm_alloc (size_t count, size_t size)
+{
+    void *ptr = calloc (count ? count : 1, size);
+    if (!ptr)
+        abort ();
+    return ptr;
+}
+
+char *
+pm_strdup (const char *text)
+{
+    if (!text)
+        return NULL;
+    char *copy = strdup (text);
+    if (!copy)
+        abort ();
+    return copy;
+}
+
+void *
+pm_grow (void *array, size_t count, size_t elem)
+{
+    //  Capacity is the next power of two: grow when count reaches one.
+    if (count == 0 || (count & (count - 1)) == 0) {
+        size_t capacity = count ? count * 2 : 1;
+        array = realloc (array, capacity * elem);
+        if (!array)
+            abort ();
+    }
+    return array;
+}
+
+/* ------------------------------------------------------------------ */
 /*  Field decoding                                                     */
 /* ------------------------------------------------------------------ */
 

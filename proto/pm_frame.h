@@ -1,10 +1,12 @@
 /*  pm_frame.h - private to libpmproto: the checks every decoder runs on
-    raw bytes before msgpack-c sees them
+    raw bytes before msgpack-c sees them, and the helpers the message
+    modules share
 
     Owns: the structural scan of a frame (one object, every declared
     length checked against the bytes actually left, nesting bounded), the
-    unpack that follows it, and UTF-8 validation.  Used by pm_msg.c and
-    pm_json.c; not installed, not for the agent or the clients.
+    unpack that follows it, UTF-8 validation, field decoders and packing
+    helpers.  Used by pm_msg.c, pm_reply.c, pm_record.c and pm_json.c;
+    not for the agent or the clients.
 
     Why a scan first: msgpack-c allocates an array's or map's element
     table from its declared count before it has read one element, so a
@@ -43,7 +45,19 @@ size_t pm_utf8_next (const unsigned char *text, size_t size);
 bool pm_utf8_valid (const void *text, size_t size);
 
 /* ------------------------------------------------------------------ */
-/*  Field decoding, shared by pm_msg.c and pm_record.c                 */
+/*  Memory: running out is not a reason to fail a message; these abort */
+/* ------------------------------------------------------------------ */
+
+/*  calloc of count elements (at least one, so never NULL). */
+void *pm_alloc (size_t count, size_t size);
+/*  strdup; NULL gives NULL. */
+char *pm_strdup (const char *text);
+/*  Makes room in array (count elements of elem bytes) for one more,
+    growing capacity in powers of two; returns the (moved) array. */
+void *pm_grow (void *array, size_t count, size_t elem);
+
+/* ------------------------------------------------------------------ */
+/*  Field decoding, shared by pm_msg.c, pm_reply.c and pm_record.c      */
 /* ------------------------------------------------------------------ */
 
 /*  Each helper checks one value, copies it out, and on failure writes
@@ -109,5 +123,12 @@ int pm_pack_finish (msgpack_sbuffer *sbuf, char **data, size_t *size);
 void pm_record_pack (msgpack_packer *pk, const pm_record_t *record);
 int pm_record_unpack (pm_decoder_t *dec, const msgpack_object *obj,
                       const char *path, pm_record_t *record);
+
+/*  In pm_logs.c: the `logs` reply's blocks. */
+void pm_logblocks_pack (msgpack_packer *pk, const pm_logblock_t *blocks,
+                        size_t count);
+int pm_logblocks_unpack (pm_decoder_t *dec, const msgpack_object *obj,
+                         pm_logblock_t **blocks, size_t *count);
+void pm_logblocks_free (pm_logblock_t *blocks, size_t count);
 
 #endif

@@ -71,6 +71,7 @@ static const char *const s_cmds [] = {
     [PM_CMD_LOGS]     = "logs",
     [PM_CMD_RELOAD]   = "reload",
     [PM_CMD_LEASE]    = "lease",
+    [PM_CMD_WAIT]     = "wait",
 };
 
 const char *

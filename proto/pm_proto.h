@@ -69,6 +69,7 @@ typedef enum {
     PM_CMD_LOGS,
     PM_CMD_RELOAD,
     PM_CMD_LEASE,
+    PM_CMD_WAIT,
     PM_CMD_COUNT_
 } pm_cmd_t;
 
@@ -123,6 +124,15 @@ typedef enum {
 const char *pm_err_name (pm_err_t err);
 int pm_err_parse (const char *name, pm_err_t *err);
 
+/*  Output streams of a service: "out" and "err". */
+typedef enum {
+    PM_STREAM_OUT = 0,
+    PM_STREAM_ERR
+} pm_stream_t;
+
+const char *pm_stream_name (pm_stream_t stream);
+int pm_stream_parse (const char *name, pm_stream_t *stream);
+
 /*  Signal names: "SIGTERM", "TERM" and "15" all parse to SIGTERM.
     pm_signal_name returns "SIGTERM" (static), or NULL if unknown. */
 int pm_signal_parse (const char *text, int *signum);
@@ -150,6 +160,8 @@ typedef struct {
     bool has_since;           /* "since" given (logs) */
     uint64_t since;           /* "since": lines with seq > since (logs) */
     int64_t pid;              /* "pid" (lease) */
+    pm_state_t wait_for;      /* "for" (wait): running (also given as
+                                 "ready"), stopped, completed or failed */
 } pm_request_t;
 
 /*  A new, zeroed request for cmd with the given id. */
@@ -219,6 +231,29 @@ typedef struct {
     char *error;              /* why it failed, or NULL */
 } pm_result_t;
 
+/*  One line of a `logs` reply. */
+typedef struct {
+    uint64_t seq;
+    double ts;
+    pm_stream_t stream;
+    bool partial;             /* a cut piece of a longer line */
+    char *line;               /* line_size bytes (may hold NULs), NUL-terminated copy */
+    size_t line_size;
+} pm_line_t;
+
+/*  What a `logs` reply says of one service. */
+typedef struct {
+    char *service;
+    uint64_t first;           /* oldest seq the agent still holds, 0: none */
+    uint64_t last;            /* newest seq the service has written, 0: none */
+    uint64_t gone_from;       /* lines asked for that the agent no longer */
+    uint64_t gone_to;         /*   holds (its log file does): 0, 0 = none */
+    bool more;                /* cut to fit: ask again with since = the
+                                 last line's seq */
+    pm_line_t *lines;
+    size_t lines_count;
+} pm_logblock_t;
+
 /*  A reply: {"v", "id", "ok", ...}.  Which optional parts are present
     depends on the command (PROTOCOL.md lists them). */
 typedef struct {
@@ -245,6 +280,10 @@ typedef struct {
     double started_at;        /* "started_at" of the agent; 0 = absent */
     int64_t *leases;          /* "leases": leased pids, or NULL */
     size_t leases_count;
+
+    /* logs */
+    pm_logblock_t *logs;      /* "logs", one block per service, or NULL */
+    size_t logs_count;
 } pm_reply_t;
 
 pm_reply_t *pm_reply_new (uint64_t id);
@@ -262,6 +301,16 @@ void pm_reply_add_result (pm_reply_t *self, const char *name, bool ok,
 /*  Appends a deep copy of record to services. */
 void pm_reply_add_service (pm_reply_t *self, const pm_record_t *record);
 
+/*  Appends an empty block for service to logs and returns it (valid until
+    the next call). */
+pm_logblock_t *pm_reply_add_logblock (pm_reply_t *self, const char *service);
+/*  Appends a copy of a line to block. */
+void pm_logblock_add_line (pm_logblock_t *block, uint64_t seq, double ts,
+                           pm_stream_t stream, bool partial,
+                           const char *line, size_t size);
+/*  Bytes a line takes in an encoded reply, at most (for budgeting). */
+size_t pm_line_encoded_size (size_t line_size);
+
 int pm_reply_encode (const pm_reply_t *self, char **data, size_t *size);
 pm_err_t pm_reply_decode (const void *data, size_t size, pm_reply_t **reply_p,
                           char *err, size_t errlen);
@@ -276,14 +325,7 @@ typedef enum {
     PM_EVENT_AGENT            /* topic agent/<agent>/ */
 } pm_event_kind_t;
 
-typedef enum {
-    PM_STREAM_OUT = 0,
-    PM_STREAM_ERR
-} pm_stream_t;
-
-const char *pm_stream_name (pm_stream_t stream);
 /*  Parses "out" or "err"; returns 0 and sets *stream, or -1. */
-int pm_stream_parse (const char *name, pm_stream_t *stream);
 
 /*  One published message (the body frame; the topic frame is built with
     pm_topic_format).  Fields not used by the kind are zero. */

@@ -20,17 +20,6 @@
 
 #define S_BIT(n) (1u << (n))
 
-static char *
-s_strdup (const char *text)
-{
-    if (!text)
-        return NULL;
-    char *copy = strdup (text);
-    if (!copy)
-        abort ();
-    return copy;
-}
-
 //  Packs text cut to max bytes, at a UTF-8 character boundary, so that an
 //  over-long error or command never makes a record undecodable.
 static void
@@ -85,17 +74,17 @@ void
 pm_record_copy (pm_record_t *dst, const pm_record_t *src)
 {
     *dst = *src;
-    dst->name = s_strdup (src->name);
-    dst->signal = s_strdup (src->signal);
-    dst->error = s_strdup (src->error);
-    dst->command = s_strdup (src->command);
+    dst->name = pm_strdup (src->name);
+    dst->signal = pm_strdup (src->signal);
+    dst->error = pm_strdup (src->error);
+    dst->command = pm_strdup (src->command);
     dst->deps = NULL;
     if (src->deps_count) {
         dst->deps = calloc (src->deps_count, sizeof *dst->deps);
         if (!dst->deps)
             abort ();
         for (size_t i = 0; i < src->deps_count; i++) {
-            dst->deps [i].name = s_strdup (src->deps [i].name);
+            dst->deps [i].name = pm_strdup (src->deps [i].name);
             dst->deps [i].cond = src->deps [i].cond;
         }
     }
@@ -376,7 +365,7 @@ pm_record_unpack (pm_decoder_t *dec, const msgpack_object *obj,
         return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
                                 "%s.state: required", path);
     if (!record->command)
-        record->command = s_strdup ("");
+        record->command = pm_strdup ("");
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /*  test_msg.c - unit tests of libpmproto's messages (pm_names.c,
-    pm_msg.c, pm_record.c, pm_frame.c, pm_json.c)
+    pm_msg.c, pm_reply.c, pm_record.c, pm_frame.c, pm_json.c)
 
     Round-trips every request, reply and event; feeds the decoders every
     kind of malformed frame (not msgpack, truncated at every length,
@@ -433,7 +433,7 @@ test_names (void)
     CHECK (pm_state_parse (NULL, &state) == -1);
 
     static const char *cmds [] = { "hello", "status", "start", "stop",
-        "restart", "signal", "shutdown", "logs", "reload", "lease" };
+        "restart", "signal", "shutdown", "logs", "reload", "lease", "wait" };
     for (int i = 0; i < PM_CMD_COUNT_; i++) {
         pm_cmd_t cmd;
         CHECK (s_streq (pm_cmd_name (i), cmds [i]));
@@ -611,6 +611,7 @@ test_request_round_trip (void)
         pm_request_t *req = pm_request_new (c, 1000 + c);
         req->signum = SIGTERM;      //  required by signal
         req->pid = 1;               //  required by lease
+        req->wait_for = PM_STATE_RUNNING;   //  required by wait
         pm_request_t *copy = s_request_round_trip (req);
         CHECK (copy->names_count == 0 && !copy->names && !copy->all);
         CHECK (copy->wait == PM_WAIT_DEFAULT && copy->timeout == 0);
@@ -1252,15 +1253,41 @@ test_reply_round_trip (void)
     s_check_truncations (__LINE__, data, size);
     free (data);
     pm_reply_destroy (&copy);
-    //  No leases is an empty list on the wire.
-    free (reply->leases);
-    reply->leases = NULL;
+    //  An empty lease list is said as one; no list at all is absent.
     reply->leases_count = 0;
-    CHECK (pm_reply_encode (reply, &data, &size) == 0);
+    copy = s_reply_round_trip (reply, &data, &size);
+    CHECK (copy->leases != NULL && copy->leases_count == 0);
+    pm_reply_destroy (&copy);
     json = pm_json_from_msgpack (data, size);
     CHECK (json && strstr (json, "\"leases\":[]"));
     free (json);
     free (data);
+    free (reply->leases);
+    reply->leases = NULL;
+    copy = s_reply_round_trip (reply, &data, &size);
+    CHECK (copy->leases == NULL && copy->leases_count == 0);
+    pm_reply_destroy (&copy);
+    json = pm_json_from_msgpack (data, size);
+    CHECK (json && !strstr (json, "leases"));
+    free (json);
+    free (data);
+    //  Each hello field is optional on its own (status carries leases).
+    pm_reply_destroy (&reply);
+    reply = pm_reply_new (4);
+    reply->leases = calloc (1, sizeof (int64_t));
+    reply->leases [0] = 77;
+    reply->leases_count = 1;
+    reply->services = calloc (1, sizeof (pm_record_t));
+    copy = s_reply_round_trip (reply, &data, &size);
+    CHECK (!copy->agent && !copy->version && copy->agent_pid == 0);
+    CHECK (copy->leases_count == 1 && copy->leases [0] == 77);
+    CHECK (copy->services != NULL && copy->services_count == 0);
+    json = pm_json_from_msgpack (data, size);
+    CHECK (s_streq (json, "{\"v\":1,\"id\":4,\"ok\":true,\"services\":[],"
+                    "\"leases\":[77]}"));
+    free (json);
+    free (data);
+    pm_reply_destroy (&copy);
     pm_reply_destroy (&reply);
 
     //  Unknown service, with names.
@@ -2009,9 +2036,226 @@ test_json (void)
     CHECK (pm_json_from_msgpack (NULL, 0) == NULL);
 }
 
-int
-main (void)
+/* ------------------------------------------------------------------ */
+/*  Seed corpus for the fuzz target                                    */
+/* ------------------------------------------------------------------ */
+
+static void
+s_write_seed (const char *dir, const char *name, char *data, size_t size)
 {
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s.msgpack", dir, name);
+    FILE *file = fopen (path, "wb");
+    CHECK (file != NULL);
+    CHECK (fwrite (data, 1, size, file) == size);
+    CHECK (fclose (file) == 0);
+    free (data);
+}
+
+//  `test_msg --write-corpus DIR` writes one valid frame of every kind to
+//  DIR: the seeds in tests/fuzz_corpus were made this way.
+static void
+s_write_corpus (const char *dir)
+{
+    char *data;
+    size_t size;
+    for (int c = 0; c < PM_CMD_COUNT_; c++) {
+        pm_request_t *req = pm_request_new (c, 100 + c);
+        req->signum = SIGTERM;
+        req->pid = 4242;
+        if (c != PM_CMD_HELLO && c != PM_CMD_SHUTDOWN && c != PM_CMD_RELOAD
+        &&  c != PM_CMD_LEASE) {
+            pm_request_add_name (req, "db");
+            pm_request_add_name (req, "api");
+        }
+        req->with_dependents = c == PM_CMD_RESTART;
+        req->wait = c == PM_CMD_STOP ? PM_WAIT_STOPPED : PM_WAIT_STARTED;
+        req->timeout = 2.5;
+        req->has_tail = true;
+        req->tail = 20;
+        req->has_since = c == PM_CMD_LOGS;
+        req->since = 7;
+        CHECK (pm_request_encode (req, &data, &size) == 0);
+        char name [32];
+        snprintf (name, sizeof name, "request-%s", pm_cmd_name (c));
+        s_write_seed (dir, name, data, size);
+        pm_request_destroy (&req);
+    }
+    pm_request_t *req = pm_request_new (PM_CMD_START, 1);
+    req->all = true;
+    CHECK (pm_request_encode (req, &data, &size) == 0);
+    s_write_seed (dir, "request-start-all", data, size);
+    pm_request_destroy (&req);
+
+    pm_reply_t *reply = pm_reply_new (1);
+    CHECK (pm_reply_encode (reply, &data, &size) == 0);
+    s_write_seed (dir, "reply-ok", data, size);
+    pm_reply_add_result (reply, "db", true, PM_STATE_RUNNING,
+                         "already-running", NULL);
+    pm_reply_add_result (reply, "api", false, PM_STATE_FAILED, NULL,
+                         "exec ./api: No such file or directory");
+    pm_reply_set_error (reply, PM_ERR_FAILED, "1 of 2 targets failed");
+    CHECK (pm_reply_encode (reply, &data, &size) == 0);
+    s_write_seed (dir, "reply-results", data, size);
+    pm_reply_destroy (&reply);
+
+    reply = pm_reply_new (2);
+    pm_record_t full, empty;
+    s_fill_record (&full, "api", true);
+    s_fill_record (&empty, "idle", false);
+    pm_reply_add_service (reply, &full);
+    pm_reply_add_service (reply, &empty);
+    CHECK (pm_reply_encode (reply, &data, &size) == 0);
+    s_write_seed (dir, "reply-status", data, size);
+    pm_reply_destroy (&reply);
+
+    reply = pm_reply_new (3);
+    reply->agent = strdup ("demo");
+    reply->version = strdup ("0.1.0");
+    reply->agent_pid = 4321;
+    reply->config = strdup ("/home/me/proj/pmbus.cfg");
+    reply->control = strdup ("ipc:///run/user/1000/pmbus/demo/control.sock");
+    reply->events = strdup ("ipc:///run/user/1000/pmbus/demo/events.sock");
+    reply->started_at = 1700000000.5;
+    reply->leases = calloc (1, sizeof (int64_t));
+    reply->leases [0] = 999;
+    reply->leases_count = 1;
+    CHECK (pm_reply_encode (reply, &data, &size) == 0);
+    s_write_seed (dir, "reply-hello", data, size);
+    pm_reply_destroy (&reply);
+
+    reply = pm_reply_new (4);
+    pm_reply_set_error (reply, PM_ERR_UNKNOWN_SERVICE,
+                        "unknown service: ghost");
+    pm_reply_add_err_name (reply, "ghost");
+    CHECK (pm_reply_encode (reply, &data, &size) == 0);
+    s_write_seed (dir, "reply-unknown-service", data, size);
+    pm_reply_destroy (&reply);
+
+    pm_event_t *event = pm_event_new (PM_EVENT_STATE);
+    event->seq = 3;
+    event->ts = 1700000002.5;
+    event->agent = strdup ("demo");
+    event->service = strdup ("api");
+    event->old_state = PM_STATE_STARTING;
+    event->new_state = PM_STATE_RUNNING;
+    event->record = full;
+    memset (&full, 0, sizeof full);
+    CHECK (pm_event_encode (event, &data, &size) == 0);
+    s_write_seed (dir, "event-state", data, size);
+    pm_event_destroy (&event);
+
+    event = pm_event_new (PM_EVENT_LOG);
+    event->seq = 4;
+    event->ts = 1700000003.25;
+    event->agent = strdup ("demo");
+    event->service = strdup ("db");
+    event->line = strdup ("listening on 127.0.0.1:5432");
+    event->line_size = strlen (event->line);
+    CHECK (pm_event_encode (event, &data, &size) == 0);
+    s_write_seed (dir, "event-log-text", data, size);
+    free (event->line);
+    event->line = malloc (6);
+    memcpy (event->line, "a\0\xff\xfe" "b", 6);
+    event->line_size = 5;
+    event->stream = PM_STREAM_ERR;
+    event->partial = true;
+    CHECK (pm_event_encode (event, &data, &size) == 0);
+    s_write_seed (dir, "event-log-bin", data, size);
+    pm_event_destroy (&event);
+
+    event = pm_event_new (PM_EVENT_AGENT);
+    event->seq = 1;
+    event->ts = 1700000000.0;
+    event->agent = strdup ("demo");
+    event->event = strdup ("shutdown");
+    event->message = strdup ("SIGTERM");
+    CHECK (pm_event_encode (event, &data, &size) == 0);
+    s_write_seed (dir, "event-agent", data, size);
+    pm_event_destroy (&event);
+    pm_record_clear (&empty);
+}
+
+//  `wait` requests and `logs` replies.
+static void
+test_wait_and_logs (void)
+{
+    pm_request_t *req = pm_request_new (PM_CMD_WAIT, 5);
+    pm_request_add_name (req, "db");
+    req->wait_for = PM_STATE_COMPLETED;
+    req->timeout = 3;
+    pm_request_t *copy = s_request_round_trip (req);
+    CHECK (copy->wait_for == PM_STATE_COMPLETED && copy->timeout == 3);
+    CHECK (copy->names_count == 1 && s_streq (copy->names [0], "db"));
+    pm_request_destroy (&copy);
+    pm_request_destroy (&req);
+    EXPECT_REQ (PM_OK, "", 6, "{v: 1, id: 6, cmd: wait, args: {all: true, for: ready}}");
+    EXPECT_REQ (PM_ERR_BAD_REQUEST, "args.for: required by wait", 6,
+                "{v: 1, id: 6, cmd: wait, args: {names: [db]}}");
+    EXPECT_REQ (PM_ERR_BAD_REQUEST, "args.for: expected", 6,
+                "{v: 1, id: 6, cmd: wait, args: {names: [db], for: waiting}}");
+    EXPECT_REQ (PM_ERR_BAD_REQUEST, "args.for: expected", 6,
+                "{v: 1, id: 6, cmd: wait, args: {names: [db], for: 3}}");
+    EXPECT_REQ (PM_ERR_BAD_REQUEST, "args.for: not an argument of start", 6,
+                "{v: 1, id: 6, cmd: start, args: {names: [db], for: running}}");
+
+    pm_reply_t *reply = pm_reply_new (9);
+    pm_logblock_t *block = pm_reply_add_logblock (reply, "web");
+    block->first = 11;
+    block->last = 13;
+    block->gone_from = 5;
+    block->gone_to = 10;
+    block->more = true;
+    pm_logblock_add_line (block, 11, 100.5, PM_STREAM_OUT, false, "hello", 5);
+    pm_logblock_add_line (block, 12, 100.75, PM_STREAM_ERR, true,
+                          "a\0\xff", 3);
+    pm_logblock_add_line (block, 13, 101, PM_STREAM_OUT, false, "", 0);
+    pm_logblock_t *empty = pm_reply_add_logblock (reply, "db");
+    (void) empty;
+    pm_reply_t *back = s_reply_round_trip (reply, NULL, NULL);
+    CHECK (back->logs_count == 2);
+    pm_logblock_t *web = &back->logs [0];
+    CHECK (s_streq (web->service, "web"));
+    CHECK (web->first == 11 && web->last == 13);
+    CHECK (web->gone_from == 5 && web->gone_to == 10 && web->more);
+    CHECK (web->lines_count == 3);
+    CHECK (web->lines [0].seq == 11 && web->lines [0].ts == 100.5);
+    CHECK (web->lines [0].line_size == 5 && s_streq (web->lines [0].line, "hello"));
+    CHECK (web->lines [1].stream == PM_STREAM_ERR && web->lines [1].partial);
+    CHECK (web->lines [1].line_size == 3
+           && memcmp (web->lines [1].line, "a\0\xff", 3) == 0);
+    CHECK (!web->lines [2].partial && web->lines [2].line_size == 0);
+    pm_logblock_t *db = &back->logs [1];
+    CHECK (s_streq (db->service, "db") && db->lines_count == 0);
+    CHECK (db->gone_from == 0 && !db->more && db->first == 0);
+    CHECK (pm_line_encoded_size (10) > 10);
+    pm_reply_destroy (&back);
+    pm_reply_destroy (&reply);
+
+    EXPECT_REPLY (PM_OK, "", "{v: 1, id: 1, ok: true, logs: []}");
+    EXPECT_REPLY (PM_ERR_BAD_REQUEST, "logs: expected an array",
+                  "{v: 1, id: 1, ok: true, logs: 3}");
+    EXPECT_REPLY (PM_ERR_BAD_REQUEST, "logs[0].service: required",
+                  "{v: 1, id: 1, ok: true, logs: [{first: 1}]}");
+    EXPECT_REPLY (PM_ERR_BAD_REQUEST, "logs[0].gone: expected",
+                  "{v: 1, id: 1, ok: true, logs: [{service: a, gone: [1]}]}");
+    EXPECT_REPLY (PM_ERR_BAD_REQUEST, "logs[0].lines[0].line: required",
+                  "{v: 1, id: 1, ok: true, logs: [{service: a, lines: [{seq: 1}]}]}");
+    EXPECT_REPLY (PM_ERR_BAD_REQUEST, "logs[0].lines[0].stream: expected",
+                  "{v: 1, id: 1, ok: true, logs: [{service: a, lines: "
+                  "[{seq: 1, line: x, stream: foo}]}]}");
+    EXPECT_REPLY (PM_ERR_BAD_REQUEST, "logs[0].lines[0].line: expected",
+                  "{v: 1, id: 1, ok: true, logs: [{service: a, lines: "
+                  "[{seq: 1, line: 5}]}]}");
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc == 3 && strcmp (argv [1], "--write-corpus") == 0) {
+        s_write_corpus (argv [2]);
+        return 0;
+    }
     test_names ();
     test_signals ();
     test_topics ();
@@ -2026,6 +2270,7 @@ main (void)
     test_limits ();
     test_random ();
     test_json ();
+    test_wait_and_logs ();
     printf ("test_msg: %d checks passed\n", s_checks);
     return 0;
 }

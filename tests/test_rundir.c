@@ -33,7 +33,7 @@ static int s_checks;
     }                                                                      \
 } while (0)
 
-static char s_tmp [PM_PATH_MAX];        //  this run's scratch directory
+static char s_tmp [64];                 //  this run's scratch directory
 
 //  The hash the header specifies: 64-bit FNV-1a of the whole path; the
 //  name carries its top 32 bits as 8 hex digits.
@@ -313,6 +313,9 @@ test_lock (void)
     pid_t pid = fork ();
     CHECK (pid >= 0);
     if (pid == 0) {
+        //  Only the parent may hold the write end, or EOF never comes.
+        close (done [1]);
+        close (ready [0]);
         int child_fd = open (paths.lock, O_RDWR | O_CLOEXEC);
         if (child_fd < 0 || flock (child_fd, LOCK_EX) != 0)
             _exit (1);
@@ -371,6 +374,7 @@ s_remove_tree (const char *path)
 int
 main (void)
 {
+    alarm (30);                 //  a stuck lock test fails, never hangs
     snprintf (s_tmp, sizeof s_tmp, "/tmp/pm-test-rundir-XXXXXX");
     CHECK (mkdtemp (s_tmp) != NULL);
     test_derive ();

@@ -59,9 +59,13 @@ static void
 test_start_run_complete (void)
 {
     pm_config_service_t spec = s_spec ("web");
-    pm_service_t *svc = pm_service_new (&spec);
+    pm_service_t *svc = pm_service_new (&spec, 0.5);
     CHECK (pm_service_state (svc) == PM_STATE_INACTIVE);
     CHECK (!pm_service_is_active (svc));
+    pm_record_t loaded;
+    pm_service_record (svc, 1.0, &loaded);
+    CHECK (loaded.state_since == 0.5);    //  inactive since it was loaded
+    pm_record_clear (&loaded);
 
     CHECK (pm_service_request_start (svc, 100.0) == PM_REQ_DONE);
     CHECK (pm_service_state (svc) == PM_STATE_WAITING);
@@ -114,7 +118,7 @@ static void
 test_crash_exit_code_and_signal (void)
 {
     pm_config_service_t spec = s_spec ("worker");
-    pm_service_t *svc = pm_service_new (&spec);
+    pm_service_t *svc = pm_service_new (&spec, 0.5);
     pm_action_t action;
     pm_service_request_start (svc, 1);
     pm_service_spawned (svc, 10, 2);
@@ -151,7 +155,7 @@ test_stop_and_escalation (void)
 {
     pm_config_service_t spec = s_spec ("db");
     spec.stop_signal = SIGINT;
-    pm_service_t *svc = pm_service_new (&spec);
+    pm_service_t *svc = pm_service_new (&spec, 0.5);
     pm_action_t action;
     CHECK (pm_service_request_stop (svc, 1, &action) == PM_REQ_NOT_RUNNING);
     CHECK (action.kill_signal == 0);
@@ -197,7 +201,7 @@ static void
 test_stop_clean_exit (void)
 {
     pm_config_service_t spec = s_spec ("api");
-    pm_service_t *svc = pm_service_new (&spec);
+    pm_service_t *svc = pm_service_new (&spec, 0.5);
     pm_action_t action;
     pm_service_request_start (svc, 1);
     pm_service_spawned (svc, 30, 1);
@@ -215,7 +219,7 @@ static void
 test_waiting_cancel_and_fail (void)
 {
     pm_config_service_t spec = s_spec ("api");
-    pm_service_t *svc = pm_service_new (&spec);
+    pm_service_t *svc = pm_service_new (&spec, 0.5);
     pm_action_t action;
     pm_service_request_start (svc, 1);
     CHECK (pm_service_request_stop (svc, 2, &action) == PM_REQ_DONE);
@@ -236,7 +240,7 @@ static void
 test_start_while_stopping (void)
 {
     pm_config_service_t spec = s_spec ("api");
-    pm_service_t *svc = pm_service_new (&spec);
+    pm_service_t *svc = pm_service_new (&spec, 0.5);
     pm_action_t action;
     pm_service_request_start (svc, 1);
     pm_service_spawned (svc, 40, 1);
@@ -257,7 +261,7 @@ static void
 test_kill_now_and_seq (void)
 {
     pm_config_service_t spec = s_spec ("x");
-    pm_service_t *svc = pm_service_new (&spec);
+    pm_service_t *svc = pm_service_new (&spec, 0.5);
     pm_action_t action;
     pm_service_kill_now (svc, &action);
     CHECK (action.kill_signal == 0);
@@ -288,7 +292,7 @@ test_argv_command_text (void)
     pm_config_dep_t deps [1] = { { "db", PM_COND_READY, 0 } };
     spec.deps = deps;
     spec.deps_count = 1;
-    pm_service_t *svc = pm_service_new (&spec);
+    pm_service_t *svc = pm_service_new (&spec, 0.5);
     pm_record_t record;
     pm_service_record (svc, 1, &record);
     CHECK (strcmp (record.command, "python3 -m http.server") == 0);
@@ -305,7 +309,7 @@ static void
 test_signal_on_request (void)
 {
     pm_config_service_t spec = s_spec ("hup");
-    pm_service_t *svc = pm_service_new (&spec);
+    pm_service_t *svc = pm_service_new (&spec, 0.5);
     pm_action_t action;
     pm_service_request_start (svc, 1);
     pm_service_spawned (svc, 60, 1);
