@@ -7,6 +7,7 @@
 */
 #include "lifecycle.h"
 #include "agentlog.h"
+#include "pm_proto.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,9 +60,10 @@ s_is_ancestor (pid_t pid)
     return false;
 }
 
-//  True if process pid was started with marker in its environment.
+//  True if process pid was started with every one of markers (count of
+//  them, "KEY=value") in its environment.
 static bool
-s_has_marker (pid_t pid, const char *marker, size_t marker_len)
+s_has_markers (pid_t pid, const char *const *markers, size_t count)
 {
     char path [64];
     snprintf (path, sizeof path, "/proc/%d/environ", (int) pid);
@@ -75,24 +77,36 @@ s_has_marker (pid_t pid, const char *marker, size_t marker_len)
     if (got <= 0)
         return false;
     buffer [got] = 0;
-    for (char *entry = buffer; entry < buffer + got;
-         entry += strlen (entry) + 1)
-        if (strlen (entry) == marker_len
-        &&  memcmp (entry, marker, marker_len) == 0)
-            return true;
-    return false;
+    size_t found = 0;
+    for (size_t m = 0; m < count; m++) {
+        size_t len = strlen (markers [m]);
+        for (char *entry = buffer; entry < buffer + got;
+             entry += strlen (entry) + 1)
+            if (strlen (entry) == len && memcmp (entry, markers [m], len) == 0) {
+                found++;
+                break;
+            }
+    }
+    return found == count;
 }
 
 int
-pm_lifecycle_kill_leftovers (const pm_paths_t *paths)
+pm_lifecycle_kill_marked (const char *dir, const char *service)
 {
-    //  Every service gets PMBUS_RUNTIME_DIR=<dir> (supervisor), and
-    //  /proc/<pid>/environ shows the environment a process started with:
-    //  that finds what an agent killed with SIGKILL left behind, even
-    //  grandchildren that were reparented elsewhere, without trusting pids.
-    char marker [PM_PATH_MAX + 32];
-    int marker_len = snprintf (marker, sizeof marker, "PMBUS_RUNTIME_DIR=%s",
-                               paths->dir);
+    //  Every service gets PMBUS_RUNTIME_DIR=<dir> and PMBUS_SERVICE=<name>
+    //  (spawn, supervisor), and /proc/<pid>/environ shows the environment a
+    //  process started with: that finds processes that left their
+    //  service's process group (setsid, double fork), or that an agent
+    //  killed with SIGKILL left behind, without trusting pids.
+    char marker_dir [PM_PATH_MAX + 32], marker_service [PM_NAME_MAX + 32];
+    snprintf (marker_dir, sizeof marker_dir, "PMBUS_RUNTIME_DIR=%s", dir);
+    const char *markers [2] = { marker_dir, NULL };
+    size_t count = 1;
+    if (service) {
+        snprintf (marker_service, sizeof marker_service, "PMBUS_SERVICE=%s",
+                  service);
+        markers [count++] = marker_service;
+    }
     DIR *proc = opendir ("/proc");
     if (!proc)
         return 0;
@@ -103,13 +117,19 @@ pm_lifecycle_kill_leftovers (const pm_paths_t *paths)
         long pid = strtol (entry->d_name, &end, 10);
         if (*end || pid <= 1)
             continue;
-        if (s_has_marker ((pid_t) pid, marker, (size_t) marker_len)
+        if (s_has_markers ((pid_t) pid, markers, count)
         &&  !s_is_ancestor ((pid_t) pid)
         &&  kill ((pid_t) pid, SIGKILL) == 0)
             killed++;
     }
     closedir (proc);
     return killed;
+}
+
+int
+pm_lifecycle_kill_leftovers (const pm_paths_t *paths)
+{
+    return pm_lifecycle_kill_marked (paths->dir, NULL);
 }
 
 pm_lifecycle_t *

@@ -30,6 +30,11 @@ pm_lifecycle_t *pm_lifecycle_acquire (const pm_paths_t *paths, long *holder,
     found. */
 int pm_lifecycle_kill_leftovers (const pm_paths_t *paths);
 
+/*  Kills (SIGKILL) every process started with PMBUS_RUNTIME_DIR=dir and,
+    if service is not NULL, PMBUS_SERVICE=service in its environment
+    (except ourselves and our ancestors).  Returns how many. */
+int pm_lifecycle_kill_marked (const char *dir, const char *service);
+
 /*  Rewrites the pid file (after a fork into the background). */
 int pm_lifecycle_write_pid (pm_lifecycle_t *self);
 

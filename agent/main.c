@@ -362,6 +362,7 @@ main (int argc, char *argv [])
     ||  asprintf (&service_env [1], "PMBUS_RUNTIME_DIR=%s", paths.dir) < 0)
         abort ();
     pm_supervisor_set_env (sup, service_env);
+    pm_supervisor_set_rundir (sup, paths.dir);
     free (service_env [0]);
     free (service_env [1]);
     agent.sup = sup;
@@ -395,6 +396,11 @@ main (int argc, char *argv [])
     pm_supervisor_autostart (sup);
     zloop_start (loop);
     rc = pm_supervisor_finished (sup) ? EXIT_OK : EXIT_RUNTIME;
+    //  Every service is down; anything still carrying our marks escaped.
+    int escaped = pm_lifecycle_kill_marked (paths.dir, NULL);
+    if (escaped)
+        pm_log_warn ("killed %d process%s left running by services",
+                     escaped, escaped == 1 ? "" : "es");
     goto done;
 
 fail:

@@ -21,6 +21,7 @@
 #include "supervisor.h"
 #include "agentlog.h"
 #include "graph.h"
+#include "lifecycle.h"
 #include "logcap.h"
 #include "logring.h"
 #include "probe.h"
@@ -91,6 +92,7 @@ struct pm_supervisor_t {
     bool finished;
     bool settling;            /* re-entrancy guard for s_settle */
     char **env;               /* extra "KEY=value" for services, owned */
+    char *rundir;             /* runtime directory, for the escapee sweep */
 };
 
 static void s_settle (pm_supervisor_t *self);
@@ -200,6 +202,7 @@ pm_supervisor_destroy (pm_supervisor_t **self_p)
     for (char **p = self->env; p && *p; p++)
         free (*p);
     free (self->env);
+    free (self->rundir);
     pm_graph_destroy (&self->graph);
     free (self->agent);
     free (self);
@@ -226,6 +229,13 @@ pm_supervisor_set_env (pm_supervisor_t *self, char *const *env)
     assert (self->env);
     for (size_t i = 0; i < count; i++)
         self->env [i] = strdup (env [i]);
+}
+
+void
+pm_supervisor_set_rundir (pm_supervisor_t *self, const char *rundir)
+{
+    free (self->rundir);
+    self->rundir = rundir ? strdup (rundir) : NULL;
 }
 
 void
@@ -1037,6 +1047,23 @@ s_on_linger_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  A run is over and its process group gone: processes that left the
+//  group (setsid, double fork) but still carry the service's marks in
+//  their environment are killed too, so nothing of the run is left.  Not
+//  while a newer run exists, whose processes carry the same marks.
+static void
+s_kill_escapees (pm_supervisor_t *self, s_entry_t *entry)
+{
+    if (!self->rundir || pm_service_is_active (entry->svc))
+        return;
+    int killed = pm_lifecycle_kill_marked (self->rundir,
+                                           pm_service_name (entry->svc));
+    if (killed)
+        pm_log_warn ("%s: killed %d process%s that had left its process "
+                     "group", pm_service_name (entry->svc), killed,
+                     killed == 1 ? "" : "es");
+}
+
 //  Re-checks groups that outlived their main process.
 static void
 s_check_groups (pm_supervisor_t *self)
@@ -1050,10 +1077,12 @@ s_check_groups (pm_supervisor_t *self)
             s_policy (self, entry);
             s_publish (self, entry);
             s_apply (self, entry, &action);
+            s_kill_escapees (self, entry);
             s_after_down (self, entry);
         }
         if (entry->linger_pgid && !s_group_alive (entry->linger_pgid)) {
             entry->linger_pgid = 0;
+            s_kill_escapees (self, entry);
             if (entry->linger_signal_timer != -1) {
                 zloop_timer_end (self->loop, entry->linger_signal_timer);
                 entry->linger_signal_timer = -1;
@@ -1081,6 +1110,8 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
         s_policy (self, entry);
         s_publish (self, entry);
         s_apply (self, entry, &action);
+        if (!group_alive)
+            s_kill_escapees (self, entry);
         if (!stopping && group_alive) {
             //  Left behind by a main process that exited by itself.
             pm_log_info ("%s: main process exited, stopping what is left "

@@ -47,6 +47,11 @@ void pm_supervisor_set_replier (pm_supervisor_t *self,
     own; the list is copied. */
 void pm_supervisor_set_env (pm_supervisor_t *self, char *const *env);
 
+/*  The runtime directory: when a run is over, processes that left its
+    process group are found by the marks every service carries in its
+    environment (PMBUS_RUNTIME_DIR, PMBUS_SERVICE) and killed. */
+void pm_supervisor_set_rundir (pm_supervisor_t *self, const char *rundir);
+
 /*  Print every service line on stdout, prefixed by its name. */
 void pm_supervisor_set_echo (pm_supervisor_t *self, bool echo);
 

@@ -22,7 +22,6 @@ without asking anyone.
 """
 
 import ctypes
-import errno
 import itertools
 import os
 import shutil
@@ -106,6 +105,14 @@ def wait_until(predicate, timeout, interval=0.02, what="condition"):
             raise AssertionError("timed out after %gs waiting for %s"
                                  % (timeout, what))
         time.sleep(min(interval, deadline.left()))
+
+def read_bytes(path):
+    """The content of path, or b"" if it cannot be read (yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 # ---------------------------------------------------------------------------
 #  Processes: our descendants, by /proc parent links
@@ -313,7 +320,7 @@ class Subscriber:
         self.sock.connect(endpoint)
         self.events = []
         self.probe_topic = ("state/%s/%s/" % (agent, PROBE)).encode()
-        self.synced = False
+        self._saw_probe = False
 
     def close(self):
         self.sock.close(0)
@@ -363,7 +370,6 @@ class Subscriber:
                 raise AssertionError("cannot start the probe: %r" % (reply,))
             self._pump(min(0.2, deadline.left()))
         self.sock.setsockopt(zmq.UNSUBSCRIBE, self.probe_topic)
-        self.synced = True
         #  Anything still queued for the probe is dropped by _keep.
 
     def drain(self, timeout=0.0):
@@ -560,11 +566,13 @@ class AgentTest(unittest.TestCase):
         """An executable script in the temp dir; body without the #! line."""
         return self.write_file(name, "#!%s\n%s" % (shell, body), 0o755)
 
-    def config(self, services, agent_extra="", name="pmbus.cfg", probe=True):
-        """Writes a config: agent t, the given services block (libconfig
-        text of the members of `services`), plus the probe service."""
+    def config(self, services, agent_extra="", name="pmbus.cfg", probe=True,
+               agent_name=AGENT_NAME):
+        """Writes a config: agent agent_name (default t), the given services
+        block (libconfig text of the members of `services`), plus the probe
+        service.  Returns its path."""
         text = 'agent: { name = "%s"; %s};\nservices: {\n%s%s};\n' % (
-            AGENT_NAME, agent_extra, services,
+            agent_name, agent_extra, services,
             PROBE_CONFIG if probe else "")
         return self.write_file(name, text)
 
@@ -574,8 +582,9 @@ class AgentTest(unittest.TestCase):
         self._sockets.append(sock)
         return sock
 
-    def spawn_pmd(self, config, *args):
-        """Starts pmd -c config without waiting; returns the Popen."""
+    def spawn_pmd(self, config, *args, name=AGENT_NAME):
+        """Starts pmd -c config (for the agent called name) without
+        waiting; returns its Agent."""
         n = len(self.agents)
         out = self.path("pmd%d.out" % n)
         err = self.path("pmd%d.err" % n)
@@ -583,16 +592,17 @@ class AgentTest(unittest.TestCase):
             proc = subprocess.Popen([PMD, "-c", config] + list(args),
                                     stdin=subprocess.DEVNULL, stdout=fo,
                                     stderr=fe, env=self.env, cwd=self.tmp)
-        agent = Agent(self, config, proc, out, err)
+        agent = Agent(self, config, proc, out, err, name)
         self.agents.append(agent)
         return agent
 
-    def start_agent(self, services=None, config=None, args=(), timeout=10.0):
+    def start_agent(self, services=None, config=None, args=(), timeout=10.0,
+                    name=AGENT_NAME):
         """Writes a config from services (unless config, a path, is given),
         starts pmd and returns the Agent once it answers hello."""
         if config is None:
             config = self.config(services or "")
-        agent = self.spawn_pmd(config, *args)
+        agent = self.spawn_pmd(config, *args, name=name)
         self.wait_hello(agent, timeout)
         return agent
 
@@ -638,9 +648,6 @@ class AgentTest(unittest.TestCase):
                                  % (" ".join(args), timeout, e.stdout,
                                     e.stderr))
         return done.returncode, done.stdout, done.stderr
-
-    def logs(self):
-        return "\n".join(a.logs_tail() for a in self.agents)
 
     # -- cleanup ----------------------------------------------------------
 
@@ -690,7 +697,7 @@ class AgentTest(unittest.TestCase):
                 problems.append("pmd %d cannot be killed" % agent.pid)
         for sock in self._sockets:
             sock.close()
-        self.context.term()
+        self.context.destroy(linger=0)
         if leaked:
             problems.append("processes left behind: %s" % describe(leaked))
         if left:

@@ -1,9 +1,12 @@
 """test_process.py - how pmd runs, watches and stops real processes
 
-Exec failures, exit codes, signals from outside, stop escalation to
-SIGKILL, process groups with grandchildren, a service flooding its
-output, stdin, environment, working directory, argv, the agent's own
-shutdown (SIGTERM, SIGINT) and its lock against a second agent.
+Exec failures, exit codes, signals from outside, restart policies,
+stop escalation to SIGKILL, process groups with grandchildren (and what a
+main process leaves behind), a service flooding its output (and its last
+lines before exiting or stopping), stdin, environment, working directory,
+argv, separate log files, the agent's own shutdown (SIGTERM, SIGINT, the
+command, a second SIGTERM), its lock against a second agent, two agents
+side by side, and what a SIGKILLed agent leaves for the next one.
 Each service is a small script written into the test's temp dir.
 """
 
@@ -15,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pmtest  # noqa: E402
-from pmtest import Deadline, wait_until  # noqa: E402
+from pmtest import wait_until  # noqa: E402
 
 
 def tail(path, size=65536):
@@ -95,6 +98,14 @@ class ProcessTest(pmtest.AgentTest):
         self.assertIsNone(record["pid"])
         self.assertEqual(agent.service_log("once"), b"once\n")
 
+    def test_killed_by_its_own_signal(self):
+        agent = self.start_agent('  abort: { argv = ["/bin/sh", "-c", '
+                                 '"kill -ABRT $$"]; };\n')
+        record = agent.wait_state("abort", "failed")
+        self.assertEqual(record["signal"], "SIGABRT")
+        self.assertIsNone(record["exit_code"])
+        self.assertEqual(record["error"], "killed by SIGABRT")
+
     def test_killed_from_outside(self):
         agent = self.start_agent("""\
   victim: { command = "sleep 1000"; stop_timeout = 1.0; };
@@ -111,6 +122,46 @@ class ProcessTest(pmtest.AgentTest):
         os.kill(pid, signal.SIGTERM)
         record = agent.wait_state("other", "failed")
         self.assertEqual(record["signal"], "SIGTERM")
+
+    def test_restart_policy(self):
+        """restart = "on-failure" / "always" (DESIGN "Configuration"): a
+        service that ends is started again by its policy, after a backoff
+        announced in next_start; stop ends the cycle."""
+        self.script("flaky.sh", 'echo "run $$"\nexit 3\n')
+        agent = self.start_agent("""\
+  flaky: { command = "./flaky.sh"; restart = "on-failure"; autostart = false;
+           backoff_initial = 0.2; backoff_max = 0.4; };
+  again: { command = "echo again"; restart = "always"; autostart = false;
+           backoff_initial = 0.2; backoff_max = 0.4; };
+""")
+        sub = agent.subscribe()
+        self.assertTrue(agent.request("start", {"names": ["flaky", "again"],
+                                                "wait": "none"})["ok"])
+        for name in ("flaky", "again"):
+            backoff = sub.wait_for(lambda e: e["service"] == name
+                                   and e["new"] == "backoff",
+                                   what="%s in backoff" % name)
+            record = backoff["record"]
+            self.assertIsNone(record["pid"])
+            self.assertIsInstance(record["next_start"], float, record)
+            self.assertGreater(record["next_start"], backoff["ts"])
+            self.assertLess(record["next_start"], backoff["ts"] + 1.0)
+            again = sub.wait_for(lambda e: e["service"] == name
+                                 and e["new"] == "starting"
+                                 and e["record"]["restarts"] >= 1,
+                                 what="%s started again" % name)
+            self.assertGreaterEqual(again["ts"], record["next_start"] - 0.05)
+        reply = agent.request("stop", {"names": ["flaky", "again"]})
+        self.assertTrue(reply["ok"], reply)
+        for name in ("flaky", "again"):
+            record = agent.record(name)
+            #  Between two runs a policy service is in backoff (or running):
+            #  either way the stop ends the cycle.
+            self.assertEqual(record["state"], "stopped", record)
+            self.assertIsNone(record["pid"])
+            self.assertIsNone(record["next_start"])
+        self.assertGreaterEqual(
+            tail(self.log_path("flaky")).count(b"run "), 2)
 
     # -- stopping ---------------------------------------------------------
 
@@ -207,8 +258,12 @@ out.flush()
 time.sleep(1000)
 """ % (1000, lines), shell="/usr/bin/python3")
         agent = self.start_agent('  chatty: { command = "./chatty.py"; '
-                                 'stop_timeout = 1.0; };\n')
+                                 'autostart = false; stop_timeout = 1.0; };\n')
+        #  A subscriber that never reads must not slow the service down.
+        idle = agent.subscribe("log/t/chatty/")
+        idle.sock.rcvhwm = 10
         t0 = time.monotonic()
+        self.assertTrue(agent.request("start", {"names": ["chatty"]})["ok"])
         path = self.log_path("chatty")
         wait_until(lambda: b"DONE\n" in tail(path), 60,
                    what="DONE in the chatty log")
@@ -256,6 +311,29 @@ time.sleep(1000)
         #  And the agent still answers promptly.
         self.assertTrue(agent.request("hello", timeout=5)["ok"])
         sys.stderr.write("(20 MB through in %.1fs) " % took)
+
+    def test_burst_then_exit_all_logged(self):
+        """Every line is in the log file by the time the exit is known."""
+        self.script("burst.py", """\
+import sys
+for i in range(100000):
+    sys.stdout.write("%06d\\n" % i)
+sys.stderr.write("last words\\n")
+""", shell="/usr/bin/python3")
+        agent = self.start_agent('  burst: { command = "./burst.py"; '
+                                 'autostart = false; };\n')
+        sub = agent.subscribe("state/t/burst/")
+        self.assertTrue(agent.request("start", {"names": ["burst"],
+                                                "wait": "none"})["ok"])
+        sub.wait_for(lambda e: e["new"] == "completed", 30,
+                     what="burst completed")
+        #  No waiting here: the exit event promises the lines are in.
+        data = agent.service_log("burst")
+        lines = data.split(b"\n")
+        self.assertEqual(lines[-1], b"")
+        self.assertIn(b"last words", lines)
+        lines.remove(b"last words")
+        self.assertEqual(lines[:-1], [b"%06d" % i for i in range(100000)])
 
     def test_last_words_persisted_at_stop(self):
         """Output written while stopping is in the log once stop returns."""
@@ -412,6 +490,51 @@ time.sleep(1000)
         with self.assertRaises(AssertionError):
             client.wait_reply(rid, 0.3)
 
+    def test_shutdown_waits_for_stop_timeout(self):
+        self.script("stubborn.sh", "trap '' TERM\necho ready\n"
+                    "while :; do sleep 0.05; done\n")
+        agent = self.start_agent('  stubborn: { command = "./stubborn.sh"; '
+                                 'stop_timeout = 1.0; };\n')
+        pid = agent.wait_state("stubborn", "running")["pid"]
+        self.wait_log("stubborn", b"ready\n")
+        t0 = time.monotonic()
+        reply = agent.request("shutdown", timeout=15)
+        self.assertTrue(reply["ok"], reply)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+        self.assertEqual(agent.wait_exit(10), 0)
+        self.assertFalse(pmtest.pid_alive(pid))
+
+    def test_second_sigterm_skips_stop_timeouts(self):
+        self.script("stubborn.sh", "trap '' TERM\necho ready\n"
+                    "while :; do sleep 0.05; done\n")
+        agent = self.start_agent('  stubborn: { command = "./stubborn.sh"; '
+                                 'stop_timeout = 60.0; };\n')
+        agent.wait_state("stubborn", "running")
+        self.wait_log("stubborn", b"ready\n")
+        agent.proc.send_signal(signal.SIGTERM)
+        agent.wait_state("stubborn", "stopping")
+        t0 = time.monotonic()
+        agent.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(agent.wait_exit(10), 0, agent.logs_tail())
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_agents_side_by_side(self):
+        """Two agents, two names, one runtime base: each finds its own."""
+        os.mkdir(self.path("one"))
+        os.mkdir(self.path("two"))
+        first = self.start_agent(config=self.config(
+            '  s1: { command = "sleep 1000"; stop_timeout = 1.0; };\n',
+            name="one/pmbus.cfg"))
+        second = self.start_agent(config=self.config(
+            '  s2: { command = "sleep 1000"; stop_timeout = 1.0; };\n',
+            name="two/pmbus.cfg", agent_name="u"), name="u")
+        self.assertEqual(second.request("hello")["agent"], "u")
+        self.assertEqual(set(first.status()), {"s1", pmtest.PROBE})
+        self.assertEqual(set(second.status()), {"s2", pmtest.PROBE})
+        first.wait_state("s1", "running")
+        second.wait_state("s2", "running")
+        self.assertNotEqual(first.rundir, second.rundir)
+
     def test_second_agent_refused(self):
         config = self.config('  s: { command = "sleep 1000"; '
                              'stop_timeout = 1.0; };\n')
@@ -435,24 +558,32 @@ time.sleep(1000)
         self.assertTrue(pmtest.pid_alive(pid))
 
     def test_dead_agent_leaves_nothing_in_the_way(self):
-        """After a SIGKILLed agent: its services die with it, and a new
-        agent takes over the stale socket files."""
-        config = self.config('  s: { command = "sleep 1000"; '
+        """After a SIGKILLed agent: its services die with it, a new agent
+        takes over the stale socket files and kills what the old one's
+        services left (here a grandchild, orphaned to us)."""
+        self.script("parent.sh", 'sleep 1000 &\necho "child $!"\n'
+                    'exec sleep 1000\n')
+        config = self.config('  s: { command = "./parent.sh"; '
                              'stop_timeout = 1.0; };\n')
         first = self.start_agent(config=config)
         pid = first.wait_state("s", "running")["pid"]
+        data = self.wait_log("s", b"child ")
+        grandchild = int(data.split(b"child ")[1].split()[0])
         first.proc.kill()
         first.wait_exit(10)
         self.assertTrue(os.path.exists(os.path.join(first.rundir,
                                                     "control.sock")))
         #  The direct child gets SIGKILL when its agent dies.
-        pmtest.reap_zombie_children(skip={first.pid})
         wait_until(lambda: not pmtest.pid_alive(pid), 5,
                    what="the service of the killed agent to die")
+        self.assertTrue(pmtest.pid_alive(grandchild))
         second = self.start_agent(config=config)
         self.assertEqual(second.request("hello")["pid"], second.pid)
         second.wait_state("s", "running")
-
+        #  The grandchild is ours now (subreaper): dead means a zombie.
+        wait_until(lambda: not pmtest.pid_alive(grandchild), 5,
+                   what="the old grandchild to be killed")
+        pmtest.reap_zombie_children(skip={a.pid for a in self.agents})
 
 if __name__ == "__main__":
     pmtest.main()

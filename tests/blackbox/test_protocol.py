@@ -113,8 +113,13 @@ class ProtocolTest(pmtest.AgentTest):
         self.assertIsInstance(record["command"], str, msg)
         self.assertIsInstance(record["seq"], int, msg)
         self.assertGreaterEqual(record["seq"], 0, msg)
-        if record["next_start"] is not None:
+        #  next_start: when the restart policy starts it again (backoff).
+        if state == "backoff":
             self.assertTrue(is_number(record["next_start"]), msg)
+            self.assertGreater(record["next_start"], record["state_since"],
+                               msg)
+        else:
+            self.assertIsNone(record["next_start"], msg)
         if state == "failed":
             self.assertIsInstance(record["error"], str, msg)
 
@@ -130,7 +135,6 @@ class ProtocolTest(pmtest.AgentTest):
             self.assertIsInstance(error, dict, reply)
             self.assertIn(error.get("code"), ERROR_CODES, reply)
             self.assertIsInstance(error.get("message"), str, reply)
-            self.assertTrue(error["message"], reply)
         for result in reply.get("results", []):
             self.assertEqual(set(result), {"name", "ok", "state", "note",
                                            "error"}, reply)
@@ -153,7 +157,8 @@ class ProtocolTest(pmtest.AgentTest):
         self.assertIsInstance(reply.get("error"), dict, reply)
         self.assertEqual(reply["error"].get("code"), code, reply)
         self.assertIsInstance(reply["error"].get("message"), str, reply)
-        self.assertTrue(reply["error"]["message"], reply)
+        if code != "unknown-service":
+            self.assertNotIn("names", reply["error"], reply)
         if rid is not None:
             self.assertEqual(reply.get("id"), rid, reply)
         return reply
@@ -193,18 +198,21 @@ class ProtocolTest(pmtest.AgentTest):
   nofile: { command = "./does-not-exist"; };
   up:     { argv = ["sleep", "1000"]; depends_on = { done = "completed"; };
             stop_timeout = 2.0; };
+  policy: { command = "./exit3.sh"; restart = "on-failure";
+            backoff_initial = 60.0; backoff_max = 60.0; };
 """)
         agent.wait_state("done", "completed")
         agent.wait_state("crash", "failed")
         agent.wait_state("nofile", "failed")
         agent.wait_state("up", "running")
+        agent.wait_state("policy", "backoff")
         client = agent.client()
         reply = self.call(client, "status")
         self.assertTrue(reply["ok"])
         records = {r["name"]: r for r in reply["services"]}
         self.assertEqual(set(records), {"a", "ab", "b", "gate", "after_gate",
                                         "done", "crash", "nofile", "up",
-                                        pmtest.PROBE})
+                                        "policy", pmtest.PROBE})
         for name, record in records.items():
             self.check_record(record, "status of %s" % name)
         self.assertEqual(records["a"]["state"], "inactive")
@@ -221,6 +229,11 @@ class ProtocolTest(pmtest.AgentTest):
         self.assertIn("No such file or directory", records["nofile"]["error"])
         self.assertIsNone(records["nofile"]["pid"])
         self.assertIsNone(records["nofile"]["exit_code"])
+        policy = records["policy"]
+        self.assertEqual(policy["state"], "backoff")
+        self.assertEqual(policy["exit_code"], 3)
+        self.assertAlmostEqual(policy["next_start"],
+                               policy["state_since"] + 60.0, delta=1.0)
         up = records["up"]
         self.assertEqual(up["state"], "running")
         self.assertTrue(up["ready"])
@@ -230,10 +243,16 @@ class ProtocolTest(pmtest.AgentTest):
         self.assertTrue(pmtest.pid_alive(up["pid"]))
         self.assertAlmostEqual(up["uptime"], time.time() - up["started_at"],
                                delta=2.0)
-        #  Status of some: exactly those.
+        #  Every service, in start order (dependencies first), and the
+        #  leases (PROTOCOL.md 4.1: hello, status and lease carry them).
+        order = [r["name"] for r in reply["services"]]
+        self.assertLess(order.index("a"), order.index("b"))
+        self.assertLess(order.index("done"), order.index("up"))
+        self.assertLess(order.index("gate"), order.index("after_gate"))
+        self.assertEqual(reply.get("leases"), [], reply.keys())
+        #  Status of some: exactly those, in the order named.
         reply = self.call(client, "status", {"names": ["up", "a"]})
-        self.assertEqual(sorted(r["name"] for r in reply["services"]),
-                         ["a", "up"])
+        self.assertEqual([r["name"] for r in reply["services"]], ["up", "a"])
         #  Status of an unknown one: unknown-service naming it.
         rid = client.send("status", {"names": ["up", "nope", "nada"]})
         reply = self.assertError(client.wait_reply(rid, 10),
@@ -291,35 +310,49 @@ class ProtocolTest(pmtest.AgentTest):
 
         #  A subscription to state/t/a/ never sees state/t/ab/.
         self.call(client, "start", {"names": ["ab"]})
+        #  Results: the targets in the order named, then the dependents.
+        reply = self.call(client, "restart", {"names": ["ab", "a"],
+                                              "with_dependents": True,
+                                              "wait": "none"})
+        self.assertEqual([(r["name"], r["note"]) for r in reply["results"]],
+                         [("ab", None), ("a", None), ("b", "dependent")])
+        for name in ("a", "b", "ab"):
+            agent.wait_state(name, "running")
+        restarted = len(sub.events)
 
         reply = self.call(client, "stop", {"names": ["a", "b"]})
         self.assertTrue(reply["ok"], reply)
-        self.assertEqual({r["name"]: r["state"] for r in reply["results"]},
-                         {"a": "stopped", "b": "stopped"})
-        sub.wait_for(lambda e: e["service"] == "a" and e["new"] == "stopped",
-                     what="a stopped")
+        self.assertEqual([(r["name"], r["state"]) for r in reply["results"]],
+                         [("a", "stopped"), ("b", "stopped")])
+        sub.wait_for(lambda e: e["service"] == "a" and e["new"] == "stopped"
+                     and e["seq"] > 5, what="a stopped")
         self.assertEqual({e["service"] for e in sub.events}, {"a", "b"},
                          sub.summary())
         for name in ("a", "b"):
             events = sub.state_events(name)
             self.assertEqual([(e["old"], e["new"]) for e in events[3:]],
                              [("running", "stopping"),
+                              ("stopping", "stopped"),
+                              ("stopped", "waiting"),
+                              ("waiting", "starting"),
+                              ("starting", "running"),
+                              ("running", "stopping"),
                               ("stopping", "stopped")], sub.summary())
-            self.assertEqual([e["seq"] for e in events], [1, 2, 3, 4, 5])
+            self.assertEqual([e["seq"] for e in events], list(range(1, 11)))
             stopped = events[-1]["record"]
             self.assertIsNone(stopped["pid"])
             self.assertEqual(stopped["signal"], "SIGTERM")
             self.assertIsNone(stopped["exit_code"])
             for e in events:
                 self.check_event(e, name)
-        #  Dependents stop first: b was stopping before a.
-        order = sub.transitions()
+        #  Dependents stop first: b was stopped before a stopped.
+        order = sub.transitions()[restarted:]
         self.assertLess(order.index(("b", "stopping", "stopped")),
                         order.index(("a", "running", "stopping")), order)
         self.assertFalse(pmtest.pid_alive(pid_a))
         #  The record in status agrees with the last event.
         record = agent.record("a")
-        self.assertEqual(record["seq"], 5)
+        self.assertEqual(record["seq"], 10)
         self.assertEqual(record["state"], "stopped")
 
     def check_event(self, event, service):
@@ -402,6 +435,64 @@ class ProtocolTest(pmtest.AgentTest):
         self.assertError(reply, "shutting-down", rid)
         self.assertEqual(agent.wait_exit(10), 0)
 
+    def test_requests_during_shutdown(self):
+        """While services stop, the agent still answers: status works,
+        start and restart are refused with shutting-down."""
+        self.script("stubborn.sh", "trap '' TERM\necho ready\n"
+                    "while :; do sleep 0.05; done\n")
+        agent = self.start_agent('  stubborn: { command = "./stubborn.sh"; '
+                                 'stop_timeout = 2.0; };\n')
+        agent.wait_state("stubborn", "running")
+        log = os.path.join(self.tmp, "logs", "stubborn.log")
+        pmtest.wait_until(lambda: b"ready" in pmtest.read_bytes(log), 10,
+                          what="stubborn ready")
+        closer = agent.client()
+        rid = closer.send("shutdown")
+        agent.wait_state("stubborn", "stopping")
+        client = agent.client()
+        for cmd in ("start", "restart"):
+            rid2 = client.send(cmd, {"names": ["stubborn"]})
+            self.assertError(client.wait_reply(rid2, 10), "shutting-down",
+                             rid2)
+        reply = self.call(client, "status")
+        self.assertTrue(reply["ok"])
+        self.assertTrue(self.call(client, "hello")["ok"])
+        reply = self.call(client, "signal", {"names": ["stubborn"],
+                                             "signal": "CONT"})
+        self.assertTrue(reply["ok"], reply)
+        reply = self.call(client, "stop", {"names": ["stubborn"],
+                                           "wait": "none"})
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual(reply["results"][0]["note"], "already-stopping")
+        #  A second shutdown is answered too, when the first is.
+        rid3 = client.send("shutdown")
+        reply = self.check_reply(closer.wait_reply(rid, 15), rid)
+        self.assertTrue(reply["ok"], reply)
+        reply = self.check_reply(client.wait_reply(rid3, 15), rid3)
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual(agent.wait_exit(10), 0)
+
+    def test_ids(self):
+        agent = self.start_agent(SERVICES)
+        client = agent.client()
+        for rid in (0, 1, 2 ** 32, 2 ** 64 - 1):
+            reply = client.wait_reply(client.send("hello", id=rid), 10)
+            self.assertEqual(reply["id"], rid)
+            self.assertTrue(reply["ok"])
+        #  Duplicated names: one record each.
+        reply = self.call(client, "status", {"names": ["a", "a", "b"]})
+        self.assertEqual([r["name"] for r in reply["services"]], ["a", "b"])
+        #  Over the limit of names in one request.
+        rid = client.send("status", {"names": ["a"] * 5000})
+        reply = client.wait_reply(rid, 10)
+        self.assertError(reply, "too-large", rid)
+        #  Unknown names are echoed as given, whatever they hold.
+        rid = client.send("stop", {"names": ["caf\u00e9", "a b"]})
+        reply = self.assertError(client.wait_reply(rid, 10),
+                                 "unknown-service", rid)
+        self.assertEqual(sorted(reply["error"]["names"]),
+                         ["a b", "caf\u00e9"])
+
     def test_unknown_service_changes_nothing(self):
         agent = self.start_agent(SERVICES)
         client = agent.client()
@@ -436,6 +527,13 @@ class ProtocolTest(pmtest.AgentTest):
         rid = client.send("stop")
         self.assertError(client.wait_reply(rid, 10), "bad-request", rid)
         self.assertEqual(agent.record("a")["state"], "inactive")
+        #  all: results in the agent's start order, like status.
+        order = [r["name"] for r in self.call(client, "status")["services"]]
+        reply = self.call(client, "stop", {"all": True, "wait": "none"})
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual([r["name"] for r in reply["results"]], order)
+        self.assertEqual({r["note"] for r in reply["results"]},
+                         {"not-running"})
 
     def test_signal(self):
         agent = self.start_agent(SERVICES)
@@ -457,7 +555,12 @@ class ProtocolTest(pmtest.AgentTest):
         self.assertTrue(pmtest.pid_alive(pid))
         reply = self.call(client, "signal", {"names": ["a"], "signal": 9})
         self.assertTrue(reply["ok"], reply)
-        record = agent.wait_state("a", "failed")
+        self.assertEqual(reply["results"], [
+            {"name": "a", "ok": True, "state": "running", "note": None,
+             "error": None}])
+        #  Ended by a signal asked for: stopped, not failed.
+        record = agent.wait_state("a", ("stopped", "failed"))
+        self.assertEqual(record["state"], "stopped")
         self.assertEqual(record["signal"], "SIGKILL")
 
     # -- logs and agent events -------------------------------------------
@@ -496,6 +599,57 @@ class ProtocolTest(pmtest.AgentTest):
         self.assertEqual(sorted(text.splitlines()),
                          sorted(out + err))
 
+    def test_restart_events_and_log_seq_across_runs(self):
+        """A restart is one event per transition, seq going on from the
+        first run; log lines keep counting across runs too."""
+        self.script("three.sh", 'echo "one $$"\necho "two $$"\n'
+                    'echo "three $$"\nexec sleep 1000\n')
+        agent = self.start_agent('  three: { command = "./three.sh"; '
+                                 'autostart = false; stop_timeout = 1.0; };\n')
+        sub = agent.subscribe("state/t/three/", "log/t/three/")
+        client = agent.client()
+        self.assertTrue(self.call(client, "start", {"names": ["three"]})["ok"])
+        sub.wait_for(lambda e: e.get("line", "").startswith("three"),
+                     what="first run's output")
+        reply = self.call(client, "restart", {"names": ["three"]})
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual(reply["results"][0]["state"], "running")
+        sub.wait_for(lambda e: e.get("line", "").startswith("three")
+                     and e["seq"] > 3, what="second run's output")
+        states = sub.state_events("three")
+        self.assertEqual([(e["old"], e["new"]) for e in states], [
+            ("inactive", "waiting"), ("waiting", "starting"),
+            ("starting", "running"), ("running", "stopping"),
+            ("stopping", "stopped"), ("stopped", "waiting"),
+            ("waiting", "starting"), ("starting", "running")],
+            sub.summary())
+        self.assertEqual([e["seq"] for e in states], list(range(1, 9)))
+        self.assertEqual(states[-1]["record"]["restarts"], 1)
+        self.assertNotEqual(states[2]["record"]["pid"],
+                            states[-1]["record"]["pid"])
+        logs = [e for e in sub.events if e["kind"] == "log"]
+        self.assertEqual([e["seq"] for e in logs], list(range(1, 7)))
+        self.assertEqual([e["line"].split()[0] for e in logs],
+                         ["one", "two", "three"] * 2)
+
+    def test_two_subscribers_get_every_line(self):
+        self.script("many.sh", 'i=0\nwhile [ $i -lt 3000 ]; do '
+                    'echo "line $i"; i=$((i+1)); done\n')
+        agent = self.start_agent('  many: { command = "./many.sh"; '
+                                 'autostart = false; };\n')
+        subs = [agent.subscribe("log/t/many/", "state/t/many/")
+                for _ in range(2)]
+        self.assertTrue(agent.request("start", {"names": ["many"],
+                                                "wait": "none"})["ok"])
+        for sub in subs:
+            sub.wait_for(lambda e: e.get("new") == "completed", 30,
+                         what="many completed")
+            lines = [e for e in sub.events if e["kind"] == "log"]
+            self.assertEqual([e["seq"] for e in lines],
+                             list(range(1, 3001)))
+            self.assertEqual([e["line"] for e in lines],
+                             ["line %d" % i for i in range(3000)])
+
     def test_agent_events_on_shutdown(self):
         agent = self.start_agent(SERVICES)
         sub = agent.subscribe("agent/t/", "state/t/")
@@ -509,8 +663,9 @@ class ProtocolTest(pmtest.AgentTest):
         agent_events = [e for e in sub.events if e["kind"] == "agent"]
         self.assertEqual([e["event"] for e in agent_events],
                          ["stopping", "shutdown"], sub.summary())
-        seqs = [e["seq"] for e in agent_events]
-        self.assertEqual(seqs[1], seqs[0] + 1)
+        #  The agent stream began with "started" (seq 1), before anyone
+        #  could subscribe.
+        self.assertEqual([e["seq"] for e in agent_events], [2, 3])
         for e in agent_events:
             self.assertEqual(e["topic"], "agent/t/")
             self.assertEqual(e["agent"], "t")
@@ -554,6 +709,9 @@ class ProtocolTest(pmtest.AgentTest):
              "bad-version", 11),
             ("v=0", pack({"v": 0, "id": 12, "cmd": "hello"}),
              "bad-version", 12),
+            ("v=2 with keys of its own",
+             pack({"id": 45, "v": 2, "cmd": "frob", "newkey": [1]}),
+             "bad-version", 45),
             ("missing cmd", pack({"v": 1, "id": 13}), "bad-request", 13),
             ("cmd an integer", pack({"v": 1, "id": 14, "cmd": 3}),
              "bad-request", 14),
@@ -602,6 +760,46 @@ class ProtocolTest(pmtest.AgentTest):
              "bad-signal", 28),
             ("key not a string", pack({"v": 1, "id": 29, "cmd": "hello",
                                        1: 2}), "bad-request", 29),
+            ("args nil", pack({"v": 1, "id": 32, "cmd": "status",
+                               "args": None}), "bad-request", 32),
+            ("nil for an optional argument",
+             pack({"v": 1, "id": 33, "cmd": "start",
+                   "args": {"names": ["a"], "timeout": None}}),
+             "bad-request", 33),
+            ("all as 1", pack({"v": 1, "id": 34, "cmd": "stop",
+                               "args": {"all": 1}}), "bad-request", 34),
+            ("timeout NaN", pack({"v": 1, "id": 35, "cmd": "start",
+                                  "args": {"names": ["a"],
+                                           "timeout": float("nan")}}),
+             "bad-request", 35),
+            ("timeout infinite", pack({"v": 1, "id": 36, "cmd": "start",
+                                       "args": {"names": ["a"],
+                                                "timeout": float("inf")}}),
+             "bad-request", 36),
+            ("wait of another command",
+             pack({"v": 1, "id": 37, "cmd": "stop",
+                   "args": {"names": ["a"], "wait": "running"}}),
+             "bad-request", 37),
+            ("argument twice",
+             b"\x84\xa1v\x01\xa2id\x26\xa3cmd\xa6status\xa4args"
+             b"\x82\xa5names\x91\xa1a\xa5names\x91\xa1a",
+             "bad-request", 38),
+            ("signal lower case", pack({"v": 1, "id": 39, "cmd": "signal",
+                                        "args": {"names": ["a"],
+                                                 "signal": "term"}}),
+             "bad-signal", 39),
+            ("signal 65", pack({"v": 1, "id": 41, "cmd": "signal",
+                                "args": {"names": ["a"], "signal": 65}}),
+             "bad-signal", 41),
+            ("signal 0", pack({"v": 1, "id": 42, "cmd": "signal",
+                               "args": {"names": ["a"], "signal": 0}}),
+             "bad-signal", 42),
+            ("signal a float", pack({"v": 1, "id": 43, "cmd": "signal",
+                                     "args": {"names": ["a"],
+                                              "signal": 15.0}}),
+             "bad-request", 43),
+            ("v given twice", b"\x84\xa1v\x01\xa2id\x2c\xa3cmd\xa5hello"
+             b"\xa1v\x01", "bad-request", 44),
             ("id twice", b"\x84\xa1v\x01\xa2id\x1e\xa3cmd\xa5hello\xa2id\x1f",
              "bad-request", None),
             ("deep nesting", pack({"v": 1, "id": 31, "cmd": "status",
@@ -622,14 +820,27 @@ class ProtocolTest(pmtest.AgentTest):
                     "args": {"names": ["x" * (1536 * 1024)]}})
         self.assertGreater(len(big), 1024 * 1024)
         reply = client.raw(big, timeout=10)
-        self.assertError(reply, "too-large")
-        #  The decoder refuses before reading it, so the id may be lost.
-        self.assertIn(reply["id"], (0, 40), reply)
-        #  A name over the name limit, in a small frame.
-        rid = client.send("status", {"names": ["n" * 5000]})
-        reply = client.wait_reply(rid, 10)
-        self.assertFalse(reply["ok"])
-        self.assertIn(reply["error"]["code"], ("too-large", "bad-request"))
+        #  The decoder does not read an oversized frame: id 0.
+        self.assertError(reply, "too-large", 0)
+        #  A name over the name limit (128 bytes), in a small frame.
+        rid = client.send("status", {"names": ["n" * 129]})
+        self.assertError(client.wait_reply(rid, 10), "too-large", rid)
+        rid = client.send("status", {"names": ["n" * 128]})
+        reply = self.assertError(client.wait_reply(rid, 10),
+                                 "unknown-service", rid)
+        self.assertEqual(reply["error"]["names"], ["n" * 128])
+        #  Any msgpack integer width is fine for a uint: id as an int8.
+        reply = client.raw(b"\x83\xa1v\x01\xa2id\xd0\x05\xa3cmd\xa5hello")
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual(reply["id"], 5)
+        #  Signals by name, short name, number in a string, number; an
+        #  int timeout: all fine (SIGCONT leaves the service as it is).
+        for sig in ("SIGCONT", "CONT", "18", 18):
+            reply = self.call(client, "signal", {"names": ["a"],
+                                                 "signal": sig})
+            self.assertTrue(reply["ok"], (sig, reply))
+        rid = client.send("start", {"names": ["a"], "timeout": 5})
+        self.assertTrue(client.wait_reply(rid, 10)["ok"])
         #  Still answering, with nothing changed.
         after = agent.status()
         self.assertEqual({n: (r["state"], r["pid"], r["seq"])
