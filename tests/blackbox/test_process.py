@@ -220,6 +220,33 @@ class ProcessTest(pmtest.AgentTest):
                          pmtest.describe(self.service_processes(agent)))
         self.assertEqual(agent.record("family")["state"], "stopped")
 
+    def test_stop_kills_processes_that_left_the_group(self):
+        """A process that left the service's process group (setsid) is
+        still found, by the marks in its environment, and killed when the
+        service stops; another service's processes are left alone."""
+        self.script("escape.sh", "setsid sleep 1000 &\necho \"escaped $!\"\n"
+                    "exec sleep 1000\n")
+        agent = self.start_agent(
+            '  escape: { command = "./escape.sh"; stop_timeout = 2.0; };\n'
+            '  other: { command = "./escape.sh"; stop_timeout = 2.0; };\n')
+        agent.wait_state("escape", "running")
+        agent.wait_state("other", "running")
+        data = self.wait_log("escape", b"escaped ")
+        escaped = int(data.split(b"escaped ")[1].split()[0])
+        data = self.wait_log("other", b"escaped ")
+        bystander = int(data.split(b"escaped ")[1].split()[0])
+        self.assertTrue(pmtest.pid_alive(escaped))
+        #  It really left the group.
+        self.assertNotEqual(pmtest.proc_stat(escaped)[2],
+                            agent.record("escape")["pid"])
+        reply = agent.request("stop", {"names": ["escape"]}, timeout=15)
+        self.assertTrue(reply["ok"], reply)
+        wait_until(lambda: not pmtest.pid_alive(escaped), 5,
+                   what="the escaped process to be killed")
+        self.assertTrue(pmtest.pid_alive(bystander),
+                        "another service's process was killed")
+        self.assertIn("left its process group", agent.logs_tail(50))
+
     def test_leftovers_of_a_completed_service_are_stopped(self):
         """A main process that exits by itself leaves its group behind:
         the agent stops what is left (stop signal, then SIGKILL)."""
