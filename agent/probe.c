@@ -32,8 +32,9 @@
 
 struct pm_probe_t {
     zloop_t *loop;                    /* not owned */
-    const pm_config_service_t *service;   /* borrowed */
-    const pm_config_probe_t *config;  /* borrowed */
+    pm_config_service_t *service;     /* copy of what exec probes need */
+    pm_config_probe_t *config;        /* copy, so a reload can free the
+                                         config the probe came from */
     bool alive;                       /* liveness, else readiness */
     char *const *env;                 /* borrowed */
     pm_probe_fn *verdict;
@@ -460,6 +461,12 @@ s_on_deadline (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+static char *
+s_dup (const char *text)
+{
+    return text ? strdup (text) : NULL;
+}
+
 pm_probe_t *
 pm_probe_new (zloop_t *loop, const pm_config_service_t *service,
               const pm_config_probe_t *config, bool alive, char *const *env,
@@ -468,8 +475,24 @@ pm_probe_new (zloop_t *loop, const pm_config_service_t *service,
     pm_probe_t *self = calloc (1, sizeof *self);
     assert (self);
     self->loop = loop;
-    self->service = service;
-    self->config = config;
+    self->service = calloc (1, sizeof *self->service);
+    self->config = malloc (sizeof *self->config);
+    assert (self->service && self->config);
+    self->service->name = s_dup (service->name);
+    self->service->working_dir = s_dup (service->working_dir);
+    self->service->env_count = service->env_count;
+    self->service->env = calloc (service->env_count + 1,
+                                 sizeof *self->service->env);
+    assert (self->service->env);
+    for (size_t i = 0; i < service->env_count; i++) {
+        self->service->env [i].key = s_dup (service->env [i].key);
+        self->service->env [i].value = s_dup (service->env [i].value);
+    }
+    *self->config = *config;
+    self->config->command = s_dup (config->command);
+    self->config->host = s_dup (config->host);
+    self->config->path = s_dup (config->path);
+    self->config->regex = s_dup (config->regex);
     self->alive = alive;
     self->env = env;
     self->verdict = verdict;
@@ -517,6 +540,19 @@ pm_probe_destroy (pm_probe_t **self_p)
     s_close_notify (self);
     if (self->has_regex)
         regfree (&self->regex);
+    free (self->config->command);
+    free (self->config->host);
+    free (self->config->path);
+    free (self->config->regex);
+    free (self->config);
+    for (size_t i = 0; i < self->service->env_count; i++) {
+        free (self->service->env [i].key);
+        free (self->service->env [i].value);
+    }
+    free (self->service->env);
+    free (self->service->name);
+    free (self->service->working_dir);
+    free (self->service);
     free (self);
     *self_p = NULL;
 }

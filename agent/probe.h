@@ -30,9 +30,10 @@ typedef struct pm_probe_t pm_probe_t;
 typedef void (pm_probe_fn) (void *arg, pm_probe_t *probe, bool passed,
                             const char *reason);
 
-/*  A probe for one run of service, not started yet.  config is borrowed
-    and must outlive the probe; env ("KEY=value", NULL-terminated, may be
-    NULL) is passed to exec probes after the service's environment. */
+/*  A probe for one run of service, not started yet.  What it needs of
+    service and config is copied; env ("KEY=value", NULL-terminated, may
+    be NULL) is borrowed and passed to exec probes after the service's
+    environment. */
 pm_probe_t *pm_probe_new (zloop_t *loop, const pm_config_service_t *service,
                           const pm_config_probe_t *config, bool alive,
                           char *const *env, pm_probe_fn *verdict, void *arg);

@@ -1,0 +1,96 @@
+/*  supervisor_int.h - what supervisor.c and request.c share (private)
+
+    The supervisor is one object split over two files: supervisor.c owns
+    the services (transitions, dependencies, exits, the restart policy,
+    shutdown); request.c owns the commands and the requests parked until
+    their condition holds.  This header is their common ground and is not
+    part of the agent's interface (that is supervisor.h).
+*/
+#ifndef PM_SUPERVISOR_INT_H
+#define PM_SUPERVISOR_INT_H
+
+#include "supervisor.h"
+#include "graph.h"
+#include "logcap.h"
+#include "probe.h"
+#include "service.h"
+
+#include <time.h>
+
+typedef struct {
+    pm_supervisor_t *sup;     /* back pointer, for timer handlers */
+    size_t index;
+    pm_service_t *svc;        /* owned */
+    pm_logcap_t *log;         /* owned */
+    int stop_timer;           /* zloop timer id, -1 when not armed */
+    bool stop_queued;         /* to be stopped once its dependents are down */
+    bool start_after_stop;    /* to be started again once down */
+    pid_t linger_pgid;        /* group left by an unrequested exit, 0: none */
+    int linger_signal_timer;  /* SIGKILL for the lingering group, -1 */
+    pm_probe_t *ready_probe;  /* readiness of the current run, or NULL */
+    pm_probe_t *alive_probe;  /* liveness of the current run, or NULL */
+    int backoff_timer;        /* the policy's next start, -1 */
+    unsigned consecutive;     /* policy restarts since the last healthy run */
+    double *history;          /* times of policy restarts, max_restarts of them */
+    size_t history_count;
+} pm_entry_t;
+
+
+typedef struct {
+    pm_cmd_t cmd;
+    uint64_t id;
+    void *token;              /* the client's envelope, owned until answered */
+    pm_wait_t wait;
+    pm_state_t wait_for;      /* `wait`: the state to wait for */
+    size_t count;
+    size_t *targets;
+    char **notes;             /* per target, or NULL entries */
+    unsigned long *spawns0;   /* spawns of each target when asked */
+    int timer;                /* timeout timer, -1 */
+    double timeout;
+    pm_supervisor_t *sup;
+} pm_waiter_t;
+
+struct pm_supervisor_t {
+    zloop_t *loop;            /* not owned */
+    const pm_config_t *config;    /* not owned */
+    char *agent;
+    pm_publish_t *pub;        /* not owned, may be NULL */
+    pm_graph_t *graph;
+    pm_entry_t **entries;     /* by config index; each entry owned, stable in memory */
+    size_t count;
+    zlistx_t *waiters;        /* pm_waiter_t *, parked requests */
+    zlistx_t *shutdowns;      /* pm_waiter_t *, shutdown requests */
+    pm_supervisor_reply_fn *reply_fn;
+    pm_supervisor_free_fn *free_fn;
+    void *reply_arg;
+    bool shutting_down;
+    bool forced;
+    bool finished;
+    bool settling;            /* re-entrancy guard for pm_sup_settle */
+    char **env;               /* extra "KEY=value" for services, owned */
+    char *rundir;             /* runtime directory, for the escapee sweep */
+};
+
+/*  Wall-clock time, epoch seconds (records and events carry it). */
+static inline double
+pm_sup_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*  Shared between supervisor.c and request.c. */
+void pm_sup_apply (pm_supervisor_t *self, pm_entry_t *entry, const pm_action_t *action);
+void pm_sup_cancel_backoff (pm_supervisor_t *self, pm_entry_t *entry);
+void pm_sup_do_stop (pm_supervisor_t *self, pm_entry_t *entry);
+void pm_sup_policy_reset (pm_entry_t *entry);
+void pm_sup_settle (pm_supervisor_t *self);
+void pm_sup_start_with_deps (pm_supervisor_t *self, pm_entry_t *entry);
+void pm_sup_answer (pm_supervisor_t *self, void **token_p, const pm_reply_t *reply);
+void pm_sup_check_waiters (pm_supervisor_t *self);
+void pm_sup_waiter_destroy (pm_waiter_t **self_p);
+void pm_sup_waiter_reply (pm_supervisor_t *self, pm_waiter_t *waiter, pm_err_t code);
+
+#endif
