@@ -226,6 +226,9 @@ s_dispatch (pm_command_t *self, zmsg_t *envelope, pm_request_t *request)
         case PM_CMD_WAIT:
             pm_supervisor_wait (self->sup, request, targets, count, envelope);
             goto parked;
+        case PM_CMD_RELOAD:
+            pm_supervisor_reload (self->sup, request->id, envelope);
+            goto parked;
         case PM_CMD_SIGNAL:
             pm_supervisor_signal (self->sup, request, targets, count, reply);
             break;

@@ -448,6 +448,64 @@ pm_logcap_set_echo (pm_logcap_t *self, bool echo, int width)
     self->echo_width = width;
 }
 
+int
+pm_logcap_update (pm_logcap_t *self, const char *path,
+                  const pm_config_log_t *settings, char *err, size_t errlen)
+{
+    if (strcmp (path, self->path) != 0) {
+        char dir [4096];
+        snprintf (dir, sizeof dir, "%s", path);
+        char *slash = strrchr (dir, '/');
+        if (slash && slash != dir) {
+            *slash = 0;
+            if (s_mkdirs (dir) == -1) {
+                snprintf (err, errlen, "cannot create log directory %s: %s",
+                          dir, strerror (errno));
+                return -1;
+            }
+        }
+        int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd == -1) {
+            snprintf (err, errlen, "cannot open log file %s: %s", path,
+                      strerror (errno));
+            return -1;
+        }
+        s_flush (self);
+        if (self->file_fd != -1)
+            close (self->file_fd);
+        self->file_fd = fd;
+        struct stat st;
+        self->file_size = fstat (fd, &st) == 0 ? (uint64_t) st.st_size : 0;
+        free (self->path);
+        self->path = strdup (path);
+    }
+    pm_config_log_t next = *settings;
+    if (next.line_max == 0)
+        next.line_max = PM_LOG_LINE_MAX_DEFAULT;
+    if (next.line_max != self->settings.line_max) {
+        for (int i = 0; i < 2; i++) {
+            //  An unfinished line longer than the new limit ends here.
+            if (self->streams [i].partial_size > next.line_max) {
+                self->ts = s_now ();
+                s_line (self, (pm_stream_t) i, self->streams [i].partial,
+                        self->streams [i].partial_size, true);
+                self->streams [i].partial_size = 0;
+            }
+            self->streams [i].partial = realloc (self->streams [i].partial,
+                                                 next.line_max);
+            assert (self->streams [i].partial);
+        }
+        s_flush (self);
+    }
+    if (next.ring != self->settings.ring
+    ||  next.ring_bytes != self->settings.ring_bytes) {
+        pm_logring_destroy (&self->ring);
+        self->ring = pm_logring_new (next.ring, next.ring_bytes);
+    }
+    self->settings = next;
+    return 0;
+}
+
 void
 pm_logcap_set_line_fn (pm_logcap_t *self, pm_logcap_line_fn *fn, void *arg)
 {

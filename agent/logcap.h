@@ -31,6 +31,15 @@ pm_logcap_t *pm_logcap_new (zloop_t *loop, const char *service,
                             const char *path, const pm_config_log_t *settings,
                             pm_publish_t *pub, char *err, size_t errlen);
 
+/*  Applies new settings after a reload: a new path opens that file (its
+    directory is created); new ring bounds start a new ring (the lines
+    held so far are dropped from memory, not from the file); a smaller
+    line limit ends unfinished lines now.  Returns 0, or -1 with a message
+    in err (the old file is kept then). */
+int pm_logcap_update (pm_logcap_t *self, const char *path,
+                      const pm_config_log_t *settings, char *err,
+                      size_t errlen);
+
 /*  Called with every line as it is captured (readiness by log line). */
 typedef void (pm_logcap_line_fn) (void *arg, const char *line, size_t size);
 void pm_logcap_set_line_fn (pm_logcap_t *self, pm_logcap_line_fn *fn,

@@ -78,8 +78,8 @@ s_on_signal (void *arg, int signum)
 {
     s_agent_t *agent = (s_agent_t *) arg;
     if (signum == SIGHUP) {
-        pm_log_warn ("SIGHUP received: reload is not available in this "
-                     "version; ignored");
+        pm_log_info ("SIGHUP received: reloading the config");
+        pm_supervisor_reload (agent->sup, 0, NULL);
         return;
     }
     agent->signals++;
@@ -336,6 +336,9 @@ main (int argc, char *argv [])
     char agent_log [PM_PATH_MAX + 32];
     snprintf (agent_log, sizeof agent_log, "%s/pmd.agent.log",
               config->log_dir);
+    //  The supervisor takes the config (a reload replaces it); keep its path.
+    char config_path_abs [PM_PATH_MAX];
+    snprintf (config_path_abs, sizeof config_path_abs, "%s", config->path);
     int rc = EXIT_RUNTIME;
     zloop_t *loop = NULL;
     pm_publish_t *pub = NULL;
@@ -350,7 +353,7 @@ main (int argc, char *argv [])
     pub = pm_publish_new (paths.events, name, err, sizeof err);
     if (!pub)
         goto fail;
-    sup = pm_supervisor_new (loop, config, name, pub, err, sizeof err);
+    sup = pm_supervisor_new (loop, &config, name, pub, err, sizeof err);
     if (!sup)
         goto fail;
     if (pm_log_open_file (agent_log) == -1)
@@ -373,7 +376,7 @@ main (int argc, char *argv [])
         goto fail;
     }
     pm_command_info_t info = {
-        name, config->path, paths.control, paths.events, s_now ()
+        name, config_path_abs, paths.control, paths.events, s_now ()
     };
     command = pm_command_new (loop, sup, &info, err, sizeof err);
     if (!command)
@@ -385,7 +388,7 @@ main (int argc, char *argv [])
             goto fail;
 
     pm_log_info ("agent %s started (pid %d), config %s, control %s, "
-                 "events %s", name, (int) getpid (), config->path,
+                 "events %s", name, (int) getpid (), config_path_abs,
                  paths.control, paths.events);
     pm_publish_agent (pub, "started", NULL);
     //  Bound and accepting: a daemon's starter may return now, and any

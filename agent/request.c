@@ -42,6 +42,7 @@ pm_sup_waiter_destroy (pm_waiter_t **self_p)
     free (self->notes);
     free (self->targets);
     free (self->spawns0);
+    pm_reply_destroy (&self->extra);
     free (self);
     *self_p = NULL;
 }
@@ -95,12 +96,26 @@ pm_sup_answer (pm_supervisor_t *self, void **token_p, const pm_reply_t *reply)
     *token_p = NULL;
 }
 
+//  A reload's lists go into every answer it gets.
+static void
+s_add_extra (pm_reply_t *reply, const pm_waiter_t *waiter)
+{
+    if (!waiter->extra || !waiter->extra->has_reload)
+        return;
+    reply->has_reload = true;
+    for (int list = 0; list < PM_RELOAD_COUNT_; list++)
+        for (size_t i = 0; i < waiter->extra->reload_count [list]; i++)
+            pm_reply_add_reload (reply, (pm_reload_list_t) list,
+                                 waiter->extra->reload [list][i]);
+}
+
 static const char *
 s_verb (pm_cmd_t cmd)
 {
     return cmd == PM_CMD_STOP ? "stop"
          : cmd == PM_CMD_RESTART ? "restart"
-         : cmd == PM_CMD_WAIT ? "wait for" : "start";
+         : cmd == PM_CMD_WAIT ? "wait for"
+         : "start";
 }
 
 //  Builds and sends the reply of waiter.  error_code PM_OK means "judge
@@ -158,6 +173,7 @@ pm_sup_waiter_reply (pm_supervisor_t *self, pm_waiter_t *waiter, pm_err_t code)
                                 "first %s", s_verb (waiter->cmd), failed,
                                 waiter->count, first);
     }
+    s_add_extra (reply, waiter);
     pm_sup_answer (self, &waiter->token, reply);
     pm_reply_destroy (&reply);
 }
@@ -199,8 +215,8 @@ s_on_waiter_timeout (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static pm_waiter_t *
-s_waiter_new (pm_supervisor_t *self, const pm_request_t *request,
+pm_waiter_t *
+pm_sup_waiter_new (pm_supervisor_t *self, const pm_request_t *request,
               pm_wait_t wait, const size_t *targets, size_t count,
               void *token)
 {
@@ -234,8 +250,8 @@ s_waiter_note (pm_waiter_t *waiter, size_t k, const char *note)
 }
 
 //  Answers now (wait none, or nothing to wait for) or parks waiter.
-static void
-s_park_or_answer (pm_supervisor_t *self, pm_waiter_t *waiter)
+void
+pm_sup_park_or_answer (pm_supervisor_t *self, pm_waiter_t *waiter)
 {
     pm_sup_settle (self);
     bool done = true;
@@ -300,8 +316,8 @@ pm_supervisor_status (pm_supervisor_t *self, const size_t *targets,
     reply->ok = true;
 }
 
-static void
-s_refuse (pm_supervisor_t *self, uint64_t id, void *token, pm_err_t err,
+void
+pm_sup_refuse (pm_supervisor_t *self, uint64_t id, void *token, pm_err_t err,
           const char *message)
 {
     pm_reply_t *reply = pm_reply_new (id);
@@ -315,13 +331,13 @@ pm_supervisor_start (pm_supervisor_t *self, const pm_request_t *request,
                      const size_t *targets, size_t count, void *token)
 {
     if (self->shutting_down) {
-        s_refuse (self, request->id, token, PM_ERR_SHUTTING_DOWN,
+        pm_sup_refuse (self, request->id, token, PM_ERR_SHUTTING_DOWN,
                   "agent shutting down: not starting anything");
         return;
     }
     pm_wait_t wait = request->wait == PM_WAIT_DEFAULT ? PM_WAIT_RUNNING
                    : request->wait;
-    pm_waiter_t *waiter = s_waiter_new (self, request, wait, targets, count,
+    pm_waiter_t *waiter = pm_sup_waiter_new (self, request, wait, targets, count,
                                        token);
     for (size_t k = 0; k < count; k++) {
         pm_entry_t *entry = self->entries [targets [k]];
@@ -341,7 +357,7 @@ pm_supervisor_start (pm_supervisor_t *self, const pm_request_t *request,
         else
             pm_sup_start_with_deps (self, entry);
     }
-    s_park_or_answer (self, waiter);
+    pm_sup_park_or_answer (self, waiter);
 }
 
 //  Adds to set every target and, with dependents, whatever depends on them.
@@ -378,7 +394,7 @@ pm_supervisor_stop (pm_supervisor_t *self, const pm_request_t *request,
         if (set [i] && !listed)
             all [total++] = i;
     }
-    pm_waiter_t *waiter = s_waiter_new (self, request, wait, all, total, token);
+    pm_waiter_t *waiter = pm_sup_waiter_new (self, request, wait, all, total, token);
     for (size_t k = 0; k < total; k++) {
         pm_entry_t *entry = self->entries [all [k]];
         entry->start_after_stop = false;
@@ -394,7 +410,7 @@ pm_supervisor_stop (pm_supervisor_t *self, const pm_request_t *request,
     }
     free (set);
     free (all);
-    s_park_or_answer (self, waiter);
+    pm_sup_park_or_answer (self, waiter);
 }
 
 void
@@ -402,7 +418,7 @@ pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
                        const size_t *targets, size_t count, void *token)
 {
     if (self->shutting_down) {
-        s_refuse (self, request->id, token, PM_ERR_SHUTTING_DOWN,
+        pm_sup_refuse (self, request->id, token, PM_ERR_SHUTTING_DOWN,
                   "agent shutting down: not restarting anything");
         return;
     }
@@ -424,7 +440,7 @@ pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
         if (set [i] && !listed && pm_service_is_active (self->entries [i]->svc))
             all [total++] = i;
     }
-    pm_waiter_t *waiter = s_waiter_new (self, request, wait, all, total, token);
+    pm_waiter_t *waiter = pm_sup_waiter_new (self, request, wait, all, total, token);
     for (size_t k = 0; k < total; k++) {
         pm_entry_t *entry = self->entries [all [k]];
         if (k >= count)
@@ -449,7 +465,7 @@ pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
     }
     free (set);
     free (all);
-    s_park_or_answer (self, waiter);
+    pm_sup_park_or_answer (self, waiter);
 }
 
 void
@@ -457,9 +473,9 @@ pm_supervisor_wait (pm_supervisor_t *self, const pm_request_t *request,
                     const size_t *targets, size_t count, void *token)
 {
     //  PM_WAIT_RUNNING only so the waiter is not mistaken for "none".
-    pm_waiter_t *waiter = s_waiter_new (self, request, PM_WAIT_RUNNING,
+    pm_waiter_t *waiter = pm_sup_waiter_new (self, request, PM_WAIT_RUNNING,
                                        targets, count, token);
-    s_park_or_answer (self, waiter);
+    pm_sup_park_or_answer (self, waiter);
 }
 
 void
@@ -563,7 +579,7 @@ pm_supervisor_shutdown (pm_supervisor_t *self, bool force, uint64_t id,
 {
     if (token) {
         pm_request_t request = { .id = id, .cmd = PM_CMD_SHUTDOWN };
-        pm_waiter_t *waiter = s_waiter_new (self, &request, PM_WAIT_NONE,
+        pm_waiter_t *waiter = pm_sup_waiter_new (self, &request, PM_WAIT_NONE,
                                            NULL, 0, token);
         if (self->finished) {
             pm_reply_t *reply = pm_reply_new (id);
@@ -579,7 +595,7 @@ pm_supervisor_shutdown (pm_supervisor_t *self, bool force, uint64_t id,
         if (force && !self->forced) {
             self->forced = true;
             pm_log_warn ("shutdown asked again: killing what is left");
-            for (size_t i = 0; i < self->count; i++) {
+            for (size_t i = 0; i < self->total; i++) {
                 pm_entry_t *entry = self->entries [i];
                 pm_action_t action;
                 pm_service_kill_now (entry->svc, &action);
@@ -612,7 +628,7 @@ pm_supervisor_shutdown (pm_supervisor_t *self, bool force, uint64_t id,
         }
         waiter = next;
     }
-    for (size_t i = 0; i < self->count; i++) {
+    for (size_t i = 0; i < self->total; i++) {
         pm_entry_t *entry = self->entries [i];
         entry->start_after_stop = false;
         if (pm_service_is_active (entry->svc)

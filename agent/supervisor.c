@@ -37,52 +37,95 @@ static void s_on_line (void *arg, const char *line, size_t size);
 /*  Construction                                                       */
 /* ------------------------------------------------------------------ */
 
+pm_entry_t *
+pm_sup_entry_new (pm_supervisor_t *self, const pm_config_service_t *spec,
+                  size_t index, char *err, size_t errlen)
+{
+    pm_entry_t *entry = calloc (1, sizeof *entry);
+    assert (entry);
+    entry->sup = self;
+    entry->index = index;
+    entry->owner = self->config;
+    entry->stop_timer = -1;
+    entry->linger_signal_timer = -1;
+    entry->backoff_timer = -1;
+    entry->history = calloc (spec->max_restarts + 1, sizeof (double));
+    assert (entry->history);
+    entry->log = pm_logcap_new (self->loop, spec->name, spec->log_file,
+                                &spec->log, self->pub, err, errlen);
+    if (!entry->log) {
+        free (entry->history);
+        free (entry);
+        return NULL;
+    }
+    pm_logcap_set_line_fn (entry->log, s_on_line, entry);
+    entry->svc = pm_service_new (spec, pm_sup_now ());
+    return entry;
+}
+
+void
+pm_sup_entry_destroy (pm_supervisor_t *self, pm_entry_t **entry_p)
+{
+    pm_entry_t *entry = *entry_p;
+    if (!entry)
+        return;
+    if (entry->stop_timer != -1)
+        zloop_timer_end (self->loop, entry->stop_timer);
+    if (entry->linger_signal_timer != -1)
+        zloop_timer_end (self->loop, entry->linger_signal_timer);
+    if (entry->backoff_timer != -1)
+        zloop_timer_end (self->loop, entry->backoff_timer);
+    pm_probe_destroy (&entry->ready_probe);
+    pm_probe_destroy (&entry->alive_probe);
+    free (entry->history);
+    pm_logcap_destroy (&entry->log);
+    pm_service_destroy (&entry->svc);
+    free (entry);
+    *entry_p = NULL;
+}
+
+void
+pm_sup_build_graph (pm_supervisor_t *self)
+{
+    pm_graph_destroy (&self->graph);
+    self->graph = pm_graph_new (self->count);
+    for (size_t i = 0; i < self->count; i++) {
+        const pm_config_service_t *spec = &self->config->services [i];
+        for (size_t d = 0; d < spec->deps_count; d++)
+            pm_graph_add_edge (self->graph, i, spec->deps [d].index);
+    }
+}
+
 pm_supervisor_t *
-pm_supervisor_new (zloop_t *loop, const pm_config_t *config,
-                   const char *agent, pm_publish_t *pub, char *err,
-                   size_t errlen)
+pm_supervisor_new (zloop_t *loop, pm_config_t **config_p, const char *agent,
+                   pm_publish_t *pub, char *err, size_t errlen)
 {
     pm_supervisor_t *self = calloc (1, sizeof *self);
     assert (self);
     self->loop = loop;
-    self->config = config;
+    self->config = *config_p;
+    *config_p = NULL;
+    self->old_configs = zlistx_new ();
     self->agent = strdup (agent);
     self->pub = pub;
-    self->count = config->services_count;
-    self->graph = pm_graph_new (self->count);
-    self->entries = calloc (self->count ? self->count : 1,
-                            sizeof *self->entries);
-    assert (self->entries);
-    for (size_t i = 0; i < self->count; i++) {
-        self->entries [i] = calloc (1, sizeof (pm_entry_t));
-        assert (self->entries [i]);
-    }
     self->waiters = zlistx_new ();
     self->shutdowns = zlistx_new ();
-    for (size_t i = 0; i < self->count; i++) {
-        const pm_config_service_t *spec = &config->services [i];
-        pm_entry_t *entry = self->entries [i];
-        entry->sup = self;
-        entry->index = i;
-        entry->svc = pm_service_new (spec, pm_sup_now ());
-        entry->stop_timer = -1;
-        entry->linger_signal_timer = -1;
-        entry->backoff_timer = -1;
-        entry->history = calloc (spec->max_restarts + 1, sizeof (double));
-        assert (entry->history);
-        for (size_t d = 0; d < spec->deps_count; d++)
-            pm_graph_add_edge (self->graph, i, spec->deps [d].index);
-        entry->log = pm_logcap_new (loop, spec->name, spec->log_file,
-                                    &spec->log, pub, err, errlen);
-        if (!entry->log) {
+    self->entries = calloc (self->config->services_count + 1,
+                            sizeof *self->entries);
+    assert (self->entries);
+    for (size_t i = 0; i < self->config->services_count; i++) {
+        self->entries [i] = pm_sup_entry_new (self,
+                                              &self->config->services [i], i,
+                                              err, errlen);
+        if (!self->entries [i]) {
             pm_supervisor_destroy (&self);
             return NULL;
         }
-        pm_logcap_set_line_fn (entry->log, s_on_line, entry);
+        self->count = self->total = i + 1;
     }
+    pm_sup_build_graph (self);
     return self;
 }
-
 
 void
 pm_supervisor_destroy (pm_supervisor_t **self_p)
@@ -97,21 +140,14 @@ pm_supervisor_destroy (pm_supervisor_t **self_p)
         pm_sup_waiter_destroy (&waiter);
     zlistx_destroy (&self->waiters);
     zlistx_destroy (&self->shutdowns);
-    for (size_t i = 0; i < self->count; i++) {
-        pm_entry_t *entry = self->entries [i];
-        if (entry->stop_timer != -1)
-            zloop_timer_end (self->loop, entry->stop_timer);
-        if (entry->linger_signal_timer != -1)
-            zloop_timer_end (self->loop, entry->linger_signal_timer);
-        if (entry->backoff_timer != -1)
-            zloop_timer_end (self->loop, entry->backoff_timer);
-        pm_probe_destroy (&entry->ready_probe);
-        pm_probe_destroy (&entry->alive_probe);
-        free (entry->history);
-        pm_logcap_destroy (&entry->log);
-        pm_service_destroy (&entry->svc);
-    }
+    for (size_t i = 0; i < self->total; i++)
+        pm_sup_entry_destroy (self, &self->entries [i]);
     free (self->entries);
+    pm_config_t *config;
+    while ((config = (pm_config_t *) zlistx_detach (self->old_configs, NULL)))
+        pm_config_destroy (&config);
+    zlistx_destroy (&self->old_configs);
+    pm_config_destroy (&self->config);
     for (char **p = self->env; p && *p; p++)
         free (*p);
     free (self->env);
@@ -152,16 +188,29 @@ pm_supervisor_set_rundir (pm_supervisor_t *self, const char *rundir)
 }
 
 void
-pm_supervisor_set_echo (pm_supervisor_t *self, bool echo)
+pm_sup_update_echo (pm_supervisor_t *self)
 {
     int width = 0;
-    for (size_t i = 0; i < self->count; i++) {
+    for (size_t i = 0; i < self->total; i++) {
         int len = (int) strlen (pm_service_name (self->entries [i]->svc));
         if (len > width)
             width = len;
     }
-    for (size_t i = 0; i < self->count; i++)
-        pm_logcap_set_echo (self->entries [i]->log, echo, width);
+    for (size_t i = 0; i < self->total; i++)
+        pm_logcap_set_echo (self->entries [i]->log, self->echo, width);
+}
+
+void
+pm_supervisor_set_echo (pm_supervisor_t *self, bool echo)
+{
+    self->echo = echo;
+    pm_sup_update_echo (self);
+}
+
+const pm_config_t *
+pm_supervisor_config (const pm_supervisor_t *self)
+{
+    return self->config;
 }
 
 int
@@ -193,8 +242,8 @@ pm_supervisor_finished (const pm_supervisor_t *self)
 /* ------------------------------------------------------------------ */
 
 //  Publishes every transition the service has made since the last call.
-static void
-s_publish (pm_supervisor_t *self, pm_entry_t *entry)
+void
+pm_sup_publish (pm_supervisor_t *self, pm_entry_t *entry)
 {
     pm_state_t old_state, new_state;
     while (pm_service_take_transition (entry->svc, &old_state, &new_state)) {
@@ -313,7 +362,7 @@ s_fail_run (pm_supervisor_t *self, pm_entry_t *entry, const char *reason)
     pm_log_warn ("%s: %s", pm_service_name (entry->svc), reason);
     pm_action_t action;
     pm_service_fail (entry->svc, reason, pm_sup_now (), &action);
-    s_publish (self, entry);
+    pm_sup_publish (self, entry);
     pm_sup_apply (self, entry, &action);
 }
 
@@ -327,7 +376,7 @@ s_on_verdict (void *arg, pm_probe_t *probe, bool passed, const char *reason)
         if (passed) {
             if (pm_service_state (entry->svc) == PM_STATE_STARTING) {
                 pm_service_ready (entry->svc, pm_sup_now ());
-                s_publish (self, entry);
+                pm_sup_publish (self, entry);
                 s_start_alive (self, entry);
             }
         }
@@ -352,16 +401,16 @@ s_spawn (pm_supervisor_t *self, pm_entry_t *entry)
     if (pm_spawn_run (spec, &options, &result, err, sizeof err) == -1) {
         pm_service_fail_start (entry->svc, err, pm_sup_now ());
         s_policy (self, entry);
-        s_publish (self, entry);
+        pm_sup_publish (self, entry);
         return;
     }
     pm_logcap_attach (entry->log, result.out_fd, result.err_fd);
     pm_service_spawned (entry->svc, result.pid, pm_sup_now ());
-    s_publish (self, entry);
+    pm_sup_publish (self, entry);
     if (spec->ready.kind == PM_PROBE_NONE) {
         //  No readiness probe: exec'd is ready.
         pm_service_ready (entry->svc, pm_sup_now ());
-        s_publish (self, entry);
+        pm_sup_publish (self, entry);
         s_start_alive (self, entry);
         return;
     }
@@ -382,7 +431,7 @@ s_request_start (pm_supervisor_t *self, pm_entry_t *entry)
         return;
     }
     if (pm_service_request_start (entry->svc, pm_sup_now ()) == PM_REQ_DONE)
-        s_publish (self, entry);
+        pm_sup_publish (self, entry);
 }
 
 //  True if entry must be started for a dependent that needs cond.
@@ -483,6 +532,56 @@ s_deps_check (pm_supervisor_t *self, pm_entry_t *entry, char *why, size_t size)
     return result;
 }
 
+bool
+pm_sup_deps_met (pm_supervisor_t *self, pm_entry_t *entry)
+{
+    char why [PM_TEXT_MAX];
+    return s_deps_check (self, entry, why, sizeof why) == s_DEPS_MET;
+}
+
+void
+pm_sup_restart_probes (pm_supervisor_t *self, pm_entry_t *entry)
+{
+    const pm_config_service_t *spec = pm_service_spec (entry->svc);
+    pm_state_t state = pm_service_state (entry->svc);
+    if (state == PM_STATE_RUNNING) {
+        pm_probe_destroy (&entry->alive_probe);
+        s_start_alive (self, entry);
+    }
+    else
+    if (state == PM_STATE_STARTING && entry->ready_probe
+    &&  spec->ready.kind != PM_PROBE_NOTIFY_FD
+    &&  spec->ready.kind != PM_PROBE_NONE) {
+        //  The notify pipe belongs to the run; other kinds start afresh.
+        pm_probe_destroy (&entry->ready_probe);
+        entry->ready_probe = pm_probe_new (self->loop, spec, &spec->ready,
+                                           false, self->env, s_on_verdict,
+                                           entry);
+        pm_probe_start (entry->ready_probe);
+    }
+}
+
+//  A retired service waits for the retired services that depended on it
+//  (by name, in the config it came from) to be down first.
+static bool
+s_retired_blocked (pm_supervisor_t *self, pm_entry_t *entry)
+{
+    const char *name = pm_service_name (entry->svc);
+    for (size_t i = self->count; i < self->total; i++) {
+        pm_entry_t *other = self->entries [i];
+        if (other == entry)
+            continue;
+        const pm_config_service_t *spec = pm_service_spec (other->svc);
+        bool depends = false;
+        for (size_t d = 0; d < spec->deps_count && !depends; d++)
+            depends = strcmp (spec->deps [d].name, name) == 0;
+        if (depends && (other->stop_queued
+                        || pm_service_state (other->svc) == PM_STATE_STOPPING))
+            return true;
+    }
+    return false;
+}
+
 //  True if one of entry's dependents must go down before it.
 static bool
 s_stop_blocked (pm_supervisor_t *self, pm_entry_t *entry)
@@ -517,7 +616,7 @@ pm_sup_do_stop (pm_supervisor_t *self, pm_entry_t *entry)
     pm_req_result_t result = pm_service_request_stop (entry->svc, pm_sup_now (),
                                                       &action);
     if (result == PM_REQ_DONE) {
-        s_publish (self, entry);
+        pm_sup_publish (self, entry);
         pm_sup_apply (self, entry, &action);
     }
     s_after_down (self, entry);
@@ -543,7 +642,7 @@ s_pump (pm_supervisor_t *self)
         else
         if (deps == s_DEPS_NEVER) {
             pm_service_fail_start (entry->svc, why, pm_sup_now ());
-            s_publish (self, entry);
+            pm_sup_publish (self, entry);
             changed = true;
         }
     }
@@ -554,7 +653,46 @@ s_pump (pm_supervisor_t *self)
             changed = true;
         }
     }
+    for (size_t i = self->count; i < self->total; i++) {
+        pm_entry_t *entry = self->entries [i];
+        if (entry->stop_queued && !s_retired_blocked (self, entry)) {
+            pm_sup_do_stop (self, entry);
+            changed = true;
+        }
+    }
     return changed;
+}
+
+//  Retired entries that are down for good are let go, with the old
+//  configs no entry points into any more.
+static void
+s_sweep_retired (pm_supervisor_t *self)
+{
+    size_t kept = self->count;
+    for (size_t i = self->count; i < self->total; i++) {
+        pm_entry_t *entry = self->entries [i];
+        if (!pm_service_is_active (entry->svc) && !entry->stop_queued
+        &&  !entry->linger_pgid && !pm_service_group_pending (entry->svc)) {
+            pm_log_info ("%s: removed", pm_service_name (entry->svc));
+            pm_sup_entry_destroy (self, &entry);
+        }
+        else
+            self->entries [kept++] = entry;
+    }
+    self->total = kept;
+    pm_config_t *config = (pm_config_t *) zlistx_first (self->old_configs);
+    while (config) {
+        void *handle = zlistx_cursor (self->old_configs);
+        pm_config_t *next = (pm_config_t *) zlistx_next (self->old_configs);
+        bool used = false;
+        for (size_t i = self->count; i < self->total && !used; i++)
+            used = self->entries [i]->owner == config;
+        if (!used) {
+            zlistx_detach (self->old_configs, handle);
+            pm_config_destroy (&config);
+        }
+        config = next;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -640,7 +778,7 @@ s_policy (pm_supervisor_t *self, pm_entry_t *entry)
 static bool
 s_all_down (pm_supervisor_t *self)
 {
-    for (size_t i = 0; i < self->count; i++) {
+    for (size_t i = 0; i < self->total; i++) {
         pm_entry_t *entry = self->entries [i];
         if (pm_service_is_active (entry->svc) || entry->stop_queued
         ||  entry->linger_pgid)
@@ -660,7 +798,7 @@ s_finish_shutdown (pm_supervisor_t *self)
 {
     //  Every service is down and reaped: drain what they left in the
     //  pipes, then publish the last agent event, then answer everyone.
-    for (size_t i = 0; i < self->count; i++)
+    for (size_t i = 0; i < self->total; i++)
         pm_logcap_drain (self->entries [i]->log);
     if (self->pub)
         pm_publish_agent (self->pub, "shutdown", "all services stopped");
@@ -693,6 +831,7 @@ pm_sup_settle (pm_supervisor_t *self)
     self->settling = true;
     while (s_pump (self))
         ;
+    s_sweep_retired (self);
     pm_sup_check_waiters (self);
     self->settling = false;
     if (self->shutting_down && s_all_down (self))
@@ -744,14 +883,14 @@ s_kill_escapees (pm_supervisor_t *self, pm_entry_t *entry)
 static void
 s_check_groups (pm_supervisor_t *self)
 {
-    for (size_t i = 0; i < self->count; i++) {
+    for (size_t i = 0; i < self->total; i++) {
         pm_entry_t *entry = self->entries [i];
         if (pm_service_group_pending (entry->svc)
         &&  !s_group_alive (pm_service_pgid (entry->svc))) {
             pm_action_t action;
             pm_service_group_gone (entry->svc, pm_sup_now (), &action);
             s_policy (self, entry);
-            s_publish (self, entry);
+            pm_sup_publish (self, entry);
             pm_sup_apply (self, entry, &action);
             s_kill_escapees (self, entry);
             s_after_down (self, entry);
@@ -771,7 +910,7 @@ void
 pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
 {
     pm_entry_t *entry = NULL;
-    for (size_t i = 0; i < self->count && !entry; i++)
+    for (size_t i = 0; i < self->total && !entry; i++)
         if (pm_service_pid (self->entries [i]->svc) == pid)
             entry = self->entries [i];
     if (entry) {
@@ -784,7 +923,7 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
         pm_action_t action;
         pm_service_exited (entry->svc, status, group_alive, pm_sup_now (), &action);
         s_policy (self, entry);
-        s_publish (self, entry);
+        pm_sup_publish (self, entry);
         pm_sup_apply (self, entry, &action);
         if (!group_alive)
             s_kill_escapees (self, entry);

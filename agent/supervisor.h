@@ -32,11 +32,14 @@ typedef void (pm_supervisor_reply_fn) (void *arg, void *token,
 /*  Frees a token that will never be answered (agent teardown). */
 typedef void (pm_supervisor_free_fn) (void *arg, void *token);
 
-/*  A supervisor for config (borrowed; it must outlive the supervisor).
-    Opens every service's log file.  Returns NULL with a message in err. */
-pm_supervisor_t *pm_supervisor_new (zloop_t *loop, const pm_config_t *config,
+/*  A supervisor for config, which it takes (a reload replaces it).  Opens
+    every service's log file.  Returns NULL with a message in err. */
+pm_supervisor_t *pm_supervisor_new (zloop_t *loop, pm_config_t **config_p,
                                     const char *agent, pm_publish_t *pub,
                                     char *err, size_t errlen);
+
+/*  The current config (borrowed: valid until the next reload). */
+const pm_config_t *pm_supervisor_config (const pm_supervisor_t *self);
 void pm_supervisor_destroy (pm_supervisor_t **self_p);
 
 void pm_supervisor_set_replier (pm_supervisor_t *self,
@@ -92,6 +95,12 @@ void pm_supervisor_wait (pm_supervisor_t *self, const pm_request_t *request,
 void pm_supervisor_logs (pm_supervisor_t *self, const pm_request_t *request,
                          const size_t *targets, size_t count,
                          pm_reply_t *reply);
+
+/*  `reload` (and SIGHUP, with no token): reads the config file again and
+    applies the difference (see reload.c).  An invalid file changes
+    nothing: the error goes back to the client (bad-config) or to the log.
+    The answer waits for the services the reload (re)started. */
+void pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token);
 
 /*  Begins the graceful shutdown (idempotent).  A second call with force
     skips what is left of the stop timeouts.  token, if not NULL, is

@@ -1,9 +1,9 @@
 /*  supervisor_int.h - what supervisor.c and request.c share (private)
 
-    The supervisor is one object split over two files: supervisor.c owns
+    The supervisor is one object split over three files: supervisor.c owns
     the services (transitions, dependencies, exits, the restart policy,
     shutdown); request.c owns the commands and the requests parked until
-    their condition holds.  This header is their common ground and is not
+    their condition holds; reload.c applies a new config file.  This header is their common ground and is not
     part of the agent's interface (that is supervisor.h).
 */
 #ifndef PM_SUPERVISOR_INT_H
@@ -33,6 +33,8 @@ typedef struct {
     unsigned consecutive;     /* policy restarts since the last healthy run */
     double *history;          /* times of policy restarts, max_restarts of them */
     size_t history_count;
+    bool retired;             /* removed by a reload: stopping, then gone */
+    const pm_config_t *owner; /* the config its spec lives in */
 } pm_entry_t;
 
 
@@ -49,16 +51,22 @@ typedef struct {
     int timer;                /* timeout timer, -1 */
     double timeout;
     pm_supervisor_t *sup;
+    pm_reply_t *extra;        /* reload: lists added to the reply, owned */
 } pm_waiter_t;
 
 struct pm_supervisor_t {
     zloop_t *loop;            /* not owned */
-    const pm_config_t *config;    /* not owned */
+    pm_config_t *config;      /* the current config, owned */
+    zlistx_t *old_configs;    /* pm_config_t *, owned: configs that retired
+                                 entries still point into */
     char *agent;
     pm_publish_t *pub;        /* not owned, may be NULL */
-    pm_graph_t *graph;
-    pm_entry_t **entries;     /* by config index; each entry owned, stable in memory */
-    size_t count;
+    pm_graph_t *graph;        /* of the current config */
+    pm_entry_t **entries;     /* live services by config index, then retired
+                                 ones; each entry owned, stable in memory */
+    size_t count;             /* live services (= config->services_count) */
+    size_t total;             /* live and retired */
+    bool echo;                /* print service lines on stdout */
     zlistx_t *waiters;        /* pm_waiter_t *, parked requests */
     zlistx_t *shutdowns;      /* pm_waiter_t *, shutdown requests */
     pm_supervisor_reply_fn *reply_fn;
@@ -81,7 +89,23 @@ pm_sup_now (void)
     return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/*  Shared between supervisor.c and request.c. */
+/*  Shared between supervisor.c, request.c and reload.c. */
+pm_entry_t *pm_sup_entry_new (pm_supervisor_t *self,
+                              const pm_config_service_t *spec, size_t index,
+                              char *err, size_t errlen);
+void pm_sup_entry_destroy (pm_supervisor_t *self, pm_entry_t **entry_p);
+void pm_sup_publish (pm_supervisor_t *self, pm_entry_t *entry);
+void pm_sup_restart_probes (pm_supervisor_t *self, pm_entry_t *entry);
+bool pm_sup_deps_met (pm_supervisor_t *self, pm_entry_t *entry);
+void pm_sup_build_graph (pm_supervisor_t *self);
+void pm_sup_update_echo (pm_supervisor_t *self);
+pm_waiter_t *pm_sup_waiter_new (pm_supervisor_t *self,
+                                const pm_request_t *request, pm_wait_t wait,
+                                const size_t *targets, size_t count,
+                                void *token);
+void pm_sup_park_or_answer (pm_supervisor_t *self, pm_waiter_t *waiter);
+void pm_sup_refuse (pm_supervisor_t *self, uint64_t id, void *token,
+                    pm_err_t err, const char *message);
 void pm_sup_apply (pm_supervisor_t *self, pm_entry_t *entry, const pm_action_t *action);
 void pm_sup_cancel_backoff (pm_supervisor_t *self, pm_entry_t *entry);
 void pm_sup_do_stop (pm_supervisor_t *self, pm_entry_t *entry);

@@ -130,5 +130,10 @@ void pm_logblocks_pack (msgpack_packer *pk, const pm_logblock_t *blocks,
 int pm_logblocks_unpack (pm_decoder_t *dec, const msgpack_object *obj,
                          pm_logblock_t **blocks, size_t *count);
 void pm_logblocks_free (pm_logblock_t *blocks, size_t count);
+/*  In pm_logs.c: the `reload` reply's lists. */
+void pm_reload_pack (msgpack_packer *pk, const pm_reply_t *reply);
+int pm_reload_unpack (pm_decoder_t *dec, const msgpack_object *obj,
+                      pm_reply_t *reply);
+void pm_reload_free (pm_reply_t *reply);
 
 #endif

@@ -1,4 +1,5 @@
-/*  pm_logs.c - the `logs` reply's blocks (see pm_proto.h, PROTOCOL.md)
+/*  pm_logs.c - the `logs` reply's blocks and the `reload` reply's lists
+    (see pm_proto.h, PROTOCOL.md)
 
     Owns: pm_logblock_t and pm_line_t, their helpers, and their msgpack
     form inside a reply:
@@ -300,6 +301,86 @@ pm_logblocks_unpack (pm_decoder_t *dec, const msgpack_object *obj,
         if (s_unpack_block (dec, &obj->via.array.ptr [i], where,
                             &(*blocks) [i]))
             return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/*  reload lists: "reload": {"added": [...], "removed": [...], ...}    */
+/* ------------------------------------------------------------------ */
+
+static const char *const s_reload_names [PM_RELOAD_COUNT_] = {
+    "added", "removed", "changed", "restarted", "updated_in_place",
+    "unchanged"
+};
+
+const char *
+pm_reload_list_name (pm_reload_list_t list)
+{
+    return (unsigned) list < PM_RELOAD_COUNT_ ? s_reload_names [list] : "?";
+}
+
+void
+pm_reply_add_reload (pm_reply_t *self, pm_reload_list_t list,
+                     const char *name)
+{
+    if ((unsigned) list >= PM_RELOAD_COUNT_)
+        return;
+    self->has_reload = true;
+    self->reload [list] = pm_grow (self->reload [list],
+                                   self->reload_count [list], sizeof (char *));
+    self->reload [list][self->reload_count [list]++] = pm_strdup (name);
+}
+
+void
+pm_reload_free (pm_reply_t *self)
+{
+    for (int list = 0; list < PM_RELOAD_COUNT_; list++) {
+        for (size_t i = 0; i < self->reload_count [list]; i++)
+            free (self->reload [list][i]);
+        free (self->reload [list]);
+    }
+}
+
+void
+pm_reload_pack (msgpack_packer *pk, const pm_reply_t *self)
+{
+    msgpack_pack_map (pk, PM_RELOAD_COUNT_);
+    for (int list = 0; list < PM_RELOAD_COUNT_; list++) {
+        pm_pack_str (pk, s_reload_names [list]);
+        msgpack_pack_array (pk, self->reload_count [list]);
+        for (size_t i = 0; i < self->reload_count [list]; i++)
+            pm_pack_str (pk, self->reload [list][i]);
+    }
+}
+
+int
+pm_reload_unpack (pm_decoder_t *dec, const msgpack_object *obj,
+                  pm_reply_t *reply)
+{
+    if (obj->type != MSGPACK_OBJECT_MAP)
+        return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
+                                "reload: expected a map");
+    reply->has_reload = true;
+    for (uint32_t i = 0; i < obj->via.map.size; i++) {
+        const msgpack_object *key = &obj->via.map.ptr [i].key;
+        const msgpack_object *val = &obj->via.map.ptr [i].val;
+        for (int list = 0; list < PM_RELOAD_COUNT_; list++) {
+            if (!pm_key_is (key, s_reload_names [list]))
+                continue;
+            char where [48];
+            snprintf (where, sizeof where, "reload.%s", s_reload_names [list]);
+            if (reply->reload [list])
+                return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
+                                        "%s: given twice", where);
+            if (val->type == MSGPACK_OBJECT_ARRAY && val->via.array.size == 0) {
+                reply->reload [list] = pm_alloc (1, sizeof (char *));
+                break;
+            }
+            if (pm_decode_names (dec, val, where, &reply->reload [list],
+                                 &reply->reload_count [list]))
+                return -1;
+        }
     }
     return 0;
 }

@@ -254,6 +254,20 @@ typedef struct {
     size_t lines_count;
 } pm_logblock_t;
 
+/*  What a `reload` did, service by service (the lists of the "reload"
+    map of its reply). */
+typedef enum {
+    PM_RELOAD_ADDED = 0,      /* "added": new in the file (started if autostart) */
+    PM_RELOAD_REMOVED,        /* "removed": gone from the file (stopped) */
+    PM_RELOAD_CHANGED,        /* "changed": how its process runs changed */
+    PM_RELOAD_RESTARTED,      /* "restarted": stopped and started again */
+    PM_RELOAD_UPDATED,        /* "updated_in_place": settings applied without a restart */
+    PM_RELOAD_UNCHANGED,      /* "unchanged": untouched */
+    PM_RELOAD_COUNT_
+} pm_reload_list_t;
+
+const char *pm_reload_list_name (pm_reload_list_t list);
+
 /*  A reply: {"v", "id", "ok", ...}.  Which optional parts are present
     depends on the command (PROTOCOL.md lists them). */
 typedef struct {
@@ -284,6 +298,11 @@ typedef struct {
     /* logs */
     pm_logblock_t *logs;      /* "logs", one block per service, or NULL */
     size_t logs_count;
+
+    /* reload */
+    bool has_reload;          /* "reload" present */
+    char **reload [PM_RELOAD_COUNT_];     /* names per list, owned */
+    size_t reload_count [PM_RELOAD_COUNT_];
 } pm_reply_t;
 
 pm_reply_t *pm_reply_new (uint64_t id);
@@ -300,6 +319,10 @@ void pm_reply_add_result (pm_reply_t *self, const char *name, bool ok,
                           const char *error);
 /*  Appends a deep copy of record to services. */
 void pm_reply_add_service (pm_reply_t *self, const pm_record_t *record);
+
+/*  Appends a copy of name to a reload list (and sets has_reload). */
+void pm_reply_add_reload (pm_reply_t *self, pm_reload_list_t list,
+                          const char *name);
 
 /*  Appends an empty block for service to logs and returns it (valid until
     the next call). */

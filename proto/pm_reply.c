@@ -61,6 +61,7 @@ pm_reply_destroy (pm_reply_t **self_p)
     free (self->events);
     free (self->leases);
     pm_logblocks_free (self->logs, self->logs_count);
+    pm_reload_free (self);
     free (self);
     *self_p = NULL;
 }
@@ -124,6 +125,7 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
     bool leases = self->leases || self->leases_count;
     bool logs = self->logs || self->logs_count;
     size_t fields = 3 + (!self->ok) + results + services + leases + logs
+                  + self->has_reload
                   + (self->agent != NULL) + (self->version != NULL)
                   + (self->agent_pid != 0) + (self->config != NULL)
                   + (self->control != NULL) + (self->events != NULL)
@@ -223,6 +225,10 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
     if (logs) {
         pm_pack_str (&pk, "logs");
         pm_logblocks_pack (&pk, self->logs, self->logs_count);
+    }
+    if (self->has_reload) {
+        pm_pack_str (&pk, "reload");
+        pm_reload_pack (&pk, self);
     }
     return pm_pack_finish (&sbuf, data, size);
 }
@@ -376,6 +382,7 @@ enum {
     S_REPLY_STARTED_AT,
     S_REPLY_LEASES,
     S_REPLY_LOGS,
+    S_REPLY_RELOAD,
     S_REPLY_ID,
     S_REPLY_OK,
     S_REPLY_COUNT_
@@ -383,7 +390,7 @@ enum {
 
 static const char *const s_reply_fields [S_REPLY_COUNT_] = {
     "error", "results", "services", "agent", "version", "pid", "config",
-    "control", "events", "started_at", "leases", "logs", "id", "ok"
+    "control", "events", "started_at", "leases", "logs", "reload", "id", "ok"
 };
 
 static int
@@ -466,6 +473,8 @@ s_decode_reply_field (pm_decoder_t *dec, int field,
         case S_REPLY_LOGS:
             return pm_logblocks_unpack (dec, val, &reply->logs,
                                         &reply->logs_count);
+        case S_REPLY_RELOAD:
+            return pm_reload_unpack (dec, val, reply);
     }
     return 0;
 }

@@ -2232,6 +2232,25 @@ test_wait_and_logs (void)
     pm_reply_destroy (&back);
     pm_reply_destroy (&reply);
 
+    reply = pm_reply_new (10);
+    pm_reply_add_reload (reply, PM_RELOAD_ADDED, "new");
+    pm_reply_add_reload (reply, PM_RELOAD_RESTARTED, "api");
+    pm_reply_add_reload (reply, PM_RELOAD_RESTARTED, "web");
+    back = s_reply_round_trip (reply, NULL, NULL);
+    CHECK (back->has_reload);
+    CHECK (back->reload_count [PM_RELOAD_ADDED] == 1);
+    CHECK (s_streq (back->reload [PM_RELOAD_ADDED][0], "new"));
+    CHECK (back->reload_count [PM_RELOAD_RESTARTED] == 2);
+    CHECK (s_streq (back->reload [PM_RELOAD_RESTARTED][1], "web"));
+    CHECK (back->reload_count [PM_RELOAD_UNCHANGED] == 0);
+    CHECK (s_streq (pm_reload_list_name (PM_RELOAD_UPDATED), "updated_in_place"));
+    pm_reply_destroy (&back);
+    pm_reply_destroy (&reply);
+    EXPECT_REPLY (PM_ERR_BAD_REQUEST, "reload: expected a map",
+                  "{v: 1, id: 1, ok: true, reload: [1]}");
+    EXPECT_REPLY (PM_ERR_BAD_REQUEST, "reload.added[0]: expected",
+                  "{v: 1, id: 1, ok: true, reload: {added: [3]}}");
+
     EXPECT_REPLY (PM_OK, "", "{v: 1, id: 1, ok: true, logs: []}");
     EXPECT_REPLY (PM_ERR_BAD_REQUEST, "logs: expected an array",
                   "{v: 1, id: 1, ok: true, logs: 3}");

@@ -1,0 +1,385 @@
+/*  reload.c - applying a new config file without restarting the agent
+
+    Owns: `reload` and SIGHUP.  The file is read and validated first; an
+    invalid file changes nothing.  Then it is compared with the running
+    config service by service, and the difference is applied in one step
+    of the event loop, so no other request ever sees half of it:
+
+    - added: started (dependencies first) if autostart;
+    - removed: stopped, dependents first (a removed service that a kept
+      one still depends on makes the file invalid, so that cannot happen);
+      its entry lives on, "retired", until its processes are gone;
+    - changed (what runs: command or argv, working_dir, environment, the
+      notify descriptor): restarted if it is up, else it starts with the
+      new settings next time;
+    - only depends_on changed: restarted only if its new dependencies are
+      not met right now; else updated in place;
+    - only other settings changed (stop signal and timeout, autostart,
+      restart policy, logs, probes): applied in place, the process keeps
+      running (probes restart their schedule with the new settings);
+    - unchanged: untouched, same pid.
+    Services that depend on a restarted service are restarted after it,
+    honouring their conditions (the usual stop and start order rules).
+
+    The answer waits until what was restarted or added is running (or
+    failed), like `start`.  A reload while another one's restarts are
+    still under way gets `busy`; during shutdown, `shutting-down`.  The
+    agent's name and endpoints cannot change without a restart.
+*/
+#include "supervisor_int.h"
+#include "agentlog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum {
+    s_UNCHANGED = 0,
+    s_UPDATED,                //  settings only: in place
+    s_DEPS,                   //  depends_on changed (maybe other settings too)
+    s_CHANGED                 //  how the process runs changed
+} s_diff_t;
+
+static bool
+s_streq (const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp (a, b) == 0;
+}
+
+static bool
+s_same_probe (const pm_config_probe_t *a, const pm_config_probe_t *b)
+{
+    return a->kind == b->kind && s_streq (a->command, b->command)
+        && s_streq (a->host, b->host) && a->port == b->port
+        && s_streq (a->path, b->path) && s_streq (a->regex, b->regex)
+        && a->notify_fd == b->notify_fd
+        && a->initial_delay == b->initial_delay && a->interval == b->interval
+        && a->timeout == b->timeout && a->deadline == b->deadline
+        && a->failures == b->failures;
+}
+
+static bool
+s_same_deps (const pm_config_service_t *a, const pm_config_service_t *b)
+{
+    if (a->deps_count != b->deps_count)
+        return false;
+    for (size_t i = 0; i < a->deps_count; i++) {
+        bool found = false;
+        for (size_t j = 0; j < b->deps_count && !found; j++)
+            found = s_streq (a->deps [i].name, b->deps [j].name)
+                 && a->deps [i].cond == b->deps [j].cond;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static s_diff_t
+s_compare (const pm_config_service_t *a, const pm_config_service_t *b)
+{
+    //  What the process is: any difference means a new process.
+    bool same_process = s_streq (a->command, b->command)
+                     && a->argc == b->argc
+                     && s_streq (a->working_dir, b->working_dir)
+                     && a->env_count == b->env_count
+                     && (a->ready.kind == PM_PROBE_NOTIFY_FD)
+                        == (b->ready.kind == PM_PROBE_NOTIFY_FD)
+                     && a->ready.notify_fd == b->ready.notify_fd;
+    for (size_t i = 0; same_process && i < a->argc; i++)
+        same_process = s_streq (a->argv [i], b->argv [i]);
+    for (size_t i = 0; same_process && i < a->env_count; i++)
+        same_process = s_streq (a->env [i].key, b->env [i].key)
+                    && s_streq (a->env [i].value, b->env [i].value);
+    if (!same_process)
+        return s_CHANGED;
+    if (!s_same_deps (a, b))
+        return s_DEPS;
+    bool same = a->stop_signal == b->stop_signal
+             && a->stop_timeout == b->stop_timeout
+             && a->autostart == b->autostart && a->restart == b->restart
+             && s_streq (a->log_file, b->log_file)
+             && memcmp (&a->log, &b->log, sizeof a->log) == 0
+             && s_same_probe (&a->ready, &b->ready)
+             && s_same_probe (&a->alive, &b->alive)
+             && a->backoff_initial == b->backoff_initial
+             && a->backoff_max == b->backoff_max
+             && a->max_restarts == b->max_restarts
+             && a->restart_window == b->restart_window
+             && a->min_uptime == b->min_uptime;
+    return same ? s_UNCHANGED : s_UPDATED;
+}
+
+//  The agent's identity and endpoints are fixed for its life.
+static int
+s_check_identity (const pm_config_t *old, const pm_config_t *next,
+                  char *err, size_t errlen)
+{
+    if (!s_streq (old->name, next->name)) {
+        snprintf (err, errlen, "%s: agent.name cannot change while the agent "
+                  "runs (its runtime directory is named after it): restart "
+                  "the agent instead", next->path);
+        return -1;
+    }
+    if (!s_streq (old->control, next->control)
+    ||  !s_streq (old->events, next->events)) {
+        snprintf (err, errlen, "%s: agent.control and agent.events cannot "
+                  "change while the agent runs: restart the agent instead",
+                  next->path);
+        return -1;
+    }
+    return 0;
+}
+
+static bool
+s_reload_under_way (pm_supervisor_t *self)
+{
+    for (pm_waiter_t *waiter = (pm_waiter_t *) zlistx_first (self->waiters);
+         waiter; waiter = (pm_waiter_t *) zlistx_next (self->waiters))
+        if (waiter->cmd == PM_CMD_RELOAD)
+            return true;
+    return false;
+}
+
+//  Parked requests name targets by index; after the swap, indexes of kept
+//  services change and removed ones are gone.  Those naming a removed
+//  service are answered now.
+static void
+s_remap_waiters (pm_supervisor_t *self, const pm_config_t *next,
+                 pm_entry_t **old_entries, size_t old_count)
+{
+    pm_waiter_t *waiter = (pm_waiter_t *) zlistx_first (self->waiters);
+    while (waiter) {
+        void *handle = zlistx_cursor (self->waiters);
+        pm_waiter_t *following = (pm_waiter_t *) zlistx_next (self->waiters);
+        bool lost = false;
+        for (size_t k = 0; k < waiter->count; k++) {
+            size_t old = waiter->targets [k];
+            const char *name = old < old_count
+                             ? pm_service_name (old_entries [old]->svc) : NULL;
+            int index = name ? pm_config_find (next, name) : -1;
+            if (index < 0)
+                lost = true;
+            else
+                waiter->targets [k] = (size_t) index;
+        }
+        if (lost) {
+            pm_reply_t *reply = pm_reply_new (waiter->id);
+            pm_reply_set_error (reply, PM_ERR_FAILED, "a reload removed a "
+                                "service this request was waiting for");
+            pm_sup_answer (self, &waiter->token, reply);
+            pm_reply_destroy (&reply);
+            zlistx_detach (self->waiters, handle);
+            pm_sup_waiter_destroy (&waiter);
+        }
+        waiter = following;
+    }
+}
+
+void
+pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
+{
+    if (self->shutting_down) {
+        pm_log_warn ("reload refused: the agent is shutting down");
+        pm_sup_refuse (self, id, token, PM_ERR_SHUTTING_DOWN,
+                       "agent shutting down: nothing reloaded");
+        return;
+    }
+    if (s_reload_under_way (self)) {
+        pm_log_warn ("reload refused: the previous one is still starting "
+                     "services");
+        pm_sup_refuse (self, id, token, PM_ERR_BUSY, "a reload is still being "
+                       "applied (services it restarted are not up yet); "
+                       "try again when it has answered");
+        return;
+    }
+    char err [PM_CONFIG_ERR_MAX];
+    pm_config_t *next = pm_config_load (self->config->path, err, sizeof err);
+    if (next && s_check_identity (self->config, next, err, sizeof err) == -1)
+        pm_config_destroy (&next);
+    if (!next) {
+        pm_log_warn ("reload refused, nothing changed: %s", err);
+        pm_sup_refuse (self, id, token, PM_ERR_BAD_CONFIG, err);
+        return;
+    }
+
+    //  1. Compare, service by service.
+    pm_reply_t *lists = pm_reply_new (id);
+    lists->has_reload = true;
+    size_t old_count = self->count;
+    pm_entry_t **old_entries = self->entries;
+    size_t new_count = next->services_count;
+    s_diff_t *diff = calloc (new_count + 1, sizeof *diff);
+    int *from = calloc (new_count + 1, sizeof *from);
+    bool *kept = calloc (old_count + 1, sizeof *kept);
+    assert (diff && from && kept);
+    for (size_t i = 0; i < new_count; i++) {
+        from [i] = pm_config_find (self->config, next->services [i].name);
+        if (from [i] >= 0) {
+            kept [from [i]] = true;
+            diff [i] = s_compare (&self->config->services [from [i]],
+                                  &next->services [i]);
+        }
+    }
+    //  2. New entries for added services (nothing is changed until all of
+    //  them could open their log files).
+    pm_entry_t **entries = calloc (new_count + (self->total - self->count)
+                                   + old_count + 1, sizeof *entries);
+    assert (entries);
+    pm_config_t *old_config = self->config;
+    self->config = next;        //  new entries belong to the new config
+    bool failed = false;
+    for (size_t i = 0; i < new_count && !failed; i++)
+        if (from [i] < 0) {
+            entries [i] = pm_sup_entry_new (self, &next->services [i], i, err,
+                                            sizeof err);
+            failed = !entries [i];
+        }
+    if (failed) {
+        for (size_t i = 0; i < new_count; i++)
+            if (from [i] < 0)
+                pm_sup_entry_destroy (self, &entries [i]);
+        self->config = old_config;
+        pm_config_destroy (&next);
+        free (entries);
+        free (diff);
+        free (from);
+        free (kept);
+        pm_reply_destroy (&lists);
+        pm_log_warn ("reload refused, nothing changed: %s", err);
+        pm_sup_refuse (self, id, token, PM_ERR_BAD_CONFIG, err);
+        return;
+    }
+
+    //  3. The swap: kept entries move to their new index and spec; removed
+    //  ones are retired after the live ones; then the graph is rebuilt.
+    for (size_t i = 0; i < new_count; i++) {
+        if (from [i] < 0)
+            continue;
+        pm_entry_t *entry = old_entries [from [i]];
+        const pm_config_service_t *spec = &next->services [i];
+        entry->index = i;
+        entry->owner = next;
+        pm_service_set_spec (entry->svc, spec);
+        if (spec->max_restarts
+            != old_config->services [from [i]].max_restarts) {
+            free (entry->history);
+            entry->history = calloc (spec->max_restarts + 1, sizeof (double));
+            assert (entry->history);
+            entry->history_count = 0;
+        }
+        if (pm_logcap_update (entry->log, spec->log_file, &spec->log, err,
+                              sizeof err) == -1)
+            pm_log_warn ("%s: log settings not applied: %s", spec->name, err);
+        entries [i] = entry;
+    }
+    size_t total = new_count;
+    bool retiring = false;
+    for (size_t i = 0; i < old_count; i++)
+        if (!kept [i]) {
+            pm_entry_t *entry = old_entries [i];
+            entry->retired = true;
+            entry->start_after_stop = false;
+            pm_sup_cancel_backoff (self, entry);
+            if (pm_service_is_active (entry->svc)
+            &&  pm_service_state (entry->svc) != PM_STATE_STOPPING)
+                entry->stop_queued = true;
+            entries [total++] = entry;
+            retiring = true;
+            pm_reply_add_reload (lists, PM_RELOAD_REMOVED,
+                                 pm_service_name (entry->svc));
+        }
+    for (size_t i = self->count; i < self->total; i++)
+        entries [total++] = old_entries [i];   //  retired by earlier reloads
+    s_remap_waiters (self, next, old_entries, old_count);
+    self->entries = entries;
+    self->count = new_count;
+    self->total = total;
+    free (old_entries);
+    if (retiring)
+        zlistx_add_end (self->old_configs, old_config);
+    else
+        pm_config_destroy (&old_config);
+    pm_sup_build_graph (self);
+    pm_sup_update_echo (self);
+
+    //  4. What to restart: changed services that are up, services whose
+    //  new dependencies are not met, then whatever depends on those.
+    bool *restart = calloc (new_count + 1, sizeof *restart);
+    assert (restart);
+    //  Only a process that exists is restarted: one still waiting, or in
+    //  backoff, starts with the new settings anyway, and one stopping was
+    //  asked to stop.
+    for (size_t i = 0; i < new_count; i++) {
+        pm_entry_t *entry = entries [i];
+        pm_state_t state = pm_service_state (entry->svc);
+        bool up = state == PM_STATE_STARTING || state == PM_STATE_RUNNING;
+        if (from [i] < 0 || !up || entry->stop_queued)
+            continue;
+        if (diff [i] == s_CHANGED
+        ||  (diff [i] == s_DEPS && !pm_sup_deps_met (self, entry)))
+            restart [i] = true;
+    }
+    for (size_t i = 0; i < new_count; i++)
+        if (restart [i])
+            pm_graph_mark_dependents (self->graph, i, restart);
+    size_t *targets = calloc (new_count + 1, sizeof *targets);
+    assert (targets);
+    size_t count = 0;
+    for (size_t k = 0; k < new_count; k++) {
+        size_t i = next->start_order [k];
+        pm_entry_t *entry = entries [i];
+        const char *name = pm_service_name (entry->svc);
+        if (from [i] < 0) {
+            pm_reply_add_reload (lists, PM_RELOAD_ADDED, name);
+            if (pm_service_spec (entry->svc)->autostart) {
+                pm_sup_start_with_deps (self, entry);
+                targets [count++] = i;
+            }
+            continue;
+        }
+        if (diff [i] == s_CHANGED)
+            pm_reply_add_reload (lists, PM_RELOAD_CHANGED, name);
+        pm_state_t state = pm_service_state (entry->svc);
+        if (restart [i] && !entry->stop_queued
+        &&  (state == PM_STATE_STARTING || state == PM_STATE_RUNNING)) {
+            pm_reply_add_reload (lists, PM_RELOAD_RESTARTED, name);
+            entry->stop_queued = true;
+            entry->start_after_stop = true;
+            targets [count++] = i;
+        }
+        else
+        if (diff [i] == s_UPDATED || diff [i] == s_DEPS) {
+            pm_reply_add_reload (lists, PM_RELOAD_UPDATED, name);
+            pm_sup_restart_probes (self, entry);
+        }
+        else
+        if (diff [i] == s_UNCHANGED)
+            pm_reply_add_reload (lists, PM_RELOAD_UNCHANGED, name);
+    }
+    char summary [PM_TEXT_MAX];
+    snprintf (summary, sizeof summary, "added %zu, removed %zu, changed %zu, "
+              "restarted %zu, updated in place %zu, unchanged %zu",
+              lists->reload_count [PM_RELOAD_ADDED],
+              lists->reload_count [PM_RELOAD_REMOVED],
+              lists->reload_count [PM_RELOAD_CHANGED],
+              lists->reload_count [PM_RELOAD_RESTARTED],
+              lists->reload_count [PM_RELOAD_UPDATED],
+              lists->reload_count [PM_RELOAD_UNCHANGED]);
+    pm_log_info ("reloaded %s: %s", next->path, summary);
+    if (self->pub)
+        pm_publish_agent (self->pub, "reload", summary);
+
+    //  5. The answer waits for what was (re)started, like `start`.
+    pm_request_t request = { .id = id, .cmd = PM_CMD_RELOAD };
+    pm_waiter_t *waiter = pm_sup_waiter_new (self, &request, PM_WAIT_RUNNING,
+                                             targets, count, token);
+    waiter->extra = lists;
+    pm_sup_park_or_answer (self, waiter);
+    free (targets);
+    free (restart);
+    free (diff);
+    free (from);
+    free (kept);
+}
