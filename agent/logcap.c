@@ -531,6 +531,12 @@ pm_logcap_seq (const pm_logcap_t *self)
     return self->seq;
 }
 
+void
+pm_logcap_set_seq (pm_logcap_t *self, uint64_t seq)
+{
+    self->seq = seq;
+}
+
 bool
 pm_logcap_is_open (const pm_logcap_t *self)
 {

@@ -72,6 +72,9 @@ void pm_logcap_set_echo (pm_logcap_t *self, bool echo, int width);
 /*  Sequence number of the last line (0: none yet). */
 uint64_t pm_logcap_seq (const pm_logcap_t *self);
 
+/*  Continues the line sequence from seq (before any line is captured). */
+void pm_logcap_set_seq (pm_logcap_t *self, uint64_t seq);
+
 /*  True while a pipe is still open. */
 bool pm_logcap_is_open (const pm_logcap_t *self);
 

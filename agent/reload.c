@@ -229,17 +229,33 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
     assert (entries);
     pm_config_t *old_config = self->config;
     self->config = next;        //  new entries belong to the new config
+    //  A name added back while its removed run is still going down takes
+    //  that entry back ("revived"): one entry per name, so one stream per
+    //  name, and the new run starts once the old one is down.
     bool failed = false;
-    for (size_t i = 0; i < new_count && !failed; i++)
-        if (from [i] < 0) {
-            entries [i] = pm_sup_entry_new (self, &next->services [i], i, err,
-                                            sizeof err);
-            failed = !entries [i];
-        }
+    bool *revived = calloc (self->total + 1, sizeof *revived);
+    assert (revived);
+    for (size_t i = 0; i < new_count && !failed; i++) {
+        if (from [i] >= 0)
+            continue;
+        for (size_t r = self->count; r < self->total && !entries [i]; r++)
+            if (!revived [r]
+            &&  strcmp (pm_service_name (old_entries [r]->svc),
+                        next->services [i].name) == 0) {
+                revived [r] = true;
+                entries [i] = old_entries [r];
+            }
+        if (entries [i])
+            continue;
+        entries [i] = pm_sup_entry_new (self, &next->services [i], i, err,
+                                        sizeof err);
+        failed = !entries [i];
+    }
     if (failed) {
         for (size_t i = 0; i < new_count; i++)
-            if (from [i] < 0)
+            if (from [i] < 0 && entries [i] && !entries [i]->retired)
                 pm_sup_entry_destroy (self, &entries [i]);
+        free (revived);
         self->config = old_config;
         pm_config_destroy (&next);
         free (entries);
@@ -255,15 +271,16 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
     //  3. The swap: kept entries move to their new index and spec; removed
     //  ones are retired after the live ones; then the graph is rebuilt.
     for (size_t i = 0; i < new_count; i++) {
-        if (from [i] < 0)
+        if (from [i] < 0 && !entries [i]->retired)
             continue;
-        pm_entry_t *entry = old_entries [from [i]];
+        pm_entry_t *entry = from [i] < 0 ? entries [i] : old_entries [from [i]];
         const pm_config_service_t *spec = &next->services [i];
+        entry->retired = false;
+        size_t old_max = pm_service_spec (entry->svc)->max_restarts;
         entry->index = i;
         entry->owner = next;
         pm_service_set_spec (entry->svc, spec);
-        if (spec->max_restarts
-            != old_config->services [from [i]].max_restarts) {
+        if (spec->max_restarts != old_max) {
             free (entry->history);
             entry->history = calloc (spec->max_restarts + 1, sizeof (double));
             assert (entry->history);
@@ -291,7 +308,9 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
                                  pm_service_name (entry->svc));
         }
     for (size_t i = self->count; i < self->total; i++)
-        entries [total++] = old_entries [i];   //  retired by earlier reloads
+        if (!revived [i])
+            entries [total++] = old_entries [i];   //  retired by earlier reloads
+    free (revived);
     s_remap_waiters (self, next, old_entries, old_count);
     self->entries = entries;
     self->count = new_count;

@@ -149,6 +149,18 @@ pm_service_next_seq (pm_service_t *self)
     return ++self->seq;
 }
 
+void
+pm_service_set_seq (pm_service_t *self, uint64_t seq)
+{
+    self->seq = seq;
+}
+
+uint64_t
+pm_service_seq (const pm_service_t *self)
+{
+    return self->seq;
+}
+
 static void
 s_set_error (pm_service_t *self, const char *error)
 {

@@ -68,6 +68,11 @@ bool pm_service_start_pending (const pm_service_t *self);
     one when it publishes a transition. */
 uint64_t pm_service_next_seq (pm_service_t *self);
 
+/*  Continues the state event sequence from seq (a service removed and
+    added again keeps one stream per name). */
+void pm_service_set_seq (pm_service_t *self, uint64_t seq);
+uint64_t pm_service_seq (const pm_service_t *self);
+
 /*  Fills record with the service's status at time now.  The record's
     strings are copies owned by the record (pm_record_clear frees them). */
 void pm_service_record (const pm_service_t *self, double now,

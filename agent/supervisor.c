@@ -60,7 +60,26 @@ pm_sup_entry_new (pm_supervisor_t *self, const pm_config_service_t *spec,
     }
     pm_logcap_set_line_fn (entry->log, s_on_line, entry);
     entry->svc = pm_service_new (spec, pm_sup_now ());
+    //  A name seen before (removed by a reload, now back) continues its
+    //  streams: one stream per agent and service name, seq always +1.
+    uint64_t *seqs = (uint64_t *) zhashx_lookup (self->seqs, spec->name);
+    if (seqs) {
+        pm_service_set_seq (entry->svc, seqs [0]);
+        pm_logcap_set_seq (entry->log, seqs [1]);
+        zhashx_delete (self->seqs, spec->name);
+    }
     return entry;
+}
+
+//  Remembers where a removed service's streams stopped.
+static void
+s_remember_seqs (pm_supervisor_t *self, pm_entry_t *entry)
+{
+    uint64_t *seqs = malloc (2 * sizeof *seqs);
+    assert (seqs);
+    seqs [0] = pm_service_seq (entry->svc);
+    seqs [1] = pm_logcap_seq (entry->log);
+    zhashx_update (self->seqs, pm_service_name (entry->svc), seqs);
 }
 
 void
@@ -96,6 +115,13 @@ pm_sup_build_graph (pm_supervisor_t *self)
     }
 }
 
+static void
+s_free_item (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
 pm_supervisor_t *
 pm_supervisor_new (zloop_t *loop, pm_config_t **config_p, const char *agent,
                    pm_publish_t *pub, char *err, size_t errlen)
@@ -106,6 +132,8 @@ pm_supervisor_new (zloop_t *loop, pm_config_t **config_p, const char *agent,
     self->config = *config_p;
     *config_p = NULL;
     self->old_configs = zlistx_new ();
+    self->seqs = zhashx_new ();
+    zhashx_set_destructor (self->seqs, s_free_item);
     self->agent = strdup (agent);
     self->pub = pub;
     self->waiters = zlistx_new ();
@@ -147,6 +175,7 @@ pm_supervisor_destroy (pm_supervisor_t **self_p)
     while ((config = (pm_config_t *) zlistx_detach (self->old_configs, NULL)))
         pm_config_destroy (&config);
     zlistx_destroy (&self->old_configs);
+    zhashx_destroy (&self->seqs);
     pm_config_destroy (&self->config);
     for (char **p = self->env; p && *p; p++)
         free (*p);
@@ -674,6 +703,7 @@ s_sweep_retired (pm_supervisor_t *self)
         if (!pm_service_is_active (entry->svc) && !entry->stop_queued
         &&  !entry->linger_pgid && !pm_service_group_pending (entry->svc)) {
             pm_log_info ("%s: removed", pm_service_name (entry->svc));
+            s_remember_seqs (self, entry);
             pm_sup_entry_destroy (self, &entry);
         }
         else
@@ -871,6 +901,14 @@ s_kill_escapees (pm_supervisor_t *self, pm_entry_t *entry)
 {
     if (!self->rundir || pm_service_is_active (entry->svc))
         return;
+    for (size_t i = 0; i < self->total; i++) {
+        pm_entry_t *other = self->entries [i];
+        if (other != entry
+        &&  strcmp (pm_service_name (other->svc),
+                    pm_service_name (entry->svc)) == 0
+        &&  (pm_service_is_active (other->svc) || other->linger_pgid))
+            return;
+    }
     int killed = pm_lifecycle_kill_marked (self->rundir,
                                            pm_service_name (entry->svc));
     if (killed)

@@ -67,6 +67,9 @@ struct pm_supervisor_t {
     size_t count;             /* live services (= config->services_count) */
     size_t total;             /* live and retired */
     bool echo;                /* print service lines on stdout */
+    zhashx_t *seqs;           /* name -> last seqs (state, log) of services
+                                 removed by a reload, so a name added again
+                                 continues its streams */
     zlistx_t *waiters;        /* pm_waiter_t *, parked requests */
     zlistx_t *shutdowns;      /* pm_waiter_t *, shutdown requests */
     pm_supervisor_reply_fn *reply_fn;
