@@ -806,5 +806,357 @@ class PmctlTest(unittest.TestCase):
         self.assertEqual(out, "agent fake stopped\n")
 
 
+    # -- new commands: argument handling ---------------------------------
+
+    def test_help_lists_new_commands(self):
+        code, out, err = self.pmctl("--help")
+        self.assertEqual((code, err), (OK, ""))
+        for word in ("wait", "logs", "events", "up", "down", "is-running",
+                     "lease", "--follow", "--lines", "--for", "--lease",
+                     "--no-color", "--quiet", "line_base64",
+                     "no longer in memory", "transitions missed"):
+            self.assertIn(word, out)
+
+    def test_new_usage_errors(self):
+        self.assertIn("wait needs --for", self.assertUsage("wait", "web"))
+        self.assertIn("bad --for 'sleeping'",
+                      self.assertUsage("wait", "--for", "sleeping", "web"))
+        self.assertIn("service names or --all",
+                      self.assertUsage("wait", "--for", "running"))
+        self.assertIn("not both", self.assertUsage("wait", "--for", "running",
+                                                   "--all", "web"))
+        self.assertIn("bad -n 'x'", self.assertUsage("logs", "-n", "x"))
+        self.assertIn("bad -n '-1'", self.assertUsage("logs", "-n", "-1"))
+        self.assertIn("logs does not take --all",
+                      self.assertUsage("logs", "--all"))
+        self.assertIn("events does not take -n",
+                      self.assertUsage("events", "-n", "3"))
+        self.assertIn("status does not take -f",
+                      self.assertUsage("status", "-f"))
+        self.assertIn("logs does not take --for",
+                      self.assertUsage("logs", "--for", "running"))
+        self.assertIn("start does not take --lease",
+                      self.assertUsage("start", "--lease", "1", "web"))
+        self.assertIn("needs one process id", self.assertUsage("lease"))
+        self.assertIn("needs one process id",
+                      self.assertUsage("lease", "1", "2"))
+        self.assertIn("bad process id 'abc'",
+                      self.assertUsage("lease", "abc"))
+        self.assertIn("bad process id '0'", self.assertUsage("lease", "0"))
+        self.assertIn("bad --lease 'x'",
+                      self.assertUsage("up", "--lease", "x"))
+        self.assertIn("takes no arguments",
+                      self.assertUsage("is-running", "web"))
+        self.assertIn("takes no arguments", self.assertUsage("down", "web"))
+        self.assertIn("down does not take --all",
+                      self.assertUsage("down", "--all"))
+        self.assertIn("bad service name", self.assertUsage("logs", "a/b"))
+        self.assertIn("is-running does not take --timeout",
+                      self.assertUsage("is-running", "--timeout", "1"))
+
+    def test_new_commands_without_agent(self):
+        for command in (["wait", "--for", "running", "web"], ["logs"],
+                        ["logs", "-f", "web"], ["events"], ["events", "-f"],
+                        ["lease", "1"]):
+            code, out, err = self.pmctl(*command)
+            self.assertEqual(code, UNREACHABLE, (command, err))
+            self.assertEqual(out, "")
+            self.assertIn("no agent running", err)
+        code, out, err = self.pmctl("down")
+        self.assertEqual((code, out, err), (OK, "no agent running\n", ""))
+        code, out, err = self.pmctl("is-running")
+        self.assertEqual((code, out, err), (FAILED, "not running\n", ""))
+        code, out, err = self.pmctl("is-running", "-q")
+        self.assertEqual((code, out, err), (FAILED, "", ""))
+
+    # -- wait --------------------------------------------------------------
+
+    def test_wait_request(self):
+        agent = self.agent(lambda r: reply(r, results=[
+            result("web", "running"), result("api", "running")]))
+        code, out, err = self.pmctl("wait", "web", "api", "--for", "ready",
+                                    "--timeout", "2")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "web  running\napi  running\n")
+        request = self.only_request(agent)
+        self.assertEqual(request["cmd"], "wait")
+        #  "ready" is "running" on the wire.
+        self.assertEqual(request["args"], {"names": ["web", "api"],
+                                           "for": "running",
+                                           "timeout": 2.0})
+
+    def test_wait_all(self):
+        agent = self.agent(lambda r: reply(r, results=[]))
+        code, out, err = self.pmctl("wait", "--all", "--for", "stopped")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(self.only_request(agent)["args"],
+                         {"all": True, "for": "stopped"})
+
+    def test_wait_cannot(self):
+        why = "is inactive, and cannot become running without a command"
+        self.agent(lambda r: error_reply(
+            r, "failed", "cannot wait for once: " + why, results=[
+                result("web", "running"),
+                result("once", "inactive", ok=False, error=why)]))
+        code, out, err = self.pmctl("wait", "web", "once", "--for",
+                                    "running")
+        self.assertEqual(code, FAILED)
+        self.assertEqual(err, "pmctl: cannot wait for 'once': %s\n" % why)
+
+    def test_wait_timeout(self):
+        self.agent(lambda r: error_reply(
+            r, "timeout", "cannot wait for web: still running after 0.5s",
+            results=[result("web", "running", ok=False,
+                            error="still running after 0.5s")]))
+        code, out, err = self.pmctl("wait", "web", "--for", "stopped",
+                                    "--timeout", "0.5")
+        self.assertEqual(code, TIMEOUT)
+        self.assertEqual(err, "pmctl: timed out after 0.5 s: not stopped "
+                              "yet: web (running)\n")
+
+    def test_wait_unknown(self):
+        self.agent(lambda r: error_reply(r, "unknown-service",
+                                         "unknown service: nope",
+                                         names=["nope"]))
+        code, out, err = self.pmctl("wait", "nope", "--for", "running")
+        self.assertEqual((code, out), (USAGE, ""))
+        self.assertEqual(err, "pmctl: unknown service: nope\n")
+
+    # -- lease, is-running, down, up ---------------------------------------
+
+    def test_lease(self):
+        agent = self.agent(lambda r: reply(r, leases=[11, 4242]))
+        code, out, err = self.pmctl("lease", "4242")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "leases   11, 4242\n")
+        request = self.only_request(agent)
+        self.assertEqual((request["cmd"], request["args"]),
+                         ("lease", {"pid": 4242}))
+
+    def test_lease_refused(self):
+        for code_name in ("failed", "shutting-down"):
+            agent = self.agent(lambda r, c=code_name: error_reply(
+                r, c, "cannot lease: no process 4242"))
+            code, out, err = self.pmctl("lease", "4242")
+            self.assertEqual(code, FAILED, code_name)
+            self.assertEqual(err, "pmctl: cannot lease: no process 4242\n")
+            agent.close()
+            self.agents.remove(agent)
+
+    def test_is_running_sends_nothing(self):
+        stand_in = self.sleeper()
+        agent = self.agent(lambda r: reply(r), pid=stand_in.pid)
+        code, out, err = self.pmctl("is-running")
+        self.assertEqual((code, out, err),
+                         (OK, "running (pid %d)\n" % stand_in.pid, ""))
+        code, out, err = self.pmctl("is-running", "--quiet")
+        self.assertEqual((code, out, err), (OK, "", ""))
+        code, out, err = self.pmctl("is-running", "--json")
+        self.assertEqual(json.loads(out), {"running": True,
+                                           "pid": stand_in.pid})
+        self.assertEqual(agent.requests, [])
+
+    def test_down_is_shutdown(self):
+        stand_in = self.sleeper()
+
+        def shutdown(r):
+            threading.Timer(0.2, stand_in.kill).start()
+            return reply(r)
+        agent = self.agent(shutdown, pid=stand_in.pid)
+        code, out, err = self.pmctl("down")
+        self.assertEqual((code, out, err), (OK, "agent fake stopped\n", ""))
+        self.assertEqual(self.only_request(agent)["cmd"], "shutdown")
+
+    def test_up_with_agent_running(self):
+        #  An agent runs: up starts the autostart services (web and api in
+        #  GOOD_CONFIG), waiting until they run; nothing else is started.
+        agent = self.agent(lambda r: reply(r, results=[
+            result("web", "running", note="already-running"),
+            result("api", "running")]))
+        code, out, err = self.pmctl("up")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "web  running  already-running\n"
+                              "api  running\n")
+        request = self.only_request(agent)
+        self.assertEqual(request["cmd"], "start")
+        self.assertEqual(request["args"], {"names": ["web", "api"],
+                                           "wait": "running"})
+
+    def test_up_names_and_lease(self):
+        agent = self.agent(lambda r: reply(r, leases=[77]) if
+                           r["cmd"] == "lease" else
+                           reply(r, results=[result("api", "running")]))
+        code, out, err = self.pmctl("up", "--lease", "77", "--timeout", "3",
+                                    "api")
+        self.assertEqual((code, err), (OK, ""))
+        self.assertEqual(out, "api  running\n")
+        self.assertEqual([(r["cmd"], r["args"]) for r in agent.requests],
+                         [("lease", {"pid": 77}),
+                          ("start", {"names": ["api"], "wait": "running",
+                                     "timeout": 3.0})])
+        #  Each request of one pmctl has its own id.
+        self.assertNotEqual(agent.requests[0]["id"], agent.requests[1]["id"])
+
+    def test_up_start_failure(self):
+        self.agent(lambda r: error_reply(
+            r, "failed", "cannot start api", results=[
+                result("api", "failed", ok=False,
+                       error="exec ./api: No such file or directory")]))
+        code, out, err = self.pmctl("up", "api")
+        self.assertEqual(code, FAILED)
+        self.assertEqual(err, "pmctl: cannot start 'api': exec ./api: No "
+                              "such file or directory\n")
+
+    # -- logs and events (without -f) ---------------------------------------
+
+    @staticmethod
+    def block(service, lines, first=None, last=None, gone=None, more=False):
+        """A logs reply block; lines are (seq, ts, stream, text)."""
+        seqs = [line[0] for line in lines]
+        return {"service": service,
+                "first": first if first is not None else
+                (min(seqs) if seqs else 0),
+                "last": last if last is not None else
+                (max(seqs) if seqs else 0),
+                "gone": gone, "more": more,
+                "lines": [{"seq": q, "ts": t, "stream": st, "line": text}
+                          for q, t, st, text in lines]}
+
+    def test_logs_tail_merge(self):
+        #  Merged by time across services; a service's own lines stay in
+        #  seq order even when its clock stepped back (web 2 at ts 5).
+        blocks = [
+            self.block("web", [(1, 10.0, "out", "w1"), (2, 5.0, "out", "w2"),
+                               (3, 30.0, "err", "w3")]),
+            self.block("db", [(7, 20.0, "out", "d7"), (8, 40.0, "out", "d8")],
+                       gone=[6, 6]),
+        ]
+        agent = self.agent(lambda r: reply(r, logs=blocks))
+        code, out, err = self.pmctl("logs", "-n", "3", "--no-color")
+        self.assertEqual(code, OK)
+        self.assertEqual(out, "web | w1\nweb | w2\ndb  | d7\nweb ! w3\n"
+                              "db  | d8\n")
+        self.assertEqual(err, "-- db: 1 line (6) is no longer in memory "
+                              "(see the log file) --\n")
+        request = self.only_request(agent)
+        self.assertEqual((request["cmd"], request["args"]),
+                         ("logs", {"tail": 3}))
+
+    def test_logs_one_service_bare(self):
+        agent = self.agent(lambda r: reply(r, logs=[self.block(
+            "web", [(1, 1.0, "out", "hello"), (2, 2.0, "err", "oops")])]))
+        code, out, err = self.pmctl("logs", "web")
+        self.assertEqual((code, out, err), (OK, "hello\noops\n", ""))
+        self.assertEqual(self.only_request(agent)["args"],
+                         {"names": ["web"], "tail": 10})
+
+    def test_logs_pages_and_gone(self):
+        #  The tail reply is cut (more): pmctl asks again for that service
+        #  alone, since the last line it got, and stops at the first
+        #  reply's last line.  What is gone is said on stderr.
+        def handler(r):
+            args = r.get("args", {})
+            if "tail" in args:
+                return reply(r, logs=[self.block(
+                    "web", [(3, 1.0, "out", "w3")], first=3, last=6,
+                    gone=[1, 2], more=True)])
+            self.assertEqual(args, {"names": ["web"], "since": 3})
+            return reply(r, logs=[self.block(
+                "web", [(4, 2.0, "out", "w4"), (5, 3.0, "out", "w5"),
+                        (6, 4.0, "out", "w6"), (7, 5.0, "out", "late")],
+                first=3)])
+        agent = self.agent(handler)
+        code, out, err = self.pmctl("logs", "-n", "6", "web")
+        self.assertEqual(code, OK, err)
+        self.assertEqual(out, "w3\nw4\nw5\nw6\n")
+        self.assertEqual(err, "-- web: 2 lines (1..2) are no longer in "
+                              "memory (see the log file) --\n")
+        self.assertEqual(len(agent.requests), 2)
+
+    def test_logs_line_too_large(self):
+        #  A reply cut short without a single line: the next line cannot
+        #  be carried; pmctl says so and goes on after it.
+        def handler(r):
+            args = r.get("args", {})
+            if "tail" in args:
+                return reply(r, logs=[self.block("web", [], first=1, last=3,
+                                                 more=True)])
+            if args["since"] == 0:
+                return reply(r, logs=[self.block("web", [], first=1, last=3,
+                                                 more=True)])
+            return reply(r, logs=[self.block(
+                "web", [(2, 1.0, "out", "w2"), (3, 2.0, "out", "w3")])])
+        self.agent(handler)
+        code, out, err = self.pmctl("logs", "web")
+        self.assertEqual((code, out), (OK, "w2\nw3\n"))
+        self.assertEqual(err, "-- web: 1 line (1) is too large for a reply "
+                              "(see the log file) --\n")
+
+    def test_logs_json(self):
+        agent = self.agent(lambda r: reply(r, logs=[{
+            "service": "web", "first": 1, "last": 3, "gone": None,
+            "more": False, "lines": [
+                {"seq": 1, "ts": 1.5, "stream": "out", "line": "caf\u00e9"},
+                {"seq": 2, "ts": 2.0, "stream": "err",
+                 "line": b"\xff\x00a\"", "partial": True},
+                {"seq": 3, "ts": 2.5, "stream": "err", "line": "end"}]}]))
+        code, out, err = self.pmctl("logs", "--json", "web")
+        self.assertEqual((code, err), (OK, ""))
+        objects = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual(objects[0], {"service": "web", "seq": 1, "ts": 1.5,
+                                      "stream": "out", "line": "caf\u00e9"})
+        self.assertEqual(objects[1], {"service": "web", "seq": 2, "ts": 2.0,
+                                      "stream": "err",
+                                      "line": "\ufffd\x00a\"",
+                                      "line_base64": "/wBhIg==",
+                                      "partial": True})
+        self.assertNotIn("partial", objects[2])
+        self.only_request(agent)
+
+    def test_logs_partial_pieces_joined(self):
+        self.agent(lambda r: reply(r, logs=[{
+            "service": "web", "first": 1, "last": 3, "gone": None,
+            "more": False, "lines": [
+                {"seq": 1, "ts": 1.0, "stream": "out", "line": "abc",
+                 "partial": True},
+                {"seq": 2, "ts": 1.0, "stream": "out", "line": "def"},
+                {"seq": 3, "ts": 1.0, "stream": "out", "line": "x"}]}]))
+        code, out, err = self.pmctl("logs", "web")
+        self.assertEqual((code, out, err), (OK, "abcdef\nx\n", ""))
+
+    def test_logs_unknown_service(self):
+        agent = self.agent(lambda r: error_reply(
+            r, "unknown-service", "unknown services: nope, zip",
+            names=["nope", "zip"]))
+        code, out, err = self.pmctl("logs", "web", "nope", "zip")
+        self.assertEqual((code, out), (USAGE, ""))
+        self.assertEqual(err, "pmctl: unknown service: nope, zip\n")
+        self.assertEqual(self.only_request(agent)["args"],
+                         {"names": ["web", "nope", "zip"], "tail": 10})
+
+    def test_events_snapshot(self):
+        services = [record("web", "running", pid=42, uptime=3),
+                    record("api", "failed", exit_code=3,
+                           error="exited with code 3")]
+        services[0]["seq"] = 7
+        services[1]["seq"] = 4
+        agent = self.agent(lambda r: reply(r, services=services))
+        code, out, err = self.pmctl("events")
+        self.assertEqual((code, err), (OK, ""))
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertRegex(lines[0], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
+                                   r"web running \(pid 42\) seq=7$")
+        self.assertTrue(lines[1].endswith(
+            " api failed [exited with code 3] seq=4"), lines[1])
+        self.assertEqual(self.only_request(agent)["cmd"], "status")
+        code, out, err = self.pmctl("events", "--json")
+        self.assertEqual(code, OK)
+        data = json.loads(out.splitlines()[0])
+        self.assertEqual((data["kind"], data["service"], data["seq"],
+                          data["state"]), ("status", "web", 7, "running"))
+        self.assertEqual(data["record"]["pid"], 42)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -1,0 +1,102 @@
+"""pmd under valgrind: no memory errors, no definite leaks.
+
+A short scenario that goes through most of the agent: dependencies, a
+readiness probe, a restart policy, output capture and replay, every
+command, a reload that adds, changes and removes services, malformed
+frames, and a shutdown by SIGTERM.  valgrind's exit code (99 on any error,
+a definite leak included) and its summary decide.  Skipped in sanitizer
+builds (valgrind and ASan do not mix) and where valgrind is missing.
+"""
+
+import os
+import shutil
+import signal
+import stat
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import pmtest  # noqa: E402
+
+SERVICES = """
+  db: { command = "echo db up; exec sleep 1000"; ready = { exec = "true"; interval = 0.2; }; };
+  api: { command = "i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo line $i; done; exec sleep 1000";
+         depends_on = { db = "ready"; }; };
+  flaky: { command = "echo oops >&2; exit 3"; restart = "on-failure";
+           backoff_initial = 0.2; max_restarts = 2; };
+  gone: { command = "sleep 1000"; };
+"""
+
+RELOADED = """
+  db: { command = "echo db up; exec sleep 1000"; ready = { exec = "true"; interval = 0.2; }; };
+  api: { command = "echo api v2; exec sleep 1000"; depends_on = { db = "ready"; }; };
+  flaky: { command = "echo oops >&2; exit 3"; restart = "on-failure";
+           backoff_initial = 0.2; max_restarts = 2; log_format = "json"; };
+  fresh: { command = "exec sleep 1000"; };
+"""
+
+
+@unittest.skipIf(os.environ.get("PM_SANITIZE", "").upper() in ("ON", "1", "TRUE"),
+                 "sanitizer build: valgrind does not run ASan binaries")
+@unittest.skipIf(shutil.which("valgrind") is None, "valgrind not installed")
+class ValgrindTest(pmtest.AgentTest):
+
+    def setUp(self):
+        super().setUp()
+        self.vglog = self.path("valgrind.log")
+        wrapper = self.write_file("pmd-valgrind.sh", (
+            "#!/bin/sh\n"
+            "exec valgrind --error-exitcode=99 --leak-check=full "
+            "--errors-for-leak-kinds=definite --show-leak-kinds=definite "
+            "--log-file=%s %s \"$@\"\n") % (self.vglog, pmtest.PMD))
+        os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IXUSR)
+        self._real = pmtest.PMD
+        pmtest.PMD = wrapper
+
+    def tearDown(self):
+        pmtest.PMD = self._real
+        super().tearDown()
+
+    def test_scenario_is_clean(self):
+        agent = self.start_agent(SERVICES, timeout=60)
+        agent.wait_state("api", "running", timeout=60)
+        agent.wait_state("flaky", "failed", timeout=60)
+        for cmd, args in (("status", {}), ("hello", {}),
+                          ("logs", {"tail": 50}),
+                          ("logs", {"names": ["api"], "since": 10}),
+                          ("stop", {"names": ["db"], "with_dependents": True}),
+                          ("start", {"names": ["api"]}),
+                          ("restart", {"all": True, "timeout": 30}),
+                          ("signal", {"names": ["gone"], "signal": "HUP"}),
+                          ("wait", {"names": ["gone"], "for": "stopped",
+                                    "timeout": 30}),
+                          ("lease", {"pid": os.getpid()})):
+            reply = agent.request(cmd, args, timeout=60)
+            self.assertIn("ok", reply)
+        client = agent.default_client()
+        for frame in (b"\xc1", b"\x93\x01\x02\x03", b"\x81\xa1v\x02"):
+            client.raw(frame, timeout=30)
+        with open(agent.config) as f:
+            text = f.read()
+        self.write_file("pmbus.cfg", text.replace(SERVICES, RELOADED))
+        reply = agent.request("reload", timeout=60)
+        self.assertTrue(reply["ok"], reply)
+        agent.proc.send_signal(signal.SIGTERM)
+        agent.wait_exit(120)
+        code = agent.proc.returncode
+        with open(self.vglog) as f:
+            report = f.read()
+        self.assertEqual(code, 0, "pmd (under valgrind) exited %s:\n%s"
+                         % (code, report[-6000:]))
+        #  valgrind really ran pmd, and counted nothing.
+        self.assertIn("Memcheck", report)
+        self.assertIn("ERROR SUMMARY: 0 errors", report, report[-6000:])
+        self.assertNotIn("definitely lost", report)
+        self.assertNotIn("Invalid read", report)
+        self.assertNotIn("Invalid write", report)
+        self.assertNotIn("uninitialised", report)
+
+
+if __name__ == "__main__":
+    unittest.main()
