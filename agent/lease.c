@@ -110,7 +110,11 @@ pm_leases_add (pm_leases_t *self, pid_t pid, char *err, size_t errlen)
         return -1;
     }
     zmq_pollitem_t item = { NULL, fd, ZMQ_POLLIN, 0 };
-    if (zloop_poller (self->loop, &item, s_on_exit, self) == -1) {
+    //  Tolerant: an exited process's pidfd reports POLLHUP, which zloop
+    //  would otherwise count as an error and drop.
+    if (zloop_poller (self->loop, &item, s_on_exit, self) == 0)
+        zloop_poller_set_tolerant (self->loop, &item);
+    else {
         close (fd);
         snprintf (err, errlen, "cannot watch process %d", (int) pid);
         return -1;

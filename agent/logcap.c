@@ -435,7 +435,11 @@ pm_logcap_attach (pm_logcap_t *self, int out_fd, int err_fd)
         s_close_stream (self, i);
         self->streams [i].fd = fds [i];
         zmq_pollitem_t item = { NULL, fds [i], ZMQ_POLLIN, 0 };
-        if (zloop_poller (self->loop, &item, s_on_readable, self) == -1)
+        //  Tolerant: a closed writer shows as POLLHUP ("error" to zloop,
+        //  which would drop the poller before the data is read).
+        if (zloop_poller (self->loop, &item, s_on_readable, self) == 0)
+            zloop_poller_set_tolerant (self->loop, &item);
+        else
             pm_log_error ("%s: cannot watch output pipe: %s", self->service,
                           strerror (errno));
     }

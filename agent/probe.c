@@ -193,7 +193,8 @@ s_watch (pm_probe_t *self, short events)
     zmq_pollitem_t item = { NULL, self->sock, 0, 0 };
     zloop_poller_end (self->loop, &item);
     item.events = events;
-    zloop_poller (self->loop, &item, s_on_socket, self);
+    if (zloop_poller (self->loop, &item, s_on_socket, self) == 0)
+        zloop_poller_set_tolerant (self->loop, &item);
 }
 
 static void
@@ -304,7 +305,10 @@ s_attempt_connect (pm_probe_t *self)
         return;
     }
     zmq_pollitem_t item = { NULL, self->sock, ZMQ_POLLOUT, 0 };
-    zloop_poller (self->loop, &item, s_on_socket, self);
+    //  Tolerant: a refused connection reports POLLERR/POLLHUP, and the
+    //  handler must see it to read SO_ERROR.
+    if (zloop_poller (self->loop, &item, s_on_socket, self) == 0)
+        zloop_poller_set_tolerant (self->loop, &item);
 }
 
 /* --- exec ------------------------------------------------------------ */
@@ -380,21 +384,27 @@ static int
 s_on_notify (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     pm_probe_t *self = (pm_probe_t *) arg;
-    char buffer [256];
-    ssize_t got = read (self->notify_fd, buffer, sizeof buffer);
-    if (got == -1 && (errno == EAGAIN || errno == EINTR))
-        return 0;
-    if (got > 0 && memchr (buffer, '\n', (size_t) got)) {
-        s_close_notify (self);
-        s_give_verdict (self, true, "ready");
-        return 0;
-    }
-    if (got <= 0) {
-        //  Closed without a newline: only the deadline can end this now.
-        snprintf (self->last_error, sizeof self->last_error,
-                  "descriptor %d closed without a newline",
-                  self->config->notify_fd);
-        s_close_notify (self);
+    //  Read everything there is: a long status line and the writer's close
+    //  can arrive in one wakeup, and the newline may be at its end.
+    while (self->notify_fd != -1) {
+        char buffer [4096];
+        ssize_t got = read (self->notify_fd, buffer, sizeof buffer);
+        if (got == -1 && errno == EINTR)
+            continue;
+        if (got == -1 && errno == EAGAIN)
+            break;
+        if (got > 0 && memchr (buffer, '\n', (size_t) got)) {
+            s_close_notify (self);
+            s_give_verdict (self, true, "ready");
+            return 0;
+        }
+        if (got <= 0) {
+            //  Closed without a newline: only the deadline can end this.
+            snprintf (self->last_error, sizeof self->last_error,
+                      "descriptor %d closed without a newline",
+                      self->config->notify_fd);
+            s_close_notify (self);
+        }
     }
     return 0;
 }
@@ -407,7 +417,8 @@ pm_probe_set_notify_fd (pm_probe_t *self, int fd)
     if (fd == -1)
         return;
     zmq_pollitem_t item = { NULL, fd, ZMQ_POLLIN, 0 };
-    zloop_poller (self->loop, &item, s_on_notify, self);
+    if (zloop_poller (self->loop, &item, s_on_notify, self) == 0)
+        zloop_poller_set_tolerant (self->loop, &item);
 }
 
 /* --- schedule -------------------------------------------------------- */

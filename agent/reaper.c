@@ -118,7 +118,9 @@ pm_reaper_new (zloop_t *loop, pm_reaper_exit_fn *on_exit,
     self->on_signal = on_signal;
     self->arg = arg;
     zmq_pollitem_t item = { NULL, fd, ZMQ_POLLIN, 0 };
-    if (zloop_poller (loop, &item, s_on_readable, self) == -1) {
+    if (zloop_poller (loop, &item, s_on_readable, self) == 0)
+        zloop_poller_set_tolerant (loop, &item);
+    else {
         close (fd);
         free (self);
         return NULL;

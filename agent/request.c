@@ -455,6 +455,11 @@ pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
         else {
             //  Not running: restart means start, and the note says so.
             s_waiter_note (waiter, k, "not-running");
+            if (state == PM_STATE_BACKOFF || state == PM_STATE_FAILED) {
+                //  On request: now, with the policy's count reset.
+                pm_sup_cancel_backoff (self, entry);
+                pm_sup_policy_reset (entry);
+            }
             if (state == PM_STATE_WAITING || state == PM_STATE_BACKOFF) {
                 if (state == PM_STATE_BACKOFF)
                     pm_sup_start_with_deps (self, entry);

@@ -281,8 +281,11 @@ pm_sup_publish (pm_supervisor_t *self, pm_entry_t *entry)
         pm_record_t record;
         pm_service_record (entry->svc, now, &record);
         //  The record reflects the service now; pin its state to this
-        //  transition's, in case several happened in one event.
+        //  transition's, in case several happened in one event (a failure
+        //  then its backoff: next_start belongs to the backoff only).
         record.state = new_state;
+        if (new_state != PM_STATE_BACKOFF)
+            record.next_start = 0;
         const char *error = pm_service_error (entry->svc);
         if (new_state == PM_STATE_FAILED && error)
             pm_log_warn ("%s: %s -> %s: %s", record.name,

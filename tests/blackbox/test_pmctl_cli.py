@@ -15,7 +15,9 @@ import fcntl
 import json
 import os
 import re
+import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -1156,6 +1158,185 @@ class PmctlTest(unittest.TestCase):
         self.assertEqual((data["kind"], data["service"], data["seq"],
                           data["state"]), ("status", "web", 7, "running"))
         self.assertEqual(data["record"]["pid"], 42)
+
+
+    # -- logs -f and events -f against a fake publisher ----------------------
+
+    def hello_reply(self, r, pid=None):
+        return reply(r, agent="fake", version="0.1.0",
+                     pid=pid or os.getpid(), config=self.config,
+                     control="ipc://%s/control.sock" % self.rundir,
+                     events="ipc://%s/events.sock" % self.rundir,
+                     started_at=time.time(), leases=[])
+
+    def publisher(self):
+        """An XPUB at the fake agent's events endpoint: unlike a PUB, it
+        says when a subscription arrives, so the test publishes only once
+        pmctl's is live."""
+        context = zmq.Context.instance()
+        sock = context.socket(zmq.XPUB)
+        sock.linger = 0
+        sock.bind("ipc://%s/events.sock" % self.rundir)
+        self.addCleanup(sock.close, 0)
+        return sock
+
+    def wait_subscribed(self, xpub, *prefixes):
+        wanted = {b"\x01" + p.encode() for p in prefixes}
+        deadline = time.monotonic() + 10
+        while wanted:
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, "pmctl did not subscribe to %r"
+                               % wanted)
+            if xpub.poll(int(left * 1000)):
+                wanted.discard(xpub.recv())
+
+    @staticmethod
+    def publish(xpub, topic, body):
+        xpub.send_multipart([topic.encode(), msgpack.packb(body)])
+
+    def follower(self, *args):
+        environ = dict(os.environ)
+        environ.pop("PMBUS_CONFIG", None)
+        environ["XDG_RUNTIME_DIR"] = self.xdg
+        child = subprocess.Popen([PMCTL] + list(args), cwd=self.project,
+                                 env=environ, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        self.children.append(child)
+        return child
+
+    def read_until(self, child, text, timeout=10):
+        """Reads child's stdout until it holds text (bounded)."""
+        got = b""
+        deadline = time.monotonic() + timeout
+        os.set_blocking(child.stdout.fileno(), False)
+        while text.encode() not in got:
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, "no %r in %r" % (text, got))
+            ready = select.select([child.stdout], [], [], left)[0]
+            if ready:
+                data = child.stdout.read()
+                if data:
+                    got += data
+                elif child.poll() is not None:
+                    self.fail("pmctl exited (%s) before printing %r; got "
+                              "%r" % (child.returncode, text, got))
+        return got
+
+    @staticmethod
+    def log_event(seq, line, stream="out", service="web"):
+        return {"v": 1, "kind": "log", "seq": seq, "ts": float(seq),
+                "agent": "fake", "service": service, "stream": stream,
+                "line": line}
+
+    def test_logs_follow_duplicates_and_gaps(self):
+        requests = []
+
+        def handler(r):
+            requests.append(r)
+            args = r.get("args", {})
+            if r["cmd"] == "hello":
+                return self.hello_reply(r)
+            if args.get("tail") == 2:
+                return reply(r, logs=[self.block(
+                    "web", [(1, 1.0, "out", "w1"), (2, 2.0, "out", "w2")])])
+            if args.get("since") == 3:
+                #  Line 4 left the ring; 5 and 6 are there.
+                return reply(r, logs=[self.block(
+                    "web", [(5, 5.0, "out", "w5"), (6, 6.0, "out", "w6")],
+                    first=5, gone=[4, 4])])
+            #  The quiet checks (tail 0): nothing new.
+            return reply(r, logs=[self.block("web", [], first=1, last=7)])
+        self.agent(handler)
+        xpub = self.publisher()
+        child = self.follower("logs", "-f", "-n", "2", "web")
+        self.wait_subscribed(xpub, "log/fake/web/", "agent/fake/")
+        out = self.read_until(child, "w2\n")
+        topic = "log/fake/web/out/"
+        self.publish(xpub, topic, self.log_event(2, "w2 again"))
+        self.publish(xpub, topic, self.log_event(3, "w3"))
+        self.publish(xpub, topic, self.log_event(6, "w6 live"))
+        self.publish(xpub, topic, self.log_event(5, "w5 late"))
+        self.publish(xpub, "log/fake/web/err/",
+                     self.log_event(7, "w7", stream="err"))
+        out += self.read_until(child, "w7\n")
+        self.publish(xpub, "agent/fake/", {
+            "v": 1, "kind": "agent", "seq": 3, "ts": 9.0, "agent": "fake",
+            "event": "shutdown"})
+        child.wait(10)
+        out += child.stdout.read() or b""
+        self.assertEqual(child.returncode, OK)
+        self.assertEqual(out, b"w1\nw2\nw3\nw5\nw6\nw7\n")
+        self.assertEqual(child.stderr.read().decode(),
+                         "-- web: 1 line (4) is no longer in memory (see "
+                         "the log file) --\n"
+                         "pmctl: agent fake has shut down\n")
+        since = [r["args"] for r in requests if "since" in r.get("args", {})]
+        self.assertEqual(since, [{"names": ["web"], "since": 3}])
+
+    def test_events_follow_gaps(self):
+        def handler(r):
+            if r["cmd"] == "hello":
+                return self.hello_reply(r)
+            web = record("web", "running", pid=42, uptime=1)
+            web["seq"] = 3
+            return reply(r, services=[web])
+        self.agent(handler)
+        xpub = self.publisher()
+        child = self.follower("events", "-f")
+        self.wait_subscribed(xpub, "state/fake/", "agent/fake/")
+        out = self.read_until(child, " web running (pid 42) seq=3\n")
+
+        def state(seq, old, new, pid=None):
+            rec = record("web", new, pid=pid)
+            rec["seq"] = seq
+            return {"v": 1, "kind": "state", "seq": seq, "ts": 100.0 + seq,
+                    "agent": "fake", "service": "web", "old": old,
+                    "new": new, "record": rec}
+        self.publish(xpub, "state/fake/web/", state(3, "starting", "running",
+                                                    42))
+        self.publish(xpub, "state/fake/web/", state(4, "running", "stopping",
+                                                    42))
+        self.publish(xpub, "state/fake/web/", state(7, "starting", "failed"))
+        out += self.read_until(child, "-> failed")
+        child.send_signal(signal.SIGINT)
+        child.wait(10)
+        out += child.stdout.read() or b""
+        self.assertEqual(child.returncode, OK)
+        lines = [line.split(" ", 3)[3] for line in
+                 out.decode().splitlines()]
+        self.assertEqual(lines, ["running (pid 42) seq=3",
+                                 "running -> stopping (pid 42) seq=4",
+                                 "starting -> failed seq=7"])
+        self.assertEqual(child.stderr.read().decode(),
+                         "-- web: 2 transitions missed --\n")
+
+    def test_follow_agent_vanishes(self):
+        stand_in = self.sleeper()
+        self.agent(lambda r: self.hello_reply(r, pid=stand_in.pid)
+                   if r["cmd"] == "hello" else
+                   reply(r, logs=[self.block("web", [(1, 1.0, "out", "w1")])]),
+                   pid=stand_in.pid)
+        xpub = self.publisher()
+        child = self.follower("logs", "-f", "web")
+        self.wait_subscribed(xpub, "log/fake/web/")
+        self.read_until(child, "w1\n")
+        stand_in.kill()
+        child.wait(10)
+        self.assertEqual(child.returncode, UNREACHABLE)
+        self.assertEqual(child.stderr.read().decode(),
+                         "pmctl: agent fake exited without shutting down\n")
+
+    def test_follow_sigterm(self):
+        self.agent(lambda r: self.hello_reply(r) if r["cmd"] == "hello"
+                   else reply(r, logs=[]))
+        xpub = self.publisher()
+        child = self.follower("logs", "-f")
+        self.wait_subscribed(xpub, "log/fake/")
+        child.send_signal(signal.SIGTERM)
+        child.wait(10)
+        self.assertEqual((child.returncode, child.stdout.read(),
+                          child.stderr.read()), (OK, b"", b""))
 
 
 if __name__ == "__main__":

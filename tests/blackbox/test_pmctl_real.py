@@ -225,8 +225,8 @@ class PmctlRealTest(pmtest.AgentTest):
             '  web: { command = "sleep 1000"; stop_timeout = 1.0; };\n')
         for i in range(50):
             out, err = self.ok(config, "up")
-            self.assertIn("agent t started (pid ", out)
-            self.assertIn("web  running", out)
+            self.assertRegex(out, r"^agent t started \(pid \d+\)\n"
+                                  r"web  running\n$")
             out, err = self.ok(config, "status")
             self.assertRegex(out, r"\nweb +running +\d+ ")
             out, err = self.ok(config, "down")
@@ -258,8 +258,8 @@ class PmctlRealTest(pmtest.AgentTest):
         out, _ = self.ok(config, "up")
         pid = self.agent_pid()
         self.assertEqual(out, "agent t started (pid %d)\n"
-                              "web  running  already-running\n"
-                              "api  running  already-running\n" % pid)
+                              "web  running\n"
+                              "api  running\n" % pid)
         self.ok(config, "stop", "api")
         out, err = self.ok(config, "up")
         self.assertEqual((out, err), ("web  running  already-running\n"
@@ -274,6 +274,47 @@ class PmctlRealTest(pmtest.AgentTest):
             self.ok(config, "--json", "status")[0])["services"]}
         self.assertEqual(states, {"web": "running", "api": "running",
                                   "extra": "running"})
+
+    def test_up_runs_one_shots_once(self):
+        #  A fresh agent starts its autostart services itself; up waits
+        #  for them and never starts a finished one-shot a second time.
+        config = self.project(
+            '  migrate: { command = "echo migrated"; };\n'
+            '  web: { command = "sleep 1000"; stop_timeout = 1.0;'
+            ' depends_on = { migrate = "completed"; }; };\n'
+            '  extra: { command = "sleep 1000"; stop_timeout = 1.0;'
+            ' autostart = false; };\n')
+        for _ in range(5):
+            out, err = self.ok(config, "up")
+            self.assertRegex(out, r"^agent t started \(pid \d+\)\n"
+                                  r"migrate  (running|completed)\n"
+                                  r"web      running\n$")
+            self.ok(config, "wait", "migrate", "--for", "completed")
+            self.assertEqual(self.ok(config, "logs", "migrate"),
+                             ("migrated\n", ""))
+            self.ok(config, "down")
+        #  Named on a fresh agent: the autostart one is waited for, the
+        #  other started.
+        out, err = self.ok(config, "up", "migrate", "extra")
+        self.assertRegex(out, r"^agent t started \(pid \d+\)\n"
+                              r"extra  running\n"
+                              r"migrate  (running|completed)\n$")
+        self.ok(config, "wait", "migrate", "--for", "completed")
+        self.assertEqual(self.ok(config, "logs", "migrate"),
+                         ("migrated\n", ""))
+
+    def test_up_autostart_failure(self):
+        config = self.project(
+            '  web: { command = "sleep 1000"; stop_timeout = 1.0; };\n'
+            '  broken: { command = "./does-not-exist"; };\n')
+        code, out, err = self.pmctl(config, "up")
+        self.assertEqual(code, EXIT_FAILED, err)
+        self.assertIn("agent t started", out)
+        self.assertIn("pmctl: cannot wait for 'broken': is failed: ", err)
+        self.assertIn("No such file or directory", err)
+        #  The agent stays up with what could start.
+        self.assertEqual(self.pmctl(config, "is-running")[0], EXIT_OK)
+        self.ok(config, "wait", "web", "--for", "running")
 
     def test_is_running(self):
         config = self.project(
