@@ -408,7 +408,9 @@ s_log_key (s_ctx_t *ctx, const config_setting_t *member, pm_config_log_t *log)
         return 0;
     }
     if (s_streq (key, "log_line_max")) {
-        if (s_count (ctx, member, true, 80, 1024 * 1024, &value))
+        //  At most 256 KiB: a line must fit one published message and
+        //  one `logs` reply, both capped at 1 MiB on the wire.
+        if (s_count (ctx, member, true, 80, 256 * 1024, &value))
             return -1;
         log->line_max = (size_t) value;
         return 0;

@@ -37,7 +37,7 @@ typedef struct {
     uint64_t max_size;        /* "log_max_size" bytes before rotation, 0 = never
                                  (default 10 MiB; "512K", "10M", "1G" accepted) */
     unsigned backups;         /* "log_backups": rotated files kept (default 3) */
-    size_t line_max;          /* "log_line_max": longer lines are cut (default 64 KiB) */
+    size_t line_max;          /* "log_line_max": longer lines are cut (default 64 KiB, at most 256 KiB) */
     size_t ring;              /* "log_ring": lines kept in memory for replay (default 10000) */
     size_t ring_bytes;        /* "log_ring_bytes": and at most this many bytes (default 16 MiB) */
 } pm_config_log_t;

@@ -208,6 +208,16 @@ pm_lifecycle_acquire (const pm_paths_t *paths, long *holder, char *err,
 }
 
 int
+pm_lifecycle_write_config (pm_lifecycle_t *self, const char *path)
+{
+    FILE *file = fopen (self->paths.config, "we");
+    if (!file)
+        return -1;
+    fprintf (file, "%s\n", path);
+    return fclose (file) == 0 ? 0 : -1;
+}
+
+int
 pm_lifecycle_write_pid (pm_lifecycle_t *self)
 {
     //  Write a temporary file and rename it, so a reader never sees a
@@ -234,6 +244,7 @@ pm_lifecycle_release (pm_lifecycle_t **self_p)
     s_unlink_ipc (self->paths.control);
     s_unlink_ipc (self->paths.events);
     unlink (self->paths.pidfile);
+    unlink (self->paths.config);
     unlink (self->paths.lock);
     close (self->lock_fd);
     free (self);

@@ -35,6 +35,10 @@ int pm_lifecycle_kill_leftovers (const pm_paths_t *paths);
     (except ourselves and our ancestors).  Returns how many. */
 int pm_lifecycle_kill_marked (const char *dir, const char *service);
 
+/*  Writes the config file's absolute path to <dir>/config, so a client
+    whose copy of the file no longer parses can still find the agent. */
+int pm_lifecycle_write_config (pm_lifecycle_t *self, const char *path);
+
 /*  Rewrites the pid file (after a fork into the background). */
 int pm_lifecycle_write_pid (pm_lifecycle_t *self);
 

@@ -257,6 +257,19 @@ main (int argc, char *argv [])
     }
     if (!config_path || !*config_path)
         config_path = "pmbus.cfg";
+    //  A daemon works from "/": a relative runtime directory must be made
+    //  absolute while the current directory is still the caller's.
+    char rundir_abs [PM_PATH_MAX];
+    if (rundir && *rundir && *rundir != '/') {
+        char cwd [PM_PATH_MAX];
+        if (!getcwd (cwd, sizeof cwd)
+        ||  snprintf (rundir_abs, sizeof rundir_abs, "%s/%s", cwd, rundir)
+            >= (int) sizeof rundir_abs) {
+            fprintf (stderr, "pmd: --runtime-dir %s: path too long\n", rundir);
+            return EXIT_USAGE;
+        }
+        rundir = rundir_abs;
+    }
 
     char err [PM_CONFIG_ERR_MAX];
     pm_config_t *config = pm_config_load (config_path, err, sizeof err);
@@ -329,6 +342,7 @@ main (int argc, char *argv [])
         pm_config_destroy (&config);
         return holder ? EXIT_RUNNING : EXIT_RUNTIME;
     }
+    pm_lifecycle_write_config (lifecycle, config->path);
     //  Orphans of our services are reparented to us, so we reap them and
     //  can see their process groups die.
     prctl (PR_SET_CHILD_SUBREAPER, 1);

@@ -5,6 +5,7 @@
     full, so the only failure seen here is an internal one; it is counted.
 */
 #include "publish.h"
+#include "agentlog.h"
 
 #include <czmq.h>
 #include <stdio.h>
@@ -74,7 +75,11 @@ s_send (pm_publish_t *self, const pm_event_t *event)
     char *data = NULL;
     size_t size = 0;
     if (len < 0 || pm_event_encode (event, &data, &size) == -1) {
-        self->dropped++;
+        //  Cannot happen within the config's limits; say so if it does.
+        if (self->dropped++ == 0)
+            pm_log_error ("cannot publish on %s: the message does not "
+                          "encode (over 1 MiB?); counting such drops",
+                          len < 0 ? "(topic too long)" : topic);
         free (data);
         return;
     }

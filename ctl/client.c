@@ -52,6 +52,7 @@ struct pm_client_t {
     void *socket;                 //  DEALER connected to paths.control
     long pid;                     //  the agent's pid from its pid file, or 0
     int pidfd;                    //  pidfd on pid, or -1
+    uint64_t last_id;             //  the last id pm_client_next_id gave
 };
 
 long long
@@ -137,6 +138,10 @@ s_locate_anyway (pm_client_t *self, const char *file, const char *rundir)
     if (name && pm_agent_name_valid (name))
         snprintf (self->name, sizeof self->name, "%s", name);
     else
+    //  Unreadable (a syntax error): the running agent wrote down which
+    //  file it was started from.
+    if (rundir || pm_rundir_find_by_config (real, self->name,
+                                            sizeof self->name) == -1)
         rc = pm_agent_name_derive (real, self->name, sizeof self->name);
     char ignored [256];
     if (rc == 0)
@@ -386,13 +391,8 @@ s_read_reply (pm_client_t *self, uint64_t id, pm_reply_t **reply_p,
 }
 
 pm_call_t
-pm_client_call (pm_client_t *self, const pm_request_t *request,
-                int timeout_ms, pm_reply_t **reply_p,
-                char **frame_p, size_t *size_p, char *err, size_t errlen)
+pm_client_open (pm_client_t *self, char *err, size_t errlen)
 {
-    *reply_p = NULL;
-    *frame_p = NULL;
-    *size_p = 0;
     int running = pm_rundir_agent_running (&self->paths);
     if (running == -1) {
         snprintf (err, errlen, "cannot check the agent's lock %s: %s",
@@ -408,9 +408,65 @@ pm_client_call (pm_client_t *self, const pm_request_t *request,
                       self->paths.dir);
         return PM_CALL_NO_AGENT;
     }
-    s_watch_agent (self);
-    if (s_connect (self, err, errlen) == -1)
-        return PM_CALL_ERROR;
+    //  Once per client: the pidfd keeps watching the same process, so a
+    //  recycled pid cannot be mistaken for the agent on a later call.
+    if (!self->socket) {
+        s_watch_agent (self);
+        if (s_connect (self, err, errlen) == -1)
+            return PM_CALL_ERROR;
+    }
+    return PM_CALL_READY;
+}
+
+uint64_t
+pm_client_next_id (pm_client_t *self)
+{
+    //  Unique among this client's requests; the pid makes ids from two
+    //  pmctl processes easy to tell apart in the agent's log.
+    if (self->last_id == 0)
+        self->last_id = (uint64_t) getpid () << 20;
+    return ++self->last_id;
+}
+
+void *
+pm_client_context (const pm_client_t *self)
+{
+    return self->context;
+}
+
+long
+pm_client_pid (const pm_client_t *self)
+{
+    return self->pid;
+}
+
+int
+pm_client_pidfd (const pm_client_t *self)
+{
+    return self->pidfd;
+}
+
+bool
+pm_client_agent_gone (const pm_client_t *self)
+{
+    if (self->pidfd != -1) {
+        struct pollfd item = { self->pidfd, POLLIN, 0 };
+        return poll (&item, 1, 0) == 1;
+    }
+    return s_lock_released (self);
+}
+
+pm_call_t
+pm_client_call (pm_client_t *self, const pm_request_t *request,
+                int timeout_ms, pm_reply_t **reply_p,
+                char **frame_p, size_t *size_p, char *err, size_t errlen)
+{
+    *reply_p = NULL;
+    *frame_p = NULL;
+    *size_p = 0;
+    pm_call_t opened = pm_client_open (self, err, errlen);
+    if (opened != PM_CALL_READY)
+        return opened;
 
     char *data;
     size_t size;

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pm_proto.h"
 #include "pm_rundir.h"
@@ -25,6 +26,7 @@ typedef struct pm_client_t pm_client_t;
 /*  How an exchange ended. */
 typedef enum {
     PM_CALL_REPLY = 0,        /* a reply arrived (it may carry an error) */
+    PM_CALL_READY = 0,        /* pm_client_open: connected (same value) */
     PM_CALL_NO_AGENT,         /* no agent holds the lock; nothing was sent */
     PM_CALL_AGENT_EXITED,     /* the agent's process ended before it answered */
     PM_CALL_NO_ANSWER,        /* the deadline passed without a reply */
@@ -63,17 +65,40 @@ const char *pm_client_name (const pm_client_t *self);
 const pm_paths_t *pm_client_paths (const pm_client_t *self);
 const char *pm_client_config_path (const pm_client_t *self);
 
+/*  Checks the agent's lock (PM_CALL_NO_AGENT: none runs), and the first
+    time it succeeds opens a pidfd on the pid in the pid file and
+    connects the DEALER.  Returns PM_CALL_READY, or PM_CALL_NO_AGENT or
+    PM_CALL_ERROR with a message in err.  pm_client_call does this
+    itself; callers that need the context first (a SUB socket) call it
+    before. */
+pm_call_t pm_client_open (pm_client_t *self, char *err, size_t errlen);
+
 /*  Sends request and waits for its reply.  First checks the agent's lock
-    (PM_CALL_NO_AGENT, nothing sent), opens a pidfd on the pid in its pid
-    file, then waits for the reply, the agent's exit, or timeout_ms
-    (negative: no limit), whichever comes first.  On PM_CALL_REPLY, sets
-    *reply_p to the decoded reply and *frame_p, *size_p to a malloc'd copy
-    of the raw frame (for --json); the caller frees both.  Otherwise err
-    holds a message.  May be called once per client. */
+    (PM_CALL_NO_AGENT, nothing sent) and opens the connection (above),
+    then waits for the reply, the agent's exit, or timeout_ms (negative:
+    no limit), whichever comes first.  On PM_CALL_REPLY, sets *reply_p to
+    the decoded reply and *frame_p, *size_p to a malloc'd copy of the raw
+    frame (for --json); the caller frees both.  Otherwise err holds a
+    message.  May be called many times on one client, one request at a
+    time; each request needs its own id (pm_client_next_id). */
 pm_call_t pm_client_call (pm_client_t *self, const pm_request_t *request,
                           int timeout_ms, pm_reply_t **reply_p,
                           char **frame_p, size_t *size_p,
                           char *err, size_t errlen);
+
+/*  A request id not used yet on this client. */
+uint64_t pm_client_next_id (pm_client_t *self);
+
+/*  After pm_client_open: the libzmq context (for more sockets, such as a
+    SUB on the events endpoint), the agent's pid (0 when unknown) and the
+    pidfd watching it (-1 when none: then only its lock tells). */
+void *pm_client_context (const pm_client_t *self);
+long pm_client_pid (const pm_client_t *self);
+int pm_client_pidfd (const pm_client_t *self);
+
+/*  True once the agent is known to be gone: its pidfd fired, or (with
+    no pidfd) its lock is free. */
+bool pm_client_agent_gone (const pm_client_t *self);
 
 /*  After a call: waits until the agent's process has exited (pidfd, or
     its lock when the pid could not be watched).  Returns 0 once it is

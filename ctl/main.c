@@ -1,87 +1,114 @@
 /*  main.c - pmctl: options and dispatch
 
     Owns: the command line (getopt_long; options may come before or after
-    the command word), its checks, the request each command sends, how
-    long pmctl waits for the answer, and the exit code of each outcome.
+    the command word), which command takes which option, the request of
+    each single-request command, and the usage text with its exit code
+    table.
 
-    Leaves to others: finding and talking to the agent (client.c), all
-    output but usage (render.c), the wire format (libpmproto), config
-    validation (agent/config.c, for `check`).
+    Leaves to others: single requests and their output (remote.c,
+    render.c), `up`, `down`, `is-running` and `lease` (up.c), `logs`
+    (logs.c), `events` (events.c), finding and talking to the agent
+    (client.c), config validation (agent/config.c, for `check`).
 */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "cli.h"
 #include "client.h"
 #include "config.h"
+#include "events.h"
+#include "logs.h"
 #include "pm_proto.h"
 #include "pmctl.h"
+#include "remote.h"
 #include "render.h"
+#include "up.h"
 
 #ifndef PM_VERSION
 #   define PM_VERSION "0.0.0"
 #endif
 
-//  How long a command that does not wait may take to be answered.
-#define S_ANSWER_MS 10000
-//  pmctl's margin over the timeout it asked the agent to enforce.
-#define S_MARGIN_MS 2000
-//  shutdown's default bound on the whole thing.
+//  shutdown's and down's default bound on the whole thing.
 #define S_SHUTDOWN_TIMEOUT 60.0
 //  Largest --timeout: a week, so milliseconds fit an int.
 #define S_TIMEOUT_MAX (7 * 86400.0)
+//  Largest -n: more than any ring holds (log_ring is at most 10 million).
+#define S_LINES_MAX 100000000ULL
+//  -n when not given.
+#define S_LINES_DEFAULT 10
 
 //  What each command accepts.
-#define S_NAMES           0x01    //  service names
-#define S_ALL             0x02    //  --all, and names or --all required
-#define S_WAIT            0x04    //  --wait
-#define S_TIMEOUT         0x08    //  --timeout
-#define S_DEPENDENTS      0x10    //  --with-dependents
-#define S_SIGNAL          0x20    //  a signal before the names
-#define S_FILE            0x40    //  one optional FILE (check)
+#define S_NAMES           0x0001  //  service names
+#define S_ALL             0x0002  //  --all, and names or --all required
+#define S_WAIT            0x0004  //  --wait
+#define S_TIMEOUT         0x0008  //  --timeout
+#define S_DEPENDENTS      0x0010  //  --with-dependents
+#define S_SIGNAL          0x0020  //  a signal before the names
+#define S_FILE            0x0040  //  one optional FILE (check)
+#define S_FOLLOW          0x0080  //  -f
+#define S_LINES           0x0100  //  -n N
+#define S_COLOR           0x0200  //  --no-color
+#define S_FOR             0x0400  //  --for STATE
+#define S_LEASE           0x0800  //  --lease PID
+#define S_QUIET           0x1000  //  -q
+#define S_PID             0x2000  //  one PID operand (lease)
+
+//  How a command runs.
+typedef enum {
+    S_RUN_REMOTE = 0,             //  one request (remote.c)
+    S_RUN_CHECK,                  //  local config check
+    S_RUN_LOGS,
+    S_RUN_EVENTS,
+    S_RUN_UP,
+    S_RUN_DOWN,
+    S_RUN_IS_RUNNING,
+    S_RUN_LEASE
+} s_run_t;
 
 typedef struct {
     const char *word;             //  as typed
-    int cmd;                      //  pm_cmd_t, or -1 when local (check)
+    s_run_t run;
+    int cmd;                      //  pm_cmd_t for S_RUN_REMOTE, else -1
     unsigned takes;               //  S_ flags
     const char *waits;            //  --wait values accepted, "|"-separated
 } s_command_t;
 
 static const s_command_t s_commands [] = {
-    { "status",   PM_CMD_STATUS,   S_NAMES, NULL },
-    { "ps",       PM_CMD_STATUS,   S_NAMES, NULL },
-    { "start",    PM_CMD_START,    S_NAMES | S_ALL | S_WAIT | S_TIMEOUT,
+    { "status",   S_RUN_REMOTE, PM_CMD_STATUS,   S_NAMES, NULL },
+    { "ps",       S_RUN_REMOTE, PM_CMD_STATUS,   S_NAMES, NULL },
+    { "start",    S_RUN_REMOTE, PM_CMD_START,    S_NAMES | S_ALL | S_WAIT
+                                               | S_TIMEOUT,
                   "none|started|running" },
-    { "stop",     PM_CMD_STOP,     S_NAMES | S_ALL | S_WAIT | S_TIMEOUT
-                                 | S_DEPENDENTS, "none|stopped" },
-    { "restart",  PM_CMD_RESTART,  S_NAMES | S_ALL | S_WAIT | S_TIMEOUT
-                                 | S_DEPENDENTS, "none|started|running" },
-    { "signal",   PM_CMD_SIGNAL,   S_NAMES | S_ALL | S_SIGNAL, NULL },
-    { "check",    -1,              S_FILE, NULL },
-    { "ping",     PM_CMD_HELLO,    0, NULL },
-    { "shutdown", PM_CMD_SHUTDOWN, S_TIMEOUT, NULL },
+    { "stop",     S_RUN_REMOTE, PM_CMD_STOP,     S_NAMES | S_ALL | S_WAIT
+                                               | S_TIMEOUT | S_DEPENDENTS,
+                  "none|stopped" },
+    { "restart",  S_RUN_REMOTE, PM_CMD_RESTART,  S_NAMES | S_ALL | S_WAIT
+                                               | S_TIMEOUT | S_DEPENDENTS,
+                  "none|started|running" },
+    { "signal",   S_RUN_REMOTE, PM_CMD_SIGNAL,   S_NAMES | S_ALL | S_SIGNAL,
+                  NULL },
+    { "wait",     S_RUN_REMOTE, PM_CMD_WAIT,     S_NAMES | S_ALL | S_FOR
+                                               | S_TIMEOUT, NULL },
+    { "check",    S_RUN_CHECK,  -1,              S_FILE, NULL },
+    { "ping",     S_RUN_REMOTE, PM_CMD_HELLO,    0, NULL },
+    { "reload",   S_RUN_REMOTE, PM_CMD_RELOAD,   S_TIMEOUT, NULL },
+    { "shutdown", S_RUN_REMOTE, PM_CMD_SHUTDOWN, S_TIMEOUT, NULL },
+    { "logs",     S_RUN_LOGS,   -1,              S_NAMES | S_FOLLOW | S_LINES
+                                               | S_COLOR, NULL },
+    { "events",   S_RUN_EVENTS, -1,              S_NAMES | S_FOLLOW, NULL },
+    { "up",       S_RUN_UP,     -1,              S_NAMES | S_LEASE
+                                               | S_TIMEOUT, NULL },
+    { "down",     S_RUN_DOWN,   -1,              S_TIMEOUT, NULL },
+    { "is-running", S_RUN_IS_RUNNING, -1,        S_QUIET, NULL },
+    { "lease",    S_RUN_LEASE,  -1,              S_PID, NULL },
 };
-
-typedef struct {
-    const char *config;           //  -c FILE, or NULL
-    const char *rundir;           //  -s DIR, or NULL
-    bool json;                    //  --json
-    bool help;                    //  -h, --help
-    bool version;                 //  --version
-    bool all;                     //  --all
-    bool with_dependents;         //  --with-dependents
-    const char *wait;             //  --wait MODE, or NULL
-    const char *timeout;          //  --timeout S, or NULL
-    char **args;                  //  the command word and its operands
-    int args_count;
-} s_options_t;
 
 static void
 s_usage (FILE *out)
@@ -106,6 +133,41 @@ s_usage (FILE *out)
 "                            started; waits until running by default\n"
 "  signal SIG (NAME...|--all)\n"
 "                            send SIG (TERM, SIGHUP, 9...) to services\n"
+"  wait --for STATE [--timeout S] (NAME...|--all)\n"
+"                            wait, without changing anything, until every\n"
+"                            target is in STATE: running (or ready: the\n"
+"                            same), stopped, completed or failed (backoff\n"
+"                            counts as failed); exit 1 when a target cannot\n"
+"                            get there without a command, 4 on timeout\n"
+"  logs [-f] [-n N] [--no-color] [NAME...]\n"
+"                            the last N lines (default 10) of the named\n"
+"                            services, or of all; with -f, then every new\n"
+"                            line until Ctrl-C (see \"logs\" below)\n"
+"  events [-f] [NAME...]     each service's state, with the seq of its last\n"
+"                            transition; with -f, then every transition\n"
+"                            (see \"events\" below)\n"
+"  up [--lease PID] [--timeout S] [NAME...]\n"
+"                            start the agent in the background if none runs\n"
+"                            for the config (pmd --daemon), then start the\n"
+"                            named services, or every autostart service,\n"
+"                            and wait until they are running (a one-shot:\n"
+"                            completed); with an agent already running,\n"
+"                            --lease PID adds a lease (see \"up\" below)\n"
+"  reload [--timeout S]      re-read the config file and apply the\n"
+"                            difference: added services start, removed ones\n"
+"                            stop, changed ones (and their dependents)\n"
+"                            restart, the rest keep their pid; prints what\n"
+"                            happened to each and waits until what it\n"
+"                            started runs; an invalid file changes nothing\n"
+"                            (exit 2)\n"
+"  down [--timeout S]        like shutdown; also succeeds (exit 0, \"no agent\n"
+"                            running\") when no agent runs\n"
+"  is-running [-q]           exit 0 and \"running (pid N)\" when an agent\n"
+"                            holds this config's lock, else exit 1 and \"not\n"
+"                            running\"; sends nothing to the agent\n"
+"  lease PID                 tie the agent's life to process PID too: when\n"
+"                            the last leased process exits, the agent shuts\n"
+"                            down cleanly; prints the leases\n"
 "  check [FILE]              validate the config file here, without an agent\n"
 "  ping                      the agent's name, version, pid, config,\n"
 "                            endpoints, uptime and leases\n"
@@ -117,30 +179,92 @@ s_usage (FILE *out)
 "  -s, --runtime-dir DIR     the agent's runtime directory (default: derived\n"
 "                            from the config; alone, it names the agent)\n"
 "      --json                print the agent's reply as one line of JSON\n"
-"      --all                 every service (start, stop, restart, signal)\n"
+"                            (logs, events: one object per line)\n"
+"      --all                 every service (start, stop, restart, signal,\n"
+"                            wait)\n"
 "      --wait MODE           what to wait for: none, started, running,\n"
 "                            stopped (start, stop, restart)\n"
+"      --for STATE           the state wait waits for\n"
 "      --timeout S           give up after S seconds (0: no limit, the\n"
-"                            default; shutdown: 60)\n"
+"                            default; shutdown and down: 60)\n"
 "      --with-dependents     also stop or restart what depends on the\n"
 "                            named services, in dependency order\n"
+"  -f, --follow              logs, events: keep printing until Ctrl-C or\n"
+"                            the agent's end\n"
+"  -n, --lines N             logs: how many recent lines per service\n"
+"      --no-color            logs: no colours even on a terminal (also when\n"
+"                            $NO_COLOR is set)\n"
+"      --lease PID           up: lease the agent to PID\n"
+"  -q, --quiet               is-running: print nothing\n"
 "  -h, --help                this text\n"
 "      --version             pmctl's version\n"
+"\n"
+"logs:\n"
+"  Lines are written as the service wrote them (bytes, unchanged).  With\n"
+"  several services (none named, or more than one named) each line starts\n"
+"  with the service's name padded to the longest, then \" | \" for standard\n"
+"  output or \" ! \" for standard error; on a terminal the name has a\n"
+"  colour of its own and the \"!\" is red.  With one service, lines are\n"
+"  printed bare.  Lines of several services are merged by time, each\n"
+"  service's own lines always in order.  A line longer than the agent's\n"
+"  log_line_max comes in pieces, printed joined.  Lines the agent no\n"
+"  longer holds in memory are reported on stderr, never skipped silently:\n"
+"    -- web: 6 lines (5..10) are no longer in memory (see the log file) --\n"
+"  -f subscribes first, then fetches the last N lines, then prints each\n"
+"  new line exactly once and in order: lines missed on the way (joining\n"
+"  late, a slow terminal) are fetched again from the agent.  It ends with\n"
+"  exit 0 on Ctrl-C (SIGINT) or SIGTERM, or once the agent has shut down\n"
+"  (after its last lines); exit 3 if the agent vanished without shutting\n"
+"  down (killed).\n"
+"  --json: one object per line: {\"service\", \"seq\", \"ts\", \"stream\",\n"
+"  \"line\", \"partial\": true (only for a piece)}.  \"line\" is a JSON\n"
+"  string; in a line that is not valid UTF-8 each invalid byte is \\ufffd\n"
+"  and \"line_base64\" holds the exact bytes.  Lost lines are an object\n"
+"  {\"service\", \"gone\": [first, last]} on stdout instead of the stderr\n"
+"  message.\n"
+"\n"
+"events:\n"
+"  Without -f, one line per service from its status:\n"
+"    TIME NAME STATE (pid N) [ERROR] seq=S\n"
+"  TIME is when it entered STATE; S the seq of that transition.  With -f,\n"
+"  the same lines, then one line per transition:\n"
+"    TIME NAME OLD -> NEW (pid N) [ERROR] seq=S\n"
+"  (pid only while there is a process, ERROR only for failed and\n"
+"  backoff).  Transitions cannot be fetched again: a gap in seq is\n"
+"  reported on stderr (\"-- web: 2 transitions missed --\") followed by\n"
+"  the service's state now.  Ends as logs -f does.  --json: the state\n"
+"  event bodies as JSON, after one {\"kind\": \"status\", \"service\",\n"
+"  \"seq\", \"ts\", \"state\", \"record\"} per service; a gap is\n"
+"  {\"service\", \"missed\": N}.\n"
+"\n"
+"up:\n"
+"  finds pmd next to pmctl (../agent/pmd in a build tree, then ./pmd),\n"
+"  else at $PMD, else on $PATH, and runs pmd --daemon, which returns once\n"
+"  the agent accepts commands: right after up, every command works.  An\n"
+"  invalid config is pmd's own message and exit 2; an agent that was\n"
+"  started meanwhile by someone else is used as is.  Services a fresh\n"
+"  agent starts by itself (autostart) are only waited for, never started\n"
+"  a second time: running, or completed for a one-shot, is success; one\n"
+"  that fails, or gives up after its restarts, is exit 1.  With an agent\n"
+"  already running, or for services that are not autostart, up sends\n"
+"  start (which runs a completed one-shot again).\n"
 "\n"
 "exit codes:\n"
 "  0  success, notes such as already-running included\n"
 "  1  a target failed: the agent answered failed or not-running (e.g. a\n"
-"     signal to a stopped service), or a service exited while starting\n"
-"  2  usage error, unknown service, invalid config (check), request\n"
+"     signal to a stopped service), a service exited while starting, a\n"
+"     wait cannot be met, a lease was refused, the agent could not be\n"
+"     started (up); is-running: no agent running\n"
+"  2  usage error, unknown service, invalid config (check, up), request\n"
 "     refused (bad-request, bad-signal)\n"
 "  3  agent not reachable: none running, not answering, or exited\n"
-"     before answering\n"
+"     before answering; logs -f and events -f: the agent vanished\n"
+"     without shutting down\n"
 "  4  timeout: a target did not reach its state in time\n");
 }
 
-//  A usage error: one line, a pointer to --help, exit code 2.
-static int
-s_usage_error (const char *fmt, ...)
+int
+pm_cli_usage_error (const char *fmt, ...)
 {
     va_list args;
     va_start (args, fmt);
@@ -151,13 +275,28 @@ s_usage_error (const char *fmt, ...)
     return PM_EXIT_USAGE;
 }
 
+int
+pm_cli_parse_pid (const char *text, long *pid)
+{
+    if (!text || *text < '0' || *text > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    long value = strtol (text, &end, 10);
+    if (errno || *end || value < 1 || value > INT_MAX)
+        return -1;
+    *pid = value;
+    return 0;
+}
+
 //  Parses argv into options.  Returns 0, or an exit code after a usage
 //  error.  Operands are kept in order, whatever the options between
 //  them, and whatever POSIXLY_CORRECT says ("-" in optstring).
 static int
-s_parse (int argc, char **argv, s_options_t *options)
+s_parse (int argc, char **argv, pm_cli_t *options)
 {
-    enum { O_JSON = 256, O_ALL, O_WAIT, O_TIMEOUT, O_DEPENDENTS, O_VERSION };
+    enum { O_JSON = 256, O_ALL, O_WAIT, O_TIMEOUT, O_DEPENDENTS, O_VERSION,
+           O_NO_COLOR, O_FOR, O_LEASE };
     static const struct option longs [] = {
         { "config",          required_argument, NULL, 'c' },
         { "runtime-dir",     required_argument, NULL, 's' },
@@ -168,6 +307,12 @@ s_parse (int argc, char **argv, s_options_t *options)
         { "wait",            required_argument, NULL, O_WAIT },
         { "timeout",         required_argument, NULL, O_TIMEOUT },
         { "with-dependents", no_argument,       NULL, O_DEPENDENTS },
+        { "follow",          no_argument,       NULL, 'f' },
+        { "lines",           required_argument, NULL, 'n' },
+        { "no-color",        no_argument,       NULL, O_NO_COLOR },
+        { "for",             required_argument, NULL, O_FOR },
+        { "lease",           required_argument, NULL, O_LEASE },
+        { "quiet",           no_argument,       NULL, 'q' },
         { NULL, 0, NULL, 0 }
     };
     memset (options, 0, sizeof *options);
@@ -177,7 +322,7 @@ s_parse (int argc, char **argv, s_options_t *options)
     opterr = 0;
     for (;;) {
         int last = optind;
-        int c = getopt_long (argc, argv, "-:c:s:h", longs, NULL);
+        int c = getopt_long (argc, argv, "-:c:s:hfn:q", longs, NULL);
         if (c == -1)
             break;
         switch (c) {
@@ -192,6 +337,15 @@ s_parse (int argc, char **argv, s_options_t *options)
                 break;
             case 'h':
                 options->help = true;
+                break;
+            case 'f':
+                options->follow = true;
+                break;
+            case 'n':
+                options->lines = optarg;
+                break;
+            case 'q':
+                options->quiet = true;
                 break;
             case O_JSON:
                 options->json = true;
@@ -211,24 +365,32 @@ s_parse (int argc, char **argv, s_options_t *options)
             case O_DEPENDENTS:
                 options->with_dependents = true;
                 break;
+            case O_NO_COLOR:
+                options->no_color = true;
+                break;
+            case O_FOR:
+                options->wait_for = optarg;
+                break;
+            case O_LEASE:
+                options->lease = optarg;
+                break;
             case ':':
-                return s_usage_error ("option %s needs a value",
-                                      argv [last]);
+                return pm_cli_usage_error ("option %s needs a value",
+                                           argv [last]);
             default:
                 //  getopt sets optopt for a known long option given a
                 //  value it does not take ("--json=1").
                 if (optopt && strncmp (argv [last], "--", 2) == 0)
-                    return s_usage_error ("option %.*s takes no value",
-                                          (int) strcspn (argv [last], "="),
-                                          argv [last]);
+                    return pm_cli_usage_error (
+                        "option %.*s takes no value",
+                        (int) strcspn (argv [last], "="), argv [last]);
                 if (optopt >= '0' && optopt <= '9')
-                    return s_usage_error ("unknown option -%c; a signal "
-                                          "is written without a dash: "
-                                          "'signal 9' or 'signal KILL'",
-                                          optopt);
+                    return pm_cli_usage_error (
+                        "unknown option -%c; a signal is written without a "
+                        "dash: 'signal 9' or 'signal KILL'", optopt);
                 if (optopt)
-                    return s_usage_error ("unknown option -%c", optopt);
-                return s_usage_error ("unknown option %s", argv [last]);
+                    return pm_cli_usage_error ("unknown option -%c", optopt);
+                return pm_cli_usage_error ("unknown option %s", argv [last]);
         }
     }
     //  After "--", getopt leaves the rest as operands.
@@ -260,34 +422,75 @@ s_one_of (const char *value, const char *list)
     return false;
 }
 
-//  Checks options against what command takes and fills request (names,
-//  all, wait, timeout, with_dependents, signal).  Returns 0, or an exit
-//  code after a usage error.
+//  Checks that command takes every option given, and parses --timeout.
+//  Returns 0, or an exit code after a usage error.
 static int
-s_build (const s_options_t *options, const s_command_t *command,
-         pm_request_t *request, double *timeout)
+s_check_options (pm_cli_t *options, const s_command_t *command)
 {
     const char *word = command->word;
-    if (options->all && !(command->takes & S_ALL))
-        return s_usage_error ("%s does not take --all", word);
-    if (options->wait && !(command->takes & S_WAIT))
-        return s_usage_error ("%s does not take --wait", word);
-    if (options->timeout && !(command->takes & S_TIMEOUT))
-        return s_usage_error ("%s does not take --timeout", word);
-    if (options->with_dependents && !(command->takes & S_DEPENDENTS))
-        return s_usage_error ("%s does not take --with-dependents", word);
-
-    *timeout = 0;
+    struct { bool given; unsigned flag; const char *name; } checks [] = {
+        { options->all,             S_ALL,        "--all" },
+        { options->wait != NULL,    S_WAIT,       "--wait" },
+        { options->timeout != NULL, S_TIMEOUT,    "--timeout" },
+        { options->with_dependents, S_DEPENDENTS, "--with-dependents" },
+        { options->follow,          S_FOLLOW,     "-f (--follow)" },
+        { options->lines != NULL,   S_LINES,      "-n (--lines)" },
+        { options->no_color,        S_COLOR,      "--no-color" },
+        { options->wait_for != NULL, S_FOR,       "--for" },
+        { options->lease != NULL,   S_LEASE,      "--lease" },
+        { options->quiet,           S_QUIET,      "-q (--quiet)" },
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks [0]; i++)
+        if (checks [i].given && !(command->takes & checks [i].flag))
+            return pm_cli_usage_error ("%s does not take %s", word,
+                                       checks [i].name);
+    options->timeout_s = 0;
     if (options->timeout) {
         char *end;
         errno = 0;
         double value = strtod (options->timeout, &end);
         if (errno || end == options->timeout || *end || !isfinite (value)
         ||  value < 0 || value > S_TIMEOUT_MAX)
-            return s_usage_error ("bad --timeout '%s': expected seconds, "
-                                  "e.g. 30 or 1.5", options->timeout);
-        *timeout = value;
+            return pm_cli_usage_error ("bad --timeout '%s': expected "
+                                       "seconds, e.g. 30 or 1.5",
+                                       options->timeout);
+        options->timeout_s = value;
     }
+    int count = options->args_count - 1;
+    if (command->takes & S_FILE) {
+        if (count > 1)
+            return pm_cli_usage_error ("%s takes one FILE at most", word);
+    }
+    else
+    if (command->takes & S_PID) {
+        long pid;
+        if (count != 1)
+            return pm_cli_usage_error ("%s needs one process id", word);
+        if (pm_cli_parse_pid (options->args [1], &pid) == -1)
+            return pm_cli_usage_error ("bad process id '%s'",
+                                       options->args [1]);
+    }
+    else
+    if (!(command->takes & (S_NAMES | S_SIGNAL)) && count > 0)
+        return pm_cli_usage_error ("%s takes no arguments, got '%s'", word,
+                                   options->args [1]);
+    if (options->lease) {
+        long pid;
+        if (pm_cli_parse_pid (options->lease, &pid) == -1)
+            return pm_cli_usage_error ("bad --lease '%s': expected a "
+                                       "process id", options->lease);
+    }
+    return 0;
+}
+
+//  Fills request from the options of a single-request command (names,
+//  all, wait, timeout, with_dependents, signal, for).  Returns 0, or an
+//  exit code after a usage error.
+static int
+s_build (const pm_cli_t *options, const s_command_t *command,
+         pm_request_t *request)
+{
+    const char *word = command->word;
     if (command->cmd == PM_CMD_START || command->cmd == PM_CMD_STOP
     ||  command->cmd == PM_CMD_RESTART) {
         //  Blocking is the default, and pmctl says so in the request.
@@ -296,71 +499,56 @@ s_build (const s_options_t *options, const s_command_t *command,
                                                        : "running";
         if (!s_one_of (wait, command->waits)
         ||  pm_wait_parse (wait, &request->wait) == -1)
-            return s_usage_error ("bad --wait '%s' for %s: expected %s",
-                                  wait, word, command->waits);
-        request->timeout = *timeout;
+            return pm_cli_usage_error ("bad --wait '%s' for %s: expected %s",
+                                       wait, word, command->waits);
+        request->timeout = options->timeout_s;
         request->with_dependents = options->with_dependents;
+    }
+    if (command->cmd == PM_CMD_WAIT) {
+        const char *states = "running|ready|stopped|completed|failed";
+        if (!options->wait_for)
+            return pm_cli_usage_error ("wait needs --for %s", states);
+        if (!s_one_of (options->wait_for, states))
+            return pm_cli_usage_error ("bad --for '%s': expected %s",
+                                       options->wait_for, states);
+        if (strcmp (options->wait_for, "ready") == 0)
+            request->wait_for = PM_STATE_RUNNING;
+        else
+            pm_state_parse (options->wait_for, &request->wait_for);
+        request->timeout = options->timeout_s;
     }
 
     char **operands = options->args + 1;
     int count = options->args_count - 1;
     if (command->takes & S_SIGNAL) {
         if (count == 0)
-            return s_usage_error ("%s needs a signal, then service names "
-                                  "or --all", word);
+            return pm_cli_usage_error ("%s needs a signal, then service "
+                                       "names or --all", word);
         if (pm_signal_parse (operands [0], &request->signum) == -1)
-            return s_usage_error ("unknown signal '%s'", operands [0]);
+            return pm_cli_usage_error ("unknown signal '%s'", operands [0]);
         operands++;
         count--;
     }
-    if (!(command->takes & S_NAMES)) {
-        if (count > 0)
-            return s_usage_error ("%s takes no arguments, got '%s'", word,
-                                  operands [0]);
+    if (!(command->takes & S_NAMES))
         return 0;
-    }
     if (command->takes & S_ALL) {
         if (count > 0 && options->all)
-            return s_usage_error ("%s: give service names or --all, not "
-                                  "both", word);
+            return pm_cli_usage_error ("%s: give service names or --all, "
+                                       "not both", word);
         if (count == 0 && !options->all)
-            return s_usage_error ("%s needs service names or --all", word);
+            return pm_cli_usage_error ("%s needs service names or --all",
+                                       word);
         request->all = options->all;
     }
     for (int i = 0; i < count; i++)
         if (pm_request_add_name (request, operands [i]) == -1)
-            return s_usage_error ("bad service name '%s'", operands [i]);
+            return pm_cli_usage_error ("bad service name '%s'", operands [i]);
     return 0;
-}
-
-//  How long pmctl waits for the reply, in ms (-1: no limit), and whether
-//  the command waits for a state (*waits).  The agent enforces a waiting
-//  command's timeout; pmctl only adds a margin.
-static int
-s_answer_ms (const pm_request_t *request, double timeout, bool *waits)
-{
-    *waits = request->cmd == PM_CMD_SHUTDOWN
-          || ((request->cmd == PM_CMD_START || request->cmd == PM_CMD_STOP
-            || request->cmd == PM_CMD_RESTART)
-           && request->wait != PM_WAIT_NONE);
-    if (!*waits)
-        return S_ANSWER_MS;
-    if (request->cmd == PM_CMD_SHUTDOWN)
-        return timeout > 0 ? (int) ceil (timeout * 1000) : -1;
-    return timeout > 0 ? (int) ceil (timeout * 1000) + S_MARGIN_MS : -1;
-}
-
-static double
-s_wall_clock (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 //  check: validates the config file here; no agent involved.
 static int
-s_check (const s_options_t *options)
+s_check (const pm_cli_t *options)
 {
     bool implicit;
     const char *file = options->args_count > 1 ? options->args [1]
@@ -373,138 +561,117 @@ s_check (const s_options_t *options)
     return code;
 }
 
-//  Every other command: one request, one reply, and for shutdown the
-//  agent's exit.
+//  A single-request command: build, send, render.
 static int
-s_remote (const s_options_t *options, const s_command_t *command)
+s_remote (const pm_cli_t *options, const s_command_t *command)
 {
-    pm_request_t *request = pm_request_new ((pm_cmd_t) command->cmd,
-                                            (uint64_t) getpid ());
-    double timeout = 0;
-    int code = s_build (options, command, request, &timeout);
-    if (code != 0) {
-        pm_request_destroy (&request);
-        return code;
-    }
-    if (request->cmd == PM_CMD_SHUTDOWN && !options->timeout)
-        timeout = S_SHUTDOWN_TIMEOUT;
-
-    char err [PM_PATH_MAX + 256];
-    pm_client_t *client = pm_client_new (options->config, options->rundir,
-                                         err, sizeof err);
-    if (!client) {
-        fprintf (stderr, "pmctl: %s\n", err);
-        pm_request_destroy (&request);
-        return PM_EXIT_USAGE;
-    }
-    if (pm_client_warning (client))
-        fprintf (stderr, "pmctl: warning: %s (the agent is located anyway)\n",
-                 pm_client_warning (client));
-
-    long long started = pm_client_now_ms ();
-    bool waits;
-    int answer_ms = s_answer_ms (request, timeout, &waits);
-    pm_reply_t *reply = NULL;
-    char *frame = NULL;
-    size_t size = 0;
-    pm_call_t call = pm_client_call (client, request, answer_ms, &reply,
-                                     &frame, &size, err, sizeof err);
-    switch (call) {
-        case PM_CALL_REPLY:
-            break;
-        case PM_CALL_NO_ANSWER:
-            //  Past the agent's own timeout plus a margin it is a timeout;
-            //  a command that should be answered at once is unreachable.
-            if (waits) {
-                fprintf (stderr, "pmctl: timed out: no answer from the "
-                         "agent after %g s\n", answer_ms / 1000.0);
-                code = PM_EXIT_TIMEOUT;
-            }
-            else {
-                fprintf (stderr, "pmctl: %s\n", err);
-                code = PM_EXIT_UNREACHABLE;
-            }
-            break;
-        default:
-            fprintf (stderr, "pmctl: %s\n", err);
-            code = PM_EXIT_UNREACHABLE;
-            break;
-    }
-    if (reply) {
-        if (options->json) {
-            char *json = pm_json_from_msgpack (frame, size);
-            printf ("%s\n", json ? json : "null");
-            free (json);
-        }
-        //  Someone else's shutdown is already under way: ours waits for
-        //  the same end.
-        if (request->cmd == PM_CMD_SHUTDOWN && !reply->ok
-        &&  reply->err == PM_ERR_SHUTTING_DOWN)
-            code = PM_EXIT_OK;
+    pm_request_t *request = pm_request_new ((pm_cmd_t) command->cmd, 0);
+    int code = s_build (options, command, request);
+    if (code == 0) {
+        double timeout = options->timeout_s;
+        if (request->cmd == PM_CMD_SHUTDOWN && !options->timeout)
+            timeout = S_SHUTDOWN_TIMEOUT;
+        pm_client_t *client = pm_remote_client (options, true);
+        if (client)
+            code = pm_remote_run (options, client, request, timeout, 0);
         else
-            code = pm_render_reply (stdout, stderr, request, reply,
-                                    s_wall_clock (), options->json);
+            code = PM_EXIT_USAGE;
+        pm_client_destroy (&client);
     }
-    if (request->cmd == PM_CMD_SHUTDOWN && reply && code == PM_EXIT_OK) {
-        int left = -1;
-        if (timeout > 0) {
-            long long spent = pm_client_now_ms () - started;
-            left = (int) ceil (timeout * 1000) - (int) spent;
-            if (left < 0)
-                left = 0;
-        }
-        fflush (stdout);
-        if (pm_client_wait_exit (client, left) == 0) {
-            if (!options->json)
-                printf ("agent %s stopped\n", pm_client_name (client));
-        }
-        else {
-            fprintf (stderr, "pmctl: timed out: agent %s still running "
-                     "after %g s\n", pm_client_name (client), timeout);
-            code = PM_EXIT_TIMEOUT;
-        }
-    }
-    pm_reply_destroy (&reply);
-    free (frame);
-    pm_client_destroy (&client);
     pm_request_destroy (&request);
     return code;
+}
+
+//  Checks the operands of logs and events: service names.
+static int
+s_check_names (const pm_cli_t *options)
+{
+    for (int i = 1; i < options->args_count; i++) {
+        size_t len = strlen (options->args [i]);
+        if (len == 0 || len > PM_NAME_MAX || strchr (options->args [i], '/'))
+            return pm_cli_usage_error ("bad service name '%s'",
+                                       options->args [i]);
+    }
+    return 0;
+}
+
+//  logs: parses -n.
+static int
+s_logs (const pm_cli_t *options)
+{
+    uint64_t lines = S_LINES_DEFAULT;
+    if (options->lines) {
+        const char *text = options->lines;
+        char *end;
+        errno = 0;
+        unsigned long long value = strtoull (text, &end, 10);
+        if (*text < '0' || *text > '9' || errno || *end
+        ||  value > S_LINES_MAX)
+            return pm_cli_usage_error ("bad -n '%s': expected a number of "
+                                       "lines, 0 or more", text);
+        lines = value;
+    }
+    int code = s_check_names (options);
+    if (code)
+        return code;
+    return pm_logs_run (options, options->args + 1, options->args_count - 1,
+                        lines);
+}
+
+static int
+s_dispatch (pm_cli_t *options)
+{
+    const s_command_t *command = s_command_find (options->args [0]);
+    if (!command)
+        return pm_cli_usage_error ("unknown command '%s'", options->args [0]);
+    int code = s_check_options (options, command);
+    if (code)
+        return code;
+    double down_timeout = options->timeout ? options->timeout_s
+                                           : S_SHUTDOWN_TIMEOUT;
+    switch (command->run) {
+        case S_RUN_REMOTE:
+            return s_remote (options, command);
+        case S_RUN_CHECK:
+            return s_check (options);
+        case S_RUN_LOGS:
+            return s_logs (options);
+        case S_RUN_EVENTS:
+            code = s_check_names (options);
+            return code ? code
+                 : pm_events_run (options, options->args + 1,
+                                  options->args_count - 1);
+        case S_RUN_UP:
+            code = s_check_names (options);
+            return code ? code
+                 : pm_up_run (options, options->args + 1,
+                              options->args_count - 1);
+        case S_RUN_DOWN:
+            return pm_up_down (options, down_timeout);
+        case S_RUN_IS_RUNNING:
+            return pm_up_is_running (options);
+        case S_RUN_LEASE:
+            return pm_up_lease (options, options->args [1]);
+    }
+    return PM_EXIT_USAGE;
 }
 
 int
 main (int argc, char **argv)
 {
-    s_options_t options;
+    pm_cli_t options;
     int code = s_parse (argc, argv, &options);
     if (code == 0) {
-        if (options.help) {
+        if (options.help)
             s_usage (stdout);
-        }
         else
         if (options.version)
             printf ("pmctl %s\n", PM_VERSION);
         else
         if (options.args_count == 0)
-            code = s_usage_error ("no command given");
-        else {
-            const s_command_t *command = s_command_find (options.args [0]);
-            if (!command)
-                code = s_usage_error ("unknown command '%s'",
-                                      options.args [0]);
-            else
-            if (command->cmd == -1) {
-                if (options.args_count > 2)
-                    code = s_usage_error ("check takes one FILE at most");
-                else
-                if (options.all || options.wait || options.timeout
-                ||  options.with_dependents)
-                    code = s_usage_error ("check takes no command options");
-                else
-                    code = s_check (&options);
-            }
-            else
-                code = s_remote (&options, command);
-        }
+            code = pm_cli_usage_error ("no command given");
+        else
+            code = s_dispatch (&options);
     }
     free (options.args);
     return code;

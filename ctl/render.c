@@ -187,6 +187,12 @@ pm_render_hello (FILE *out, const pm_reply_t *reply, double now)
     fprintf (out, "control  %s\n", reply->control ? reply->control : "-");
     fprintf (out, "events   %s\n", reply->events ? reply->events : "-");
     fprintf (out, "uptime   %s\n", uptime);
+    pm_render_leases (out, reply);
+}
+
+void
+pm_render_leases (FILE *out, const pm_reply_t *reply)
+{
     fprintf (out, "leases   ");
     if (reply->leases_count == 0)
         fprintf (out, "none");
@@ -237,6 +243,8 @@ s_verb (pm_cmd_t cmd)
         case PM_CMD_STOP:    return "stop";
         case PM_CMD_RESTART: return "restart";
         case PM_CMD_SIGNAL:  return "signal";
+        case PM_CMD_WAIT:    return "wait for";
+        case PM_CMD_LEASE:   return "lease";
         default:             return pm_cmd_name (cmd);
     }
 }
@@ -246,11 +254,23 @@ s_verb (pm_cmd_t cmd)
 static const char *
 s_goal (const pm_request_t *request)
 {
+    if (request->cmd == PM_CMD_WAIT)
+        return pm_state_name (request->wait_for);
     pm_wait_t wait = request->wait;
     if (wait == PM_WAIT_DEFAULT)
         wait = request->cmd == PM_CMD_STOP ? PM_WAIT_STOPPED
                                            : PM_WAIT_RUNNING;
     return pm_wait_name (wait);
+}
+
+//  True for a target of a timeout reply that was only late: no error
+//  text, or the agent's own wording for one still on its way ("still
+//  starting after 5s"), as opposed to one that failed on the way.
+static bool
+s_late (const pm_result_t *result)
+{
+    return !result->ok
+        && (!result->error || strncmp (result->error, "still ", 6) == 0);
 }
 
 //  One stderr line per failed target; returns how many.  With
@@ -263,7 +283,7 @@ s_print_failures (FILE *err, const pm_request_t *request,
     size_t failed = 0;
     for (size_t i = 0; i < reply->results_count; i++) {
         const pm_result_t *result = &reply->results [i];
-        if (result->ok || (only_errors && !result->error))
+        if (result->ok || (only_errors && s_late (result)))
             continue;
         const char *why = result->error ? result->error
                         : result->note ? result->note
@@ -289,7 +309,7 @@ s_print_timeout (FILE *err, const pm_request_t *request,
     size_t late = 0;
     for (size_t i = 0; i < reply->results_count; i++) {
         const pm_result_t *result = &reply->results [i];
-        if (result->ok || result->error)
+        if (!s_late (result))
             continue;
         if (late++ == 0)
             fprintf (err, ": not %s yet: ", s_goal (request));
@@ -303,13 +323,35 @@ s_print_timeout (FILE *err, const pm_request_t *request,
     fprintf (err, "\n");
 }
 
+void
+pm_render_reload (FILE *out, const pm_reply_t *reply)
+{
+    static const char *labels [PM_RELOAD_COUNT_] = {
+        "added", "removed", "changed", "restarted", "updated in place",
+        "unchanged"
+    };
+    for (int list = 0; list < PM_RELOAD_COUNT_; list++) {
+        fprintf (out, "%-17s", labels [list]);
+        if (reply->reload_count [list] == 0)
+            fprintf (out, "-");
+        for (size_t i = 0; i < reply->reload_count [list]; i++)
+            fprintf (out, "%s%s", i ? ", " : "", reply->reload [list][i]);
+        fprintf (out, "\n");
+    }
+}
+
 int
 pm_render_reply (FILE *out, FILE *err, const pm_request_t *request,
                  const pm_reply_t *reply, double now, int json)
 {
     int code = pm_render_exit_code (reply);
+    //  A refused lease is that one target failing, whatever the code.
+    if (request->cmd == PM_CMD_LEASE && !reply->ok)
+        code = PM_EXIT_FAILED;
     if (json)
         return code;
+    if (request->cmd == PM_CMD_RELOAD && reply->has_reload)
+        pm_render_reload (out, reply);
 
     if (reply->ok) {
         if (request->cmd == PM_CMD_STATUS)
@@ -317,10 +359,23 @@ pm_render_reply (FILE *out, FILE *err, const pm_request_t *request,
         else
         if (request->cmd == PM_CMD_HELLO)
             pm_render_hello (out, reply, now);
+        else
+        if (request->cmd == PM_CMD_LEASE)
+            pm_render_leases (out, reply);
+        else
+        if (request->cmd == PM_CMD_RELOAD)
+            ;                   //  the lists say it all
         else {
             pm_render_results (out, reply);
             s_print_failures (err, request, reply, false);
         }
+        return code;
+    }
+    if (request->cmd == PM_CMD_LEASE) {
+        //  The agent's message says which pid and why ("cannot lease:
+        //  no process 123"); every refusal is this target failing.
+        fprintf (err, "pmctl: %s\n", reply->message ? reply->message
+                 : pm_err_name (reply->err));
         return code;
     }
     switch (reply->err) {

@@ -40,6 +40,13 @@ void pm_render_results (FILE *out, const pm_reply_t *reply);
     seconds, for the agent's uptime. */
 void pm_render_hello (FILE *out, const pm_reply_t *reply, double now);
 
+/*  The "leases" line of ping and lease: "leases   11, 22" or
+    "leases   none". */
+void pm_render_leases (FILE *out, const pm_reply_t *reply);
+
+/*  A reload's lists, one line each ("restarted        db, api"). */
+void pm_render_reload (FILE *out, const pm_reply_t *reply);
+
 /*  Prints a reply for request in human form (results or table on out,
     failures and errors on err) and returns the exit code it stands for.
     With json set, prints nothing and only returns the code (the caller

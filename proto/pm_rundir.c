@@ -6,7 +6,9 @@
 */
 #include "pm_rundir.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -101,6 +103,55 @@ s_check_ipc (const char *endpoint, const char *what, char *err, size_t errlen)
 }
 
 int
+pm_rundir_base (char *out, size_t size)
+{
+    const char *xdg = getenv ("XDG_RUNTIME_DIR");
+    int len;
+    if (xdg && *xdg == '/')
+        len = snprintf (out, size, "%s/pmbus", xdg);
+    else
+        len = snprintf (out, size, "/tmp/pmbus-%u", (unsigned) getuid ());
+    return len < 0 || (size_t) len >= size ? -1 : 0;
+}
+
+int
+pm_rundir_find_by_config (const char *config_path, char *name, size_t size)
+{
+    char base [PM_PATH_MAX];
+    if (pm_rundir_base (base, sizeof base) == -1)
+        return -1;
+    DIR *dir = opendir (base);
+    if (!dir)
+        return -1;
+    int rc = -1;
+    struct dirent *entry;
+    while (rc == -1 && (entry = readdir (dir))) {
+        if (entry->d_name [0] == '.' || !pm_agent_name_valid (entry->d_name))
+            continue;
+        pm_paths_t paths;
+        char ignored [256];
+        char rundir [PM_PATH_MAX];
+        if (snprintf (rundir, sizeof rundir, "%s/%s", base, entry->d_name)
+            >= (int) sizeof rundir
+        ||  pm_paths_init (&paths, entry->d_name, rundir, NULL, NULL,
+                           ignored, sizeof ignored) == -1)
+            continue;
+        FILE *file = fopen (paths.config, "re");
+        if (!file)
+            continue;
+        char line [PM_PATH_MAX + 2];
+        bool same = fgets (line, sizeof line, file)
+                 && strcmp (strtok (line, "\n") ? line : "", config_path) == 0;
+        fclose (file);
+        if (same && pm_rundir_agent_running (&paths) == 1
+        &&  (size_t) snprintf (name, size, "%s", entry->d_name) < size)
+            rc = 0;
+    }
+    closedir (dir);
+    return rc;
+}
+
+int
 pm_paths_init (pm_paths_t *paths, const char *name, const char *rundir,
                const char *control, const char *events,
                char *err, size_t errlen)
@@ -127,6 +178,7 @@ pm_paths_init (pm_paths_t *paths, const char *name, const char *rundir,
         paths->dir [--len] = 0;
     snprintf (paths->lock, sizeof paths->lock, "%s/pmd.lock", paths->dir);
     snprintf (paths->pidfile, sizeof paths->pidfile, "%s/pmd.pid", paths->dir);
+    snprintf (paths->config, sizeof paths->config, "%s/config", paths->dir);
     if (control && *control)
         len = snprintf (paths->control, sizeof paths->control, "%s", control);
     else

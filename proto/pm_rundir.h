@@ -12,7 +12,8 @@
       name  = agent.name from the config, or derived from the config's
               absolute path: <stem>-<8 hex digits of a hash of the path>
       dir   = <base>/<name>                 (or --runtime-dir / -s DIR)
-      dir holds control.sock, events.sock, pmd.pid, pmd.lock
+      dir holds control.sock, events.sock, pmd.pid, pmd.lock, and
+      `config` (the absolute path of the agent's config file)
 */
 #ifndef PM_RUNDIR_H
 #define PM_RUNDIR_H
@@ -29,6 +30,7 @@ typedef struct {
     char events[PM_PATH_MAX + 32];    /* "ipc://<dir>/events.sock" or the config's override */
     char lock[PM_PATH_MAX + 32];      /* "<dir>/pmd.lock" */
     char pidfile[PM_PATH_MAX + 32];   /* "<dir>/pmd.pid" */
+    char config[PM_PATH_MAX + 32];    /* "<dir>/config": the config's path */
 } pm_paths_t;
 
 /*  Derives an agent name from an absolute config path: the file's stem
@@ -60,6 +62,18 @@ int pm_rundir_make (const pm_paths_t *paths, char *err, size_t errlen);
     agent holds it (running), 0 if not (no file, or the lock is free), -1
     on another error.  Sends nothing to the agent. */
 int pm_rundir_agent_running (const pm_paths_t *paths);
+
+/*  The base directory every agent's runtime directory sits in
+    ($XDG_RUNTIME_DIR/pmbus or /tmp/pmbus-<uid>).  Returns 0 or -1. */
+int pm_rundir_base (char *out, size_t size);
+
+/*  Finds, among the runtime directories in the base, the live agent (its
+    lock held) whose `config` file names config_path (an absolute, real
+    path), and writes that directory's name to name.  For a client whose
+    config file no longer parses, so agent.name cannot be read.  Returns
+    0 if found, -1 if not. */
+int pm_rundir_find_by_config (const char *config_path, char *name,
+                              size_t size);
 
 /*  Reads the pid file; returns the pid, or 0 if missing or unreadable. */
 long pm_rundir_read_pid (const pm_paths_t *paths);

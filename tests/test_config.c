@@ -313,6 +313,9 @@ test_log_settings (void)
                 "    log_line_max = 10;\n  };\n};\n", 4,
                 "services.a.log_line_max", "expected a size from 80");
     LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n"
+                "    log_line_max = \"1M\";\n  };\n};\n", 4,
+                "services.a.log_line_max", "from 80 to 262144");
+    LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n"
                 "    log_timestamps = 1;\n  };\n};\n", 4,
                 "services.a.log_timestamps", "expected true or false");
     LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n"

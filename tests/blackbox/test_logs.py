@@ -102,10 +102,9 @@ class Follower:
     expect(seq).  Problems are collected in .errors rather than raised, so
     a follower running in a thread reports them at the end.
 
-    A follower has no way to see that it lost the *end* of a stream (no
-    later seq arrives to show the gap), so after `idle` seconds without
-    anything the driver asks the agent (catch_up), as a real follower
-    would poll."""
+    The end of a stream is the service's exit event (every line comes
+    before it): seeing it, a follower fetches what it has not seen yet.
+    See Pump for when that event is lost too."""
 
     def __init__(self, test, agent, service, rcvhwm=1000, expect=None,
                  keep=False, label=None):
@@ -323,12 +322,18 @@ class Follower:
 
 class Pump(threading.Thread):
     """Reads a set of followers in one thread, as fast as it can, until
-    each has reached seq total (or stop is set, or timeout passes).  A
-    follower that has had nothing for `idle` seconds asks the agent
-    whether it missed the end.  With catch_up_first, each follower first
-    fetches what was written before it subscribed (a late joiner).
-    With slow set, it sleeps `delay` between two reads (a deliberately
-    slow subscriber) until slow is cleared."""
+    each has reached seq total (or stop is set, or timeout passes).  With
+    catch_up_first, each follower first fetches what was written before
+    it subscribed (a late joiner).  With delay, it sleeps that long
+    between two reads (a deliberately slow subscriber) until slow is
+    cleared.
+
+    A follower cannot see that it lost the *end* of a stream: no later seq
+    arrives to show the gap.  It learns that the service ended from the
+    service's exit event, and fetches the rest then; but that event can be
+    lost too, so once the test has seen the exit itself (by status) it
+    sets ended, and a follower that has had nothing for `idle` seconds
+    since then fetches the rest all the same."""
 
     def __init__(self, followers, total, timeout=90.0, catch_up_first=False,
                  idle=0.2, delay=0.0):
@@ -342,6 +347,7 @@ class Pump(threading.Thread):
         self.slow = threading.Event()
         if delay:
             self.slow.set()
+        self.ended = threading.Event()
         self.stop = threading.Event()
         self.failure = None
 
@@ -375,7 +381,8 @@ class Pump(threading.Thread):
                         time.sleep(self.delay)   # deliberately slow
                     else:
                         f.pump()
-                elif (f.last < self.total and not self.slow.is_set()
+                elif (self.ended.is_set() and not self.slow.is_set()
+                      and f.last < self.total
                       and time.monotonic() - f.last_activity > self.idle):
                     f.last_activity = time.monotonic()
                     f.catch_up()
@@ -461,33 +468,40 @@ class LogsTest(pmtest.AgentTest):
                    what="the first half of the burst")
         self.assertEqual(self.logs_last(agent, "burst"), half)
         self.assertEqual(agent.record("burst")["state"], "running")
+        #  The agent publishes far faster than a Python subscriber reads:
+        #  each early follower has what its high-water mark let through
+        #  queued, the rest was dropped.  Once they have read what was
+        #  queued, the second half's first lines show them the gap.
+        wait_until(lambda: all(
+            f.last > 0 and time.monotonic() - f.last_activity > 0.5
+            for f in early), 60, what="the early followers to read what "
+            "was queued for them")
+        at_pause = [f.last for f in early]
         late = [Follower(self, agent, "burst", expect=str,
                          label="late%d" % i) for i in range(3)]
-        for f in late[:2]:
+        for f in late:
             f.sync()
-        #  Let the writer go on.
+        #  Let the writer go on; the late followers fetch what they missed
+        #  while the second half streams.
         fd = wait_until(lambda: self._open_fifo(fifo), 10,
                         what="the writer to wait on its fifo")
         try:
             os.write(fd, b"go\n")
         finally:
             os.close(fd)
-        #  The third joins while the second half streams (if the agent is
-        #  not already done with it: it is fast).
-        wait_until(lambda: self.logs_last(agent, "burst") > half, 30,
-                   interval=0.005, what="the second half to begin")
-        late[2].sync()
-        third_joined_at = self.logs_last(agent, "burst")
         pump_late = Pump(late, total, catch_up_first=True)
         pump_late.start()
         agent.wait_state("burst", "completed", 60)
         burst_took = time.monotonic() - started
+        pump_early.ended.set()
+        pump_late.ended.set()
         pump_early.finish(90)
         pump_late.finish(60)
         for f in early + late:
             sys.stderr.write("\n  " + f.stats())
-        sys.stderr.write("\n  burst done in %.1fs, third late follower "
-                         "joined at seq %d\n" % (burst_took, third_joined_at))
+        sys.stderr.write("\n  start to exit %.1fs (with the pause); early "
+                         "followers at seq %d..%d in the pause\n"
+                         % (burst_took, min(at_pause), max(at_pause)))
         self.assertSame(self.read_file_bytes(self.log_path("burst")),
                         numbered(1, total), "burst.log")
         for f in early + late:
@@ -499,6 +513,9 @@ class LogsTest(pmtest.AgentTest):
             self.assertGreaterEqual(f.fetched, half, f.stats())
             self.assertTrue(f.first_live is None or f.first_live > half,
                             f.stats())
+        self.assertTrue(any(f.gaps for f in early),
+                        "no early follower saw a gap: the gap filling was "
+                        "not exercised")
 
     @staticmethod
     def _open_fifo(path):
@@ -549,6 +566,7 @@ class LogsTest(pmtest.AgentTest):
             took = burst(name)
             behind = slow.last
             pump.slow.clear()       # the burst is over: read at full speed
+            pump.ended.set()
             pump.finish(60)
             sys.stderr.write("\n  %s: writer done in %.2fs (%.2fs without a "
                              "subscriber) with the slow subscriber at seq "
@@ -644,6 +662,48 @@ os.write(1, b"before\\n" + line + b"\\nafter\\n")
                               x.get("partial")) for x in block["lines"]],
                             [(e["seq"], e["stream"], as_bytes(e["line"]),
                               e.get("partial")) for e in events], "replay")
+
+    def test_unfinished_last_line_of_exactly_line_max(self):
+        """An unfinished last line exactly log_line_max long (or a multiple
+        of it) still ends as a line: its last piece is not marked partial
+        (PROTOCOL.md 8.2: "more pieces follow ... the last one without
+        partial"), and the file's next line, from the next run, starts on
+        a line of its own."""
+        self.script("exact.py", """\
+import os, sys
+if os.path.exists("ran"):
+    os.write(1, b"next run\\n")
+else:
+    open("ran", "w").close()
+    os.write(1, b"x" * int(sys.argv[1]))
+""", shell=PYTHON)
+        agent = self.start_agent("""\
+  one: { argv = ["./exact.py", "1000"]; autostart = false;
+         log_line_max = 1000; };
+  two: { argv = ["./exact.py", "2000"]; autostart = false;
+         log_line_max = 1000; };
+""")
+        problems = []
+        for name, size in (("one", 1000), ("two", 2000)):
+            if os.path.exists(self.path("ran")):
+                os.unlink(self.path("ran"))
+            events, _ = self.run_to_exit(agent, name)
+            self.assertEqual(b"".join(as_bytes(e["line"]) for e in events),
+                             b"x" * size)
+            if events[-1].get("partial"):
+                problems.append("%s: the last piece is marked partial, and "
+                                "nothing follows: (seq, size, partial) %r"
+                                % (name, [(e["seq"], len(e["line"]),
+                                           e.get("partial")) for e in events]))
+            again, _ = self.run_to_exit(agent, name)
+            self.assertEqual([e["line"] for e in again], ["next run"])
+            lines = self.read_file_bytes(self.log_path(name)).split(b"\n")
+            if lines != [b"x" * size, b"next run", b""]:
+                problems.append("%s.log: lines of %r bytes, ending %r"
+                                % (name, [len(x) for x in lines],
+                                   [x[-12:] for x in lines]))
+        if problems:
+            self.fail("; ".join(problems))
 
     def test_long_line_whole_while_other_stream_writes(self):
         """The file keeps a long line whole even when the other stream

@@ -918,5 +918,31 @@ class ReloadTest(pmtest.AgentTest):
         self.assertEqual(lines[0], logs["last"] + 1, sub.summary())
 
 
+    def test_pmctl_reload(self):
+        """pmctl reload prints what happened to each service and exits 0;
+        with a file that no longer parses (so agent.name cannot be read),
+        pmctl still finds the agent and reports the error (exit 2), and
+        nothing changes."""
+        agent = self.start_agent(svc("db", SLEEP) + svc("api", SLEEP))
+        pid = agent.wait_state("db", "running")["pid"]
+        agent.wait_state("api", "running")
+        self.write_config(svc("db", SLEEP)
+                          + svc("api", SLEEP + ' stop_signal = "SIGINT";'))
+        rc, out, err = self.run_pmctl("reload")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("updated in place api", " ".join(out.split()), out)
+        self.assertIn("unchanged", out)
+        with open(agent.config, "w") as f:
+            f.write('agent: { name = "t"; };\nservices: {\n  db: {\n')
+        rc, out, err = self.run_pmctl("reload")
+        self.assertEqual(rc, 2, (out, err))
+        self.assertIn("syntax error", err)
+        self.assertIn(":4:", err)
+        self.assertEqual(agent.record("db")["pid"], pid)
+        rc, out, err = self.run_pmctl("status")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("db", out)
+
+
 if __name__ == "__main__":
     pmtest.main()

@@ -1,0 +1,81 @@
+/*  follow.h - a live session on the agent's events, for logs -f and
+    events -f
+
+    Owns: the SUB socket on the agent's events endpoint and its topic
+    prefixes, SIGINT and SIGTERM (blocked, read from a signalfd), the
+    watch on the agent's process, and the loop that hands each event to
+    the command, tells it when the stream has gone quiet, and ends the
+    session: Ctrl-C or SIGTERM (exit 0), the agent's last `shutdown`
+    event (exit 0), the agent gone without one (exit 3).
+
+    Leaves to others: what to do with an event, and recovering what was
+    missed (logs.c, events.c); requests (client.c).
+
+    Order matters for the caller: pm_follow_new before the first ZeroMQ
+    socket exists (libzmq's threads inherit the signal mask), then
+    pm_follow_attach, pm_follow_subscribe, pm_follow_connect, and only
+    then the first fetch (subscribe first, then fetch: what happens in
+    between arrives twice, never not at all).
+*/
+#ifndef PM_FOLLOW_H
+#define PM_FOLLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "client.h"
+#include "pm_proto.h"
+
+typedef struct pm_follow_t pm_follow_t;
+
+typedef struct {
+    /*  A state or log event under one of the prefixes.  body, size: its
+        raw frame (for --json). */
+    void (*on_event) (void *arg, const pm_event_t *event, const void *body,
+                      size_t size);
+    /*  The stream has been quiet for a moment after joining or after some
+        activity: the time to ask the agent whether anything published
+        meanwhile never arrived (a subscription not live yet, messages
+        dropped at the end of a burst).  Also called once after the
+        agent's shutdown event, with final set: then every message
+        published before has arrived, unless it was dropped. */
+    void (*on_quiet) (void *arg, bool final);
+} pm_follow_fns_t;
+
+/*  Blocks SIGINT and SIGTERM and opens a signalfd on them.  Returns a
+    new session, or NULL with a message in err. */
+pm_follow_t *pm_follow_new (char *err, size_t errlen);
+void pm_follow_destroy (pm_follow_t **self_p);
+
+/*  Asks the agent behind client (borrowed; it must outlive the session)
+    for its name and events endpoint (`hello`).  Returns 0, or an exit
+    code after printing why. */
+int pm_follow_attach (pm_follow_t *self, pm_client_t *client);
+
+/*  The agent's name, as it says it. */
+const char *pm_follow_agent (const pm_follow_t *self);
+
+/*  Adds a topic prefix ("log/demo/web/"); before pm_follow_connect. */
+void pm_follow_subscribe (pm_follow_t *self, const char *prefix);
+
+/*  Creates the SUB socket, subscribes to every prefix and to
+    agent/<agent>/, and connects.  Returns 0, or an exit code after
+    printing why. */
+int pm_follow_connect (pm_follow_t *self);
+
+/*  Runs the session until it ends; returns the exit code. */
+int pm_follow_run (pm_follow_t *self, const pm_follow_fns_t *fns, void *arg);
+
+/*  From a handler: a request found the agent gone.  The session then
+    gives the last messages a moment to arrive and ends. */
+void pm_follow_agent_gone (pm_follow_t *self);
+
+/*  From on_quiet: call on_quiet again after another quiet moment, even
+    if nothing arrives (to tell a message still on its way from one that
+    was lost). */
+void pm_follow_check_again (pm_follow_t *self);
+
+/*  From a handler: end the session with code once the handler returns. */
+void pm_follow_stop (pm_follow_t *self, int code);
+
+#endif
