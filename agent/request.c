@@ -361,15 +361,31 @@ pm_supervisor_start (pm_supervisor_t *self, const pm_request_t *request,
 }
 
 //  Adds to set every target and, with dependents, whatever depends on them.
-static void
-s_mark_set (pm_supervisor_t *self, const size_t *targets, size_t count,
-            bool dependents, bool *set)
+//  The services a stop or restart covers: the targets, then (with
+//  dependents) every service that depends on one of them, in config order;
+//  only_active leaves out dependents that are not up.  Returns a malloc'd
+//  list of *total indexes.
+static size_t *
+s_cover (pm_supervisor_t *self, const size_t *targets, size_t count,
+         bool dependents, bool only_active, size_t *total)
 {
+    bool *set = calloc (self->count + 1, sizeof *set);
+    size_t *all = calloc (self->count + 1, sizeof *all);
+    assert (set && all);
+    *total = 0;
     for (size_t k = 0; k < count; k++) {
-        set [targets [k]] = true;
+        all [(*total)++] = targets [k];
         if (dependents)
             pm_graph_mark_dependents (self->graph, targets [k], set);
     }
+    for (size_t k = 0; k < count; k++)
+        set [targets [k]] = false;      //  listed already
+    for (size_t i = 0; i < self->count; i++)
+        if (set [i] && (!only_active
+                        || pm_service_is_active (self->entries [i]->svc)))
+            all [(*total)++] = i;
+    free (set);
+    return all;
 }
 
 void
@@ -378,22 +394,10 @@ pm_supervisor_stop (pm_supervisor_t *self, const pm_request_t *request,
 {
     pm_wait_t wait = request->wait == PM_WAIT_DEFAULT ? PM_WAIT_STOPPED
                    : request->wait;
-    bool *set = calloc (self->count + 1, sizeof *set);
-    assert (set);
-    s_mark_set (self, targets, count, request->with_dependents, set);
     //  Report on every service stopped, targets first, then dependents.
-    size_t *all = calloc (self->count + 1, sizeof *all);
-    assert (all);
-    size_t total = 0;
-    for (size_t k = 0; k < count; k++)
-        all [total++] = targets [k];
-    for (size_t i = 0; i < self->count; i++) {
-        bool listed = false;
-        for (size_t k = 0; k < count && !listed; k++)
-            listed = targets [k] == i;
-        if (set [i] && !listed)
-            all [total++] = i;
-    }
+    size_t total;
+    size_t *all = s_cover (self, targets, count, request->with_dependents,
+                           false, &total);
     pm_waiter_t *waiter = pm_sup_waiter_new (self, request, wait, all, total, token);
     for (size_t k = 0; k < total; k++) {
         pm_entry_t *entry = self->entries [all [k]];
@@ -408,7 +412,6 @@ pm_supervisor_stop (pm_supervisor_t *self, const pm_request_t *request,
         else
             entry->stop_queued = true;
     }
-    free (set);
     free (all);
     pm_sup_park_or_answer (self, waiter);
 }
@@ -424,22 +427,10 @@ pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
     }
     pm_wait_t wait = request->wait == PM_WAIT_DEFAULT ? PM_WAIT_RUNNING
                    : request->wait;
-    bool *set = calloc (self->count + 1, sizeof *set);
-    assert (set);
-    s_mark_set (self, targets, count, request->with_dependents, set);
-    size_t *all = calloc (self->count + 1, sizeof *all);
-    assert (all);
-    size_t total = 0;
-    for (size_t k = 0; k < count; k++)
-        all [total++] = targets [k];
-    for (size_t i = 0; i < self->count; i++) {
-        bool listed = false;
-        for (size_t k = 0; k < count && !listed; k++)
-            listed = targets [k] == i;
-        //  Dependents that are not up stay as they are.
-        if (set [i] && !listed && pm_service_is_active (self->entries [i]->svc))
-            all [total++] = i;
-    }
+    //  Dependents that are not up stay as they are.
+    size_t total;
+    size_t *all = s_cover (self, targets, count, request->with_dependents,
+                           true, &total);
     pm_waiter_t *waiter = pm_sup_waiter_new (self, request, wait, all, total, token);
     for (size_t k = 0; k < total; k++) {
         pm_entry_t *entry = self->entries [all [k]];
@@ -468,7 +459,6 @@ pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
                 pm_sup_start_with_deps (self, entry);
         }
     }
-    free (set);
     free (all);
     pm_sup_park_or_answer (self, waiter);
 }

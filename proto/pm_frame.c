@@ -538,3 +538,31 @@ pm_pack_finish (msgpack_sbuffer *sbuf, char **data, size_t *size)
     *data = msgpack_sbuffer_release (sbuf);
     return 0;
 }
+
+int
+pm_decode_bytes (pm_decoder_t *dec, const msgpack_object *obj,
+                 const char *path, char **out, size_t *size)
+{
+    const char *bytes;
+    size_t len;
+    if (obj->type == MSGPACK_OBJECT_STR) {
+        bytes = obj->via.str.ptr;
+        len = obj->via.str.size;
+    }
+    else
+    if (obj->type == MSGPACK_OBJECT_BIN) {
+        bytes = obj->via.bin.ptr;
+        len = obj->via.bin.size;
+    }
+    else
+        return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
+                                "%s: expected a string or bin", path);
+    *out = malloc (len + 1);
+    if (!*out)
+        abort ();
+    if (len)
+        memcpy (*out, bytes, len);
+    (*out) [len] = 0;
+    *size = len;
+    return 0;
+}

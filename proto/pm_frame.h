@@ -94,6 +94,10 @@ int pm_decode_number (pm_decoder_t *dec, const msgpack_object *obj,
                       const char *path, double min, double *out);
 int pm_decode_bool (pm_decoder_t *dec, const msgpack_object *obj,
                     const char *path, bool *out);
+/*  A str or bin of any size (a log line), copied into *out (NUL-terminated,
+    the size in *size). */
+int pm_decode_bytes (pm_decoder_t *dec, const msgpack_object *obj,
+                     const char *path, char **out, size_t *size);
 /*  An array of 1..PM_NAME_MAX-byte names, at most PM_NAMES_MAX. */
 int pm_decode_names (pm_decoder_t *dec, const msgpack_object *obj,
                      const char *path, char ***names, size_t *count);

@@ -168,31 +168,13 @@ s_unpack_line (pm_decoder_t *dec, const msgpack_object *obj, const char *path,
         }
         else
         if (pm_key_is (key, "line")) {
-            const char *bytes;
-            size_t size;
-            if (val->type == MSGPACK_OBJECT_STR) {
-                bytes = val->via.str.ptr;
-                size = val->via.str.size;
-            }
-            else
-            if (val->type == MSGPACK_OBJECT_BIN) {
-                bytes = val->via.bin.ptr;
-                size = val->via.bin.size;
-            }
-            else
-                return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
-                                        "%s.line: expected a string or bin",
-                                        path);
             if (line->line)
                 return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
                                         "%s.line: given twice", path);
-            line->line = malloc (size + 1);
-            if (!line->line)
-                abort ();
-            if (size)
-                memcpy (line->line, bytes, size);
-            line->line [size] = 0;
-            line->line_size = size;
+            snprintf (where, sizeof where, "%s.line", path);
+            if (pm_decode_bytes (dec, val, where, &line->line,
+                                 &line->line_size))
+                return -1;
             have_line = true;
         }
     }

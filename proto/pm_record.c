@@ -522,28 +522,7 @@ static int
 s_decode_line (pm_decoder_t *dec, const msgpack_object *val,
                pm_event_t *event)
 {
-    const char *bytes;
-    size_t size;
-    if (val->type == MSGPACK_OBJECT_STR) {
-        bytes = val->via.str.ptr;
-        size = val->via.str.size;
-    }
-    else
-    if (val->type == MSGPACK_OBJECT_BIN) {
-        bytes = val->via.bin.ptr;
-        size = val->via.bin.size;
-    }
-    else
-        return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
-                                "line: expected a string or bin");
-    event->line = malloc (size + 1);
-    if (!event->line)
-        abort ();
-    if (size)
-        memcpy (event->line, bytes, size);
-    event->line [size] = 0;
-    event->line_size = size;
-    return 0;
+    return pm_decode_bytes (dec, val, "line", &event->line, &event->line_size);
 }
 
 static int
