@@ -33,7 +33,15 @@ typedef struct {
     int fd;                   /* read end, owned, -1 when closed */
     char *partial;            /* unfinished line, malloc'd, line_max bytes */
     size_t partial_size;
+    char *held;               /* text file: the cut pieces of a line not yet
+                                 ended, written whole when it ends */
+    size_t held_size;
+    size_t held_cap;
 } s_stream_t;
+
+/*  A line longer than this goes into a text file in pieces, each ended by
+    a newline: the price of bounded memory. */
+#define s_HELD_MAX (1024 * 1024)
 
 struct pm_logcap_t {
     zloop_t *loop;            /* not owned */
@@ -53,7 +61,6 @@ struct pm_logcap_t {
     bool echo;                /* also print to stdout */
     int echo_width;
     double ts;                /* timestamp of the chunk being handled */
-    bool mid_line [2];        /* the last text entry of a stream was a cut piece */
     pm_logcap_line_fn *line_fn;   /* told of every line, or NULL */
     void *line_arg;
 };
@@ -213,30 +220,51 @@ s_reserve (pm_logcap_t *self, size_t more)
     assert (self->out);
 }
 
+//  Appends text as a JSON string; bytes that are not valid UTF-8 become
+//  \ufffd, as in the protocol's JSON (the raw bytes are in the events).
 static void
 s_json_string (pm_logcap_t *self, const char *text, size_t size)
 {
     s_reserve (self, size * 6 + 2);
     char *p = self->out + self->out_size;
     *p++ = '"';
-    for (size_t i = 0; i < size; i++) {
-        unsigned char c = (unsigned char) text [i];
+    const unsigned char *bytes = (const unsigned char *) text;
+    size_t i = 0;
+    while (i < size) {
+        unsigned char c = bytes [i];
         if (c == '"' || c == '\\') {
             *p++ = '\\';
             *p++ = (char) c;
+            i++;
         }
         else
         if (c < 0x20 || c == 0x7f) {
             p += sprintf (p, "\\u%04x", c);
+            i++;
         }
         else
+        if (c < 0x80) {
             *p++ = (char) c;
+            i++;
+        }
+        else {
+            size_t len = pm_utf8_next (bytes + i, size - i);
+            if (len == 0) {
+                memcpy (p, "\\ufffd", 6);
+                p += 6;
+                i++;
+            }
+            else {
+                memcpy (p, bytes + i, len);
+                p += len;
+                i += len;
+            }
+        }
     }
     *p++ = '"';
     self->out_size = (size_t) (p - self->out);
 }
 
-//  One whole line (or a cut piece of one).
 static size_t
 s_timestamp (char *buf, size_t size, double ts)
 {
@@ -250,15 +278,57 @@ s_timestamp (char *buf, size_t size, double ts)
 }
 
 static void
+s_hold (s_stream_t *stream, const char *data, size_t size)
+{
+    if (stream->held_size + size > stream->held_cap) {
+        size_t cap = stream->held_cap ? stream->held_cap : 4096;
+        while (cap < stream->held_size + size)
+            cap *= 2;
+        stream->held = realloc (stream->held, cap);
+        assert (stream->held);
+        stream->held_cap = cap;
+    }
+    memcpy (stream->held + stream->held_size, data, size);
+    stream->held_size += size;
+}
+
+//  Writes what a stream holds, ended by a newline, as one entry.
+static void
+s_write_held (pm_logcap_t *self, s_stream_t *stream)
+{
+    s_before_entry (self, stream->held_size + 1);
+    s_reserve (self, stream->held_size + 1);
+    memcpy (self->out + self->out_size, stream->held, stream->held_size);
+    self->out_size += stream->held_size;
+    self->out [self->out_size++] = '\n';
+    stream->held_size = 0;
+}
+
+//  A text entry: the line as written, optionally after its time.  The cut
+//  pieces of a long line are held until it ends, so the other stream's
+//  lines never land in the middle of it and rotation never splits it.
+static void
+s_text_entry (pm_logcap_t *self, s_stream_t *stream, const char *line,
+              size_t size, bool partial)
+{
+    if (stream->held_size == 0 && self->settings.timestamps) {
+        char stamp [48];
+        s_hold (stream, stamp, s_timestamp (stamp, sizeof stamp, self->ts));
+    }
+    s_hold (stream, line, size);
+    if (!partial || stream->held_size >= s_HELD_MAX)
+        s_write_held (self, stream);
+}
+
+static void
 s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
         bool partial)
 {
     uint64_t seq = ++self->seq;
-    //  Rotation counts what the entry will take; a JSON entry is at most
-    //  six bytes per byte of line plus its fields.
-    s_before_entry (self, self->settings.format == PM_LOG_JSON
-                          ? size * 2 + 160 : size + 40);
     if (self->settings.format == PM_LOG_JSON) {
+        //  Rotation counts what the entry will take: at most six bytes per
+        //  byte of line, plus its fields.
+        s_before_entry (self, size * 6 + 160);
         s_reserve (self, 256);
         self->out_size += (size_t) snprintf (
             self->out + self->out_size, self->out_cap - self->out_size,
@@ -275,18 +345,8 @@ s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
         self->out [self->out_size++] = '}';
         self->out [self->out_size++] = '\n';
     }
-    else {
-        s_reserve (self, size + 48);
-        if (self->settings.timestamps && !self->mid_line [stream])
-            self->out_size += s_timestamp (self->out + self->out_size, 48,
-                                           self->ts);
-        self->mid_line [stream] = partial;
-        memcpy (self->out + self->out_size, line, size);
-        self->out_size += size;
-        //  A cut piece is not the end of a line.
-        if (!partial)
-            self->out [self->out_size++] = '\n';
-    }
+    else
+        s_text_entry (self, &self->streams [stream], line, size, partial);
     if (self->echo) {
         fprintf (stdout, "%-*s | %.*s%s", self->echo_width, self->service,
                  (int) size, line, partial ? "" : "\n");
@@ -300,38 +360,49 @@ s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
         self->line_fn (self->line_arg, line, size);
 }
 
-//  Splits data into lines for stream i.
+//  Splits data into lines for stream i.  A line longer than line_max is
+//  cut into pieces of line_max bytes; a piece is marked partial only when
+//  more of the line follows (known when its next byte arrives), so a line
+//  of exactly N pieces still ends with an unmarked one.
 static void
 s_feed (pm_logcap_t *self, int i, const char *data, size_t size)
 {
     s_stream_t *stream = &self->streams [i];
+    size_t max = self->settings.line_max;
     while (size > 0) {
-        const char *newline = memchr (data, '\n', size);
-        size_t take = newline ? (size_t) (newline - data) : size;
-        if (stream->partial_size == 0 && newline) {
+        if (stream->partial_size == 0) {
             //  A whole line in the chunk: no copy.
-            if (take <= self->settings.line_max) {
-                s_line (self, (pm_stream_t) i, data, take, false);
-                data += take + 1;
-                size -= take + 1;
+            const char *newline = memchr (data, '\n',
+                                          size < max + 1 ? size : max + 1);
+            if (newline) {
+                size_t len = (size_t) (newline - data);
+                s_line (self, (pm_stream_t) i, data, len, false);
+                data += len + 1;
+                size -= len + 1;
                 continue;
             }
         }
-        //  Append to the unfinished line, cutting at the limit.
-        size_t room = self->settings.line_max - stream->partial_size;
-        size_t copy = take < room ? take : room;
-        memcpy (stream->partial + stream->partial_size, data, copy);
-        stream->partial_size += copy;
-        data += copy;
-        size -= copy;
-        if (stream->partial_size == self->settings.line_max
-        &&  (copy < take || !newline)) {
-            s_line (self, (pm_stream_t) i, stream->partial,
-                    stream->partial_size, true);
+        if (stream->partial_size == max) {
+            //  Full: the next byte says whether this was the last piece.
+            bool ends = *data == '\n';
+            s_line (self, (pm_stream_t) i, stream->partial, max, !ends);
             stream->partial_size = 0;
+            if (ends) {
+                data++;
+                size--;
+            }
             continue;
         }
-        if (newline && copy == take) {
+        size_t room = max - stream->partial_size;
+        size_t take = size < room ? size : room;
+        const char *newline = memchr (data, '\n', take);
+        if (newline)
+            take = (size_t) (newline - data);
+        memcpy (stream->partial + stream->partial_size, data, take);
+        stream->partial_size += take;
+        data += take;
+        size -= take;
+        if (newline) {
             s_line (self, (pm_stream_t) i, stream->partial,
                     stream->partial_size, false);
             stream->partial_size = 0;
@@ -401,8 +472,12 @@ static void
 s_finish_line (pm_logcap_t *self, int i)
 {
     s_stream_t *stream = &self->streams [i];
-    if (stream->partial_size == 0)
+    if (stream->partial_size == 0) {
+        //  A line cut at exactly line_max whose end never came.
+        if (stream->held_size)
+            s_write_held (self, stream);
         return;
+    }
     self->ts = s_now ();
     s_line (self, (pm_stream_t) i, stream->partial, stream->partial_size,
             false);
@@ -557,6 +632,7 @@ pm_logcap_destroy (pm_logcap_t **self_p)
     for (int i = 0; i < 2; i++) {
         s_close_stream (self, i);
         free (self->streams [i].partial);
+        free (self->streams [i].held);
     }
     s_flush (self);
     if (self->file_fd != -1)

@@ -516,12 +516,14 @@ pm_supervisor_logs (pm_supervisor_t *self, const pm_request_t *request,
             const pm_logline_t *line = pm_logring_get (ring, seq);
             if (!line)
                 break;
-            //  Past its share a block is cut (more); the first line of a
+            //  Past its share, or at the protocol's 4096 elements per
+            //  list, a block is cut (more); the first line of a
             //  reply always goes, so a client asking again always moves on
             //  (a line is at most 256 KiB, the reply at most 1 MiB).
             size_t cost = pm_line_encoded_size (line->size);
             if ((used + cost > share && block->lines_count > 0)
-            ||  (used_total + cost > budget && used_total > 0)) {
+            ||  (used_total + cost > budget && used_total > 0)
+            ||  block->lines_count == PM_NAMES_MAX) {
                 block->more = true;
                 break;
             }

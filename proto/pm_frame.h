@@ -36,10 +36,6 @@
 int pm_frame_unpack (const void *data, size_t size, msgpack_unpacked *result,
                      char *err, size_t errlen);
 
-/*  Length of the valid UTF-8 sequence at text (1..4), or 0 if the bytes
-    there do not start one (overlong forms, surrogates and code points
-    over U+10FFFF are invalid).  size is the number of bytes available. */
-size_t pm_utf8_next (const unsigned char *text, size_t size);
 
 /*  True if all size bytes are valid UTF-8 (NUL is valid). */
 bool pm_utf8_valid (const void *text, size_t size);

@@ -246,6 +246,12 @@ s_unpack_block (pm_decoder_t *dec, const msgpack_object *obj, const char *path,
             if (block->lines)
                 return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
                                         "%s.lines: given twice", path);
+            if (val->via.array.size > PM_NAMES_MAX)
+                return pm_decoder_fail (dec, PM_ERR_TOO_LARGE,
+                                        "%s.lines: %u elements, over the "
+                                        "limit of %d", path,
+                                        (unsigned) val->via.array.size,
+                                        PM_NAMES_MAX);
             block->lines = pm_alloc (val->via.array.size + 1,
                                      sizeof (pm_line_t));
             for (uint32_t j = 0; j < val->via.array.size; j++) {

@@ -390,6 +390,10 @@ int pm_topic_format (char *buf, size_t size, pm_event_kind_t kind,
 /*  JSON rendering, for tools                                          */
 /* ------------------------------------------------------------------ */
 
+/*  Bytes in the valid UTF-8 sequence that starts text (1..4), or 0 when
+    it is not valid UTF-8 (or size is 0). */
+size_t pm_utf8_next (const unsigned char *text, size_t size);
+
 /*  Renders any msgpack frame as one line of JSON (no trailing newline)
     into a malloc'd NUL-terminated string, keeping the protocol's field
     names.  bin values and invalid UTF-8 become strings with \uFFFD for bad
