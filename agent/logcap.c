@@ -445,6 +445,8 @@ s_read (pm_logcap_t *self, int i, int max_chunks)
         }
         self->ts = s_now ();
         self->bytes_in += (uint64_t) got;
+        if (self->pub)
+            pm_publish_refresh (self->pub);
         s_feed (self, i, chunk, (size_t) got);
         s_flush (self);
         total += (size_t) got;

@@ -1,8 +1,14 @@
-/*  publish.c - the PUB socket (publish.h)
+/*  publish.c - the PUB side (publish.h)
 
     Each message is two frames, topic then body, sent with ZMQ_DONTWAIT.
-    A PUB socket drops rather than blocks when a subscriber's queue is
-    full, so the only failure seen here is an internal one; it is counted.
+    The socket is an XPUB: it behaves as a PUB for subscribers, and tells
+    us which topic prefixes are subscribed.  A message no subscription
+    matches is not even encoded, which is most of what publishing costs a
+    chatty service when nobody is listening.  Subscriptions are read before
+    every decision, so one made just before a message is never missed.
+
+    A full subscriber queue drops rather than blocks; the subscriber sees
+    the gap in seq and fetches what it missed (`logs since`).
 */
 #include "publish.h"
 #include "agentlog.h"
@@ -14,11 +20,17 @@
 #include <time.h>
 
 struct pm_publish_t {
-    zsock_t *sock;            /* PUB, owned */
+    zsock_t *sock;            /* XPUB, owned */
     char *agent;              /* agent name, owned */
+    size_t agent_len;
     uint64_t agent_seq;       /* last agent event seq */
     uint64_t sent;
     uint64_t dropped;
+    uint64_t unheard;         /* not published: no subscription matched */
+    char **prefixes;          /* subscribed topic prefixes, owned */
+    size_t prefixes_count;
+    pm_buffer_t *buffer;      /* encoding buffer, reused */
+    zloop_t *loop;            /* watching the socket, or NULL; not owned */
 };
 
 static double
@@ -33,7 +45,7 @@ pm_publish_t *
 pm_publish_new (const char *endpoint, const char *agent, char *err,
                 size_t errlen)
 {
-    zsock_t *sock = zsock_new (ZMQ_PUB);
+    zsock_t *sock = zsock_new (ZMQ_XPUB);
     if (!sock) {
         snprintf (err, errlen, "cannot create PUB socket: %s",
                   zmq_strerror (zmq_errno ()));
@@ -51,6 +63,8 @@ pm_publish_new (const char *endpoint, const char *agent, char *err,
     assert (self);
     self->sock = sock;
     self->agent = strdup (agent);
+    self->agent_len = strlen (agent);
+    self->buffer = pm_buffer_new ();
     return self;
 }
 
@@ -60,36 +74,132 @@ pm_publish_destroy (pm_publish_t **self_p)
     pm_publish_t *self = *self_p;
     if (!self)
         return;
+    if (self->loop)
+        zloop_reader_end (self->loop, self->sock);
     zsock_destroy (&self->sock);
+    for (size_t i = 0; i < self->prefixes_count; i++)
+        free (self->prefixes [i]);
+    free (self->prefixes);
+    pm_buffer_destroy (&self->buffer);
     free (self->agent);
     free (self);
     *self_p = NULL;
 }
 
+//  Reads the subscription messages waiting on the XPUB: 1 + prefix to
+//  subscribe, 0 + prefix to unsubscribe.  Without XPUB_VERBOSE, libzmq
+//  passes only the first subscription and the last unsubscription of a
+//  prefix, so the set below is the set of prefixes someone wants.
 static void
-s_send (pm_publish_t *self, const pm_event_t *event)
+s_read_subscriptions (pm_publish_t *self)
 {
-    char topic [3 * PM_NAME_MAX + 16];
-    int len = pm_topic_format (topic, sizeof topic, event->kind, event->agent,
-                               event->service, event->stream);
-    char *data = NULL;
-    size_t size = 0;
-    if (len < 0 || pm_event_encode (event, &data, &size) == -1) {
+    void *handle = zsock_resolve (self->sock);
+    char data [3 * PM_NAME_MAX + 32];
+    while (true) {
+        int got = zmq_recv (handle, data, sizeof data, ZMQ_DONTWAIT);
+        if (got < 1)
+            break;
+        size_t len = (size_t) got > sizeof data ? sizeof data : (size_t) got;
+        const char *prefix = data + 1;
+        size_t prefix_len = len - 1;
+        size_t found = self->prefixes_count;
+        for (size_t i = 0; i < self->prefixes_count; i++)
+            if (strlen (self->prefixes [i]) == prefix_len
+            &&  memcmp (self->prefixes [i], prefix, prefix_len) == 0)
+                found = i;
+        if (data [0] == 1 && found == self->prefixes_count) {
+            self->prefixes = realloc (self->prefixes, (self->prefixes_count + 1)
+                                      * sizeof *self->prefixes);
+            assert (self->prefixes);
+            char *copy = malloc (prefix_len + 1);
+            assert (copy);
+            memcpy (copy, prefix, prefix_len);
+            copy [prefix_len] = 0;
+            self->prefixes [self->prefixes_count++] = copy;
+        }
+        else
+        if (data [0] == 0 && found < self->prefixes_count) {
+            free (self->prefixes [found]);
+            self->prefixes [found] = self->prefixes [--self->prefixes_count];
+        }
+    }
+}
+
+void
+pm_publish_refresh (pm_publish_t *self)
+{
+    s_read_subscriptions (self);
+}
+
+static int
+s_on_subscription (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    s_read_subscriptions ((pm_publish_t *) arg);
+    return 0;
+}
+
+int
+pm_publish_watch (pm_publish_t *self, zloop_t *loop)
+{
+    if (zloop_reader (loop, self->sock, s_on_subscription, self) == -1)
+        return -1;
+    self->loop = loop;
+    return 0;
+}
+
+//  True if some subscription matches topic (as last read).
+static bool
+s_wanted (pm_publish_t *self, const char *topic, size_t len)
+{
+    for (size_t i = 0; i < self->prefixes_count; i++) {
+        size_t plen = strlen (self->prefixes [i]);
+        if (plen <= len && memcmp (self->prefixes [i], topic, plen) == 0)
+            return true;
+    }
+    return false;
+}
+
+//  "kind/agent/[service/][stream/]" by copying, not formatting: this runs
+//  for every line a service writes.
+static int
+s_topic (pm_publish_t *self, char *buf, size_t size, const char *kind,
+         const char *service, const char *stream)
+{
+    const char *parts [4] = { kind, self->agent, service, stream };
+    size_t at = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!parts [i])
+            continue;
+        size_t len = i == 1 ? self->agent_len : strlen (parts [i]);
+        if (len == 0 || memchr (parts [i], '/', len) || at + len + 2 > size)
+            return -1;
+        memcpy (buf + at, parts [i], len);
+        at += len;
+        buf [at++] = '/';
+    }
+    buf [at] = 0;
+    return (int) at;
+}
+
+static void
+s_send (pm_publish_t *self, const char *topic, int len,
+        const pm_event_t *event)
+{
+    if (len < 0 || pm_event_encode_to (event, self->buffer) == -1) {
         //  Cannot happen within the config's limits; say so if it does.
         if (self->dropped++ == 0)
             pm_log_error ("cannot publish on %s: the message does not "
                           "encode (over 1 MiB?); counting such drops",
-                          len < 0 ? "(topic too long)" : topic);
-        free (data);
+                          len < 0 ? "(bad topic)" : topic);
         return;
     }
     void *handle = zsock_resolve (self->sock);
     if (zmq_send (handle, topic, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
-    ||  zmq_send (handle, data, size, ZMQ_DONTWAIT) == -1)
+    ||  zmq_send (handle, pm_buffer_data (self->buffer),
+                  pm_buffer_size (self->buffer), ZMQ_DONTWAIT) == -1)
         self->dropped++;
     else
         self->sent++;
-    free (data);
 }
 
 void
@@ -97,6 +207,13 @@ pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
                   double ts, pm_state_t old_state, pm_state_t new_state,
                   const pm_record_t *record)
 {
+    char topic [3 * PM_NAME_MAX + 16];
+    int len = s_topic (self, topic, sizeof topic, "state", service, NULL);
+    s_read_subscriptions (self);
+    if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
+        self->unheard++;
+        return;
+    }
     pm_event_t event;
     memset (&event, 0, sizeof event);
     event.kind = PM_EVENT_STATE;
@@ -107,7 +224,7 @@ pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
     event.old_state = old_state;
     event.new_state = new_state;
     event.record = *record;
-    s_send (self, &event);
+    s_send (self, topic, len, &event);
 }
 
 void
@@ -115,6 +232,13 @@ pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
                 double ts, pm_stream_t stream, const char *line, size_t size,
                 bool partial)
 {
+    char topic [3 * PM_NAME_MAX + 16];
+    int len = s_topic (self, topic, sizeof topic, "log", service,
+                       pm_stream_name (stream));
+    if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
+        self->unheard++;
+        return;
+    }
     pm_event_t event;
     memset (&event, 0, sizeof event);
     event.kind = PM_EVENT_LOG;
@@ -126,22 +250,32 @@ pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
     event.line = (char *) line;
     event.line_size = size;
     event.partial = partial;
-    s_send (self, &event);
+    s_send (self, topic, len, &event);
 }
 
 uint64_t
 pm_publish_agent (pm_publish_t *self, const char *name, const char *message)
 {
+    //  Agent events are numbered whether or not anyone listens: a later
+    //  subscriber can tell how many it missed.
+    uint64_t seq = ++self->agent_seq;
+    char topic [3 * PM_NAME_MAX + 16];
+    int len = s_topic (self, topic, sizeof topic, "agent", NULL, NULL);
+    s_read_subscriptions (self);
+    if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
+        self->unheard++;
+        return seq;
+    }
     pm_event_t event;
     memset (&event, 0, sizeof event);
     event.kind = PM_EVENT_AGENT;
-    event.seq = ++self->agent_seq;
+    event.seq = seq;
     event.ts = s_now ();
     event.agent = self->agent;
     event.event = (char *) name;
     event.message = (char *) message;
-    s_send (self, &event);
-    return event.seq;
+    s_send (self, topic, len, &event);
+    return seq;
 }
 
 uint64_t

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "pm_proto.h"
+#include <czmq.h>
 
 /*  Messages queued per subscriber before it starts losing them: a burst of
     this many lines reaches a subscriber that is not reading at all. */
@@ -31,6 +32,14 @@ typedef struct pm_publish_t pm_publish_t;
 pm_publish_t *pm_publish_new (const char *endpoint, const char *agent,
                               char *err, size_t errlen);
 void pm_publish_destroy (pm_publish_t **self_p);
+
+/*  Reads the subscriptions the socket has for us now.  Log lines are
+    published only on topics someone subscribed to, as last read: the log
+    capture calls this once per chunk it reads. */
+void pm_publish_refresh (pm_publish_t *self);
+
+/*  Also reads subscriptions whenever the socket signals them. */
+int pm_publish_watch (pm_publish_t *self, zloop_t *loop);
 
 /*  Publishes a state transition of service (record borrowed). */
 void pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,

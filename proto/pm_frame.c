@@ -218,7 +218,19 @@ pm_utf8_valid (const void *text, size_t size)
 {
     const unsigned char *bytes = (const unsigned char *) text;
     size_t off = 0;
+    //  Most lines are ASCII: check eight bytes at a time for a high bit.
+    while (off + 8 <= size) {
+        uint64_t word;
+        memcpy (&word, bytes + off, 8);
+        if (word & 0x8080808080808080ULL)
+            break;
+        off += 8;
+    }
     while (off < size) {
+        if (bytes [off] < 0x80) {
+            off++;
+            continue;
+        }
         size_t len = pm_utf8_next (bytes + off, size - off);
         if (len == 0)
             return false;

@@ -379,6 +379,16 @@ int pm_event_encode (const pm_event_t *self, char **data, size_t *size);
 pm_err_t pm_event_decode (const void *data, size_t size, pm_event_t **event_p,
                           char *err, size_t errlen);
 
+/*  A reusable encoding buffer, so a publisher encoding many messages
+    allocates once: pm_event_encode_to replaces what it holds. */
+typedef struct pm_buffer_t pm_buffer_t;
+pm_buffer_t *pm_buffer_new (void);
+void pm_buffer_destroy (pm_buffer_t **self_p);
+const char *pm_buffer_data (const pm_buffer_t *self);
+size_t pm_buffer_size (const pm_buffer_t *self);
+/*  Encodes event into buffer.  Returns 0, or -1 (nothing usable held). */
+int pm_event_encode_to (const pm_event_t *self, pm_buffer_t *buffer);
+
 /*  Writes the topic for an event into buf ("state/demo/db/",
     "log/demo/db/out/", "agent/demo/").  Returns the length, or -1 if it
     does not fit. */

@@ -402,8 +402,9 @@ pm_event_destroy (pm_event_t **self_p)
     *self_p = NULL;
 }
 
-int
-pm_event_encode (const pm_event_t *self, char **data, size_t *size)
+//  Packs event with pk; -1 if it is not one that can be encoded.
+static int
+s_event_pack (const pm_event_t *self, msgpack_packer *pk)
 {
     if (!self || (unsigned) self->kind > PM_EVENT_AGENT)
         return -1;
@@ -418,65 +419,124 @@ pm_event_encode (const pm_event_t *self, char **data, size_t *size)
     else
         fields += 1 + (self->message != NULL);  //  event, message
 
-    msgpack_sbuffer sbuf;
-    msgpack_packer pk;
-    pm_packer_init (&pk, &sbuf);
-    msgpack_pack_map (&pk, fields);
-    pm_pack_str (&pk, "v");
-    msgpack_pack_uint64 (&pk, PM_PROTOCOL_VERSION);
-    pm_pack_str (&pk, "kind");
-    pm_pack_str (&pk, s_kinds [self->kind]);
-    pm_pack_str (&pk, "seq");
-    msgpack_pack_uint64 (&pk, self->seq);
-    pm_pack_str (&pk, "ts");
-    msgpack_pack_double (&pk, self->ts);
-    pm_pack_str (&pk, "agent");
-    s_pack_text (&pk, self->agent, PM_NAME_MAX, false);
+    msgpack_pack_map (pk, fields);
+    pm_pack_str (pk, "v");
+    msgpack_pack_uint64 (pk, PM_PROTOCOL_VERSION);
+    pm_pack_str (pk, "kind");
+    pm_pack_str (pk, s_kinds [self->kind]);
+    pm_pack_str (pk, "seq");
+    msgpack_pack_uint64 (pk, self->seq);
+    pm_pack_str (pk, "ts");
+    msgpack_pack_double (pk, self->ts);
+    pm_pack_str (pk, "agent");
+    s_pack_text (pk, self->agent, PM_NAME_MAX, false);
     switch (self->kind) {
         case PM_EVENT_STATE:
-            pm_pack_str (&pk, "service");
-            s_pack_text (&pk, self->service, PM_NAME_MAX, false);
-            pm_pack_str (&pk, "old");
-            pm_pack_str (&pk, pm_state_name (self->old_state));
-            pm_pack_str (&pk, "new");
-            pm_pack_str (&pk, pm_state_name (self->new_state));
-            pm_pack_str (&pk, "record");
-            pm_record_pack (&pk, &self->record);
+            pm_pack_str (pk, "service");
+            s_pack_text (pk, self->service, PM_NAME_MAX, false);
+            pm_pack_str (pk, "old");
+            pm_pack_str (pk, pm_state_name (self->old_state));
+            pm_pack_str (pk, "new");
+            pm_pack_str (pk, pm_state_name (self->new_state));
+            pm_pack_str (pk, "record");
+            pm_record_pack (pk, &self->record);
             break;
         case PM_EVENT_LOG: {
-            pm_pack_str (&pk, "service");
-            s_pack_text (&pk, self->service, PM_NAME_MAX, false);
-            pm_pack_str (&pk, "stream");
-            pm_pack_str (&pk, pm_stream_name (self->stream));
-            pm_pack_str (&pk, "line");
+            pm_pack_str (pk, "service");
+            s_pack_text (pk, self->service, PM_NAME_MAX, false);
+            pm_pack_str (pk, "stream");
+            pm_pack_str (pk, pm_stream_name (self->stream));
+            pm_pack_str (pk, "line");
             //  Text when it is text, so JSON tools see a string; raw
             //  bytes otherwise, so nothing the service wrote is lost.
             const char *line = self->line ? self->line : "";
             if (pm_utf8_valid (line, self->line_size)) {
-                msgpack_pack_str (&pk, self->line_size);
-                msgpack_pack_str_body (&pk, line, self->line_size);
+                msgpack_pack_str (pk, self->line_size);
+                msgpack_pack_str_body (pk, line, self->line_size);
             }
             else {
-                msgpack_pack_bin (&pk, self->line_size);
-                msgpack_pack_bin_body (&pk, line, self->line_size);
+                msgpack_pack_bin (pk, self->line_size);
+                msgpack_pack_bin_body (pk, line, self->line_size);
             }
             if (self->partial) {
-                pm_pack_str (&pk, "partial");
-                msgpack_pack_true (&pk);
+                pm_pack_str (pk, "partial");
+                msgpack_pack_true (pk);
             }
             break;
         }
         case PM_EVENT_AGENT:
-            pm_pack_str (&pk, "event");
-            s_pack_text (&pk, self->event, PM_NAME_MAX, false);
+            pm_pack_str (pk, "event");
+            s_pack_text (pk, self->event, PM_NAME_MAX, false);
             if (self->message) {
-                pm_pack_str (&pk, "message");
-                s_pack_text (&pk, self->message, PM_TEXT_MAX, false);
+                pm_pack_str (pk, "message");
+                s_pack_text (pk, self->message, PM_TEXT_MAX, false);
             }
             break;
     }
+    return 0;
+}
+
+int
+pm_event_encode (const pm_event_t *self, char **data, size_t *size)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+    pm_packer_init (&pk, &sbuf);
+    if (s_event_pack (self, &pk) == -1) {
+        msgpack_sbuffer_destroy (&sbuf);
+        return -1;
+    }
     return pm_pack_finish (&sbuf, data, size);
 }
+
+struct pm_buffer_t {
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+};
+
+pm_buffer_t *
+pm_buffer_new (void)
+{
+    pm_buffer_t *self = pm_alloc (1, sizeof *self);
+    pm_packer_init (&self->pk, &self->sbuf);
+    return self;
+}
+
+void
+pm_buffer_destroy (pm_buffer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    msgpack_sbuffer_destroy (&(*self_p)->sbuf);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+const char *
+pm_buffer_data (const pm_buffer_t *self)
+{
+    return self->sbuf.data;
+}
+
+size_t
+pm_buffer_size (const pm_buffer_t *self)
+{
+    return self->sbuf.size;
+}
+
+int
+pm_event_encode_to (const pm_event_t *self, pm_buffer_t *buffer)
+{
+    //  The buffer's memory is kept from one message to the next.
+    msgpack_sbuffer_clear (&buffer->sbuf);
+    if (s_event_pack (self, &buffer->pk) == -1
+    ||  buffer->sbuf.size > PM_FRAME_MAX) {
+        msgpack_sbuffer_clear (&buffer->sbuf);
+        return -1;
+    }
+    return 0;
+}
+
 
 //  Event keys; each kind requires some of them and skips the others.
 enum {
