@@ -9,6 +9,8 @@ to every kind of malformed frame.
 
 import math
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -434,6 +436,38 @@ class ProtocolTest(pmtest.AgentTest):
         reply = self.check_reply(parked.wait_reply(rid, 10), rid)
         self.assertError(reply, "shutting-down", rid)
         self.assertEqual(agent.wait_exit(10), 0)
+
+    def _parked_start_answered_by(self, trigger, args=()):
+        """Parks a start, shuts the agent down with trigger(agent), and
+        checks the parked client gets its answer and the agent exits 0."""
+        agent = self.start_agent(SERVICES, args=args)
+        client = agent.client()
+        self.call(client, "start", {"names": ["gate"]})
+        parked = agent.client()
+        rid = parked.send("start", {"names": ["after_gate"]})
+        agent.wait_state("after_gate", "waiting")
+        trigger(agent)
+        reply = self.check_reply(parked.wait_reply(rid, 10), rid)
+        self.assertError(reply, "shutting-down", rid)
+        self.assertEqual(agent.wait_exit(10), 0)
+
+    def test_parked_request_answered_on_sigterm(self):
+        self._parked_start_answered_by(
+            lambda agent: agent.proc.send_signal(signal.SIGTERM))
+
+    def test_parked_request_answered_on_sigint(self):
+        self._parked_start_answered_by(
+            lambda agent: agent.proc.send_signal(signal.SIGINT))
+
+    def test_parked_request_answered_when_the_last_lease_ends(self):
+        leased = subprocess.Popen(["sleep", "1000"])
+        self.addCleanup(lambda: leased.poll() is None and leased.kill())
+
+        def end_lease(agent):
+            leased.kill()
+            leased.wait(5)
+        self._parked_start_answered_by(end_lease,
+                                       args=("--lease", str(leased.pid)))
 
     def test_requests_during_shutdown(self):
         """While services stop, the agent still answers: status works,
