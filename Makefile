@@ -40,6 +40,8 @@ test: test-plain test-asan
 
 bench: build
 	/usr/bin/python3 bench/status_latency.py $(BUILD)
+	/usr/bin/python3 bench/logs_throughput.py --build $(BUILD)
+	/usr/bin/python3 bench/idle_wakeups.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
