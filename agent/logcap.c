@@ -61,6 +61,9 @@ struct pm_logcap_t {
     bool echo;                /* also print to stdout */
     int echo_width;
     double ts;                /* timestamp of the chunk being handled */
+    char stamp [48];          /* text timestamp of the chunk at stamp_ts */
+    size_t stamp_size;
+    double stamp_ts;
     pm_logcap_line_fn *line_fn;   /* told of every line, or NULL */
     void *line_arg;
 };
@@ -311,10 +314,25 @@ static void
 s_text_entry (pm_logcap_t *self, s_stream_t *stream, const char *line,
               size_t size, bool partial)
 {
-    if (stream->held_size == 0 && self->settings.timestamps) {
-        char stamp [48];
-        s_hold (stream, stamp, s_timestamp (stamp, sizeof stamp, self->ts));
+    //  The time is the chunk's: formatted once per chunk, not per line.
+    if (self->settings.timestamps && self->stamp_ts != self->ts) {
+        self->stamp_size = s_timestamp (self->stamp, sizeof self->stamp,
+                                        self->ts);
+        self->stamp_ts = self->ts;
     }
+    size_t stamp = self->settings.timestamps ? self->stamp_size : 0;
+    if (!partial && stream->held_size == 0) {
+        //  The usual case, a whole line: straight into the output.
+        s_before_entry (self, stamp + size + 1);
+        s_reserve (self, stamp + size + 1);
+        memcpy (self->out + self->out_size, self->stamp, stamp);
+        memcpy (self->out + self->out_size + stamp, line, size);
+        self->out_size += stamp + size;
+        self->out [self->out_size++] = '\n';
+        return;
+    }
+    if (stream->held_size == 0)
+        s_hold (stream, self->stamp, stamp);
     s_hold (stream, line, size);
     if (!partial || stream->held_size >= s_HELD_MAX)
         s_write_held (self, stream);

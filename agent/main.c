@@ -14,6 +14,7 @@
 #include "publish.h"
 #include "reaper.h"
 #include "supervisor.h"
+#include "timer.h"
 #include "pm_rundir.h"
 
 #include <czmq.h>
@@ -431,6 +432,7 @@ done:
     pm_supervisor_destroy (&sup);
     pm_publish_destroy (&pub);
     zloop_destroy (&loop);
+    pm_timer_shutdown ();
     //  Let the PUB socket's linger deliver the last events before the
     //  sockets' files go.
     zsys_shutdown ();

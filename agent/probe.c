@@ -17,6 +17,7 @@
 #include "probe.h"
 #include "agentlog.h"
 #include "spawn.h"
+#include "timer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -71,10 +72,7 @@ s_ms (double seconds)
 static void
 s_end_timer (pm_probe_t *self, int *timer)
 {
-    if (*timer != -1) {
-        zloop_timer_end (self->loop, *timer);
-        *timer = -1;
-    }
+    pm_timer_end (self->loop, timer);
 }
 
 static void
@@ -431,9 +429,9 @@ s_on_next (zloop_t *loop, int timer_id, void *arg)
     if (self->done)
         return 0;
     self->attempts++;
-    self->attempt_timer = zloop_timer (self->loop,
-                                       s_ms (self->config->timeout), 1,
-                                       s_on_attempt_timeout, self);
+    self->attempt_timer = pm_timer_add (self->loop,
+                                        s_ms (self->config->timeout),
+                                        s_on_attempt_timeout, self);
     switch (self->config->kind) {
         case PM_PROBE_TCP:
         case PM_PROBE_HTTP:
@@ -452,7 +450,7 @@ static void
 s_schedule (pm_probe_t *self, double delay)
 {
     s_end_timer (self, &self->next_timer);
-    self->next_timer = zloop_timer (self->loop, s_ms (delay), 1, s_on_next,
+    self->next_timer = pm_timer_add (self->loop, s_ms (delay), s_on_next,
                                     self);
 }
 
@@ -523,9 +521,9 @@ void
 pm_probe_start (pm_probe_t *self)
 {
     if (!self->alive && self->config->deadline > 0)
-        self->deadline_timer = zloop_timer (self->loop,
-                                            s_ms (self->config->deadline), 1,
-                                            s_on_deadline, self);
+        self->deadline_timer = pm_timer_add (self->loop,
+                                             s_ms (self->config->deadline),
+                                             s_on_deadline, self);
     //  log and notify_fd wait for the service; the others poll.
     if (self->config->kind == PM_PROBE_TCP || self->config->kind == PM_PROBE_HTTP
     ||  self->config->kind == PM_PROBE_EXEC)

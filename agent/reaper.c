@@ -1,9 +1,10 @@
 /*  reaper.c - signalfd and the waitpid loop (reaper.h)
 
-    Why collect first, then dispatch: handing an exit to the supervisor can
-    spawn a new child (a pending start) and it must not be confused with
-    the exits of this round; and a SIGCHLD may stand for many exits, so the
-    loop runs until waitpid says there is nothing left.
+    Each exit is handed over as soon as it is reaped, before the next
+    waitpid: a handler may signal other processes, and none of them may be
+    one reaped but not yet recorded as gone (its pid could be reused).  A
+    SIGCHLD may stand for many exits, so the loop runs until waitpid says
+    there is nothing left.
 */
 #include "reaper.h"
 
@@ -49,27 +50,16 @@ pm_reaper_block_signals (void)
 int
 pm_reaper_reap (pm_reaper_t *self)
 {
-    struct { pid_t pid; int status; } exits [64];
     int total = 0;
     while (true) {
-        size_t count = 0;
-        while (count < sizeof exits / sizeof exits [0]) {
-            int status;
-            pid_t pid = waitpid (-1, &status, WNOHANG);
-            if (pid == -1 && errno == EINTR)
-                continue;
-            if (pid <= 0)
-                break;
-            exits [count].pid = pid;
-            exits [count].status = status;
-            count++;
-        }
-        for (size_t i = 0; i < count; i++)
-            self->on_exit (self->arg, exits [i].pid, exits [i].status);
-        total += (int) count;
-        //  A full batch may mean more are waiting.
-        if (count < sizeof exits / sizeof exits [0])
+        int status;
+        pid_t pid = waitpid (-1, &status, WNOHANG);
+        if (pid == -1 && errno == EINTR)
+            continue;
+        if (pid <= 0)
             break;
+        self->on_exit (self->arg, pid, status);
+        total++;
     }
     return total;
 }

@@ -22,9 +22,13 @@
     honouring their conditions (the usual stop and start order rules).
 
     The answer waits until what was restarted or added is running (or
-    failed), like `start`.  A reload while another one's restarts are
-    still under way gets `busy`; during shutdown, `shutting-down`.  The
-    agent's name and endpoints cannot change without a restart.
+    failed), like `start`.  A reload while an earlier one's restarts are
+    still coming up is applied too (each is one step, so none is ever half
+    applied); the earlier one is answered when its own services settle,
+    or at once with `failed` for a service the later one removed.  (A
+    `busy` rule would let one reload whose services never come up lock
+    out the reload that fixes them.)  During shutdown: `shutting-down`.
+    The agent's name and endpoints cannot change without a restart.
 */
 #include "supervisor_int.h"
 #include "agentlog.h"
@@ -132,16 +136,6 @@ s_check_identity (const pm_config_t *old, const pm_config_t *next,
     return 0;
 }
 
-static bool
-s_reload_under_way (pm_supervisor_t *self)
-{
-    for (pm_waiter_t *waiter = (pm_waiter_t *) zlistx_first (self->waiters);
-         waiter; waiter = (pm_waiter_t *) zlistx_next (self->waiters))
-        if (waiter->cmd == PM_CMD_RELOAD)
-            return true;
-    return false;
-}
-
 //  Parked requests name targets by index; after the swap, indexes of kept
 //  services change and removed ones are gone.  Those naming a removed
 //  service are answered now.
@@ -184,14 +178,6 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
         pm_log_warn ("reload refused: the agent is shutting down");
         pm_sup_refuse (self, id, token, PM_ERR_SHUTTING_DOWN,
                        "agent shutting down: nothing reloaded");
-        return;
-    }
-    if (s_reload_under_way (self)) {
-        pm_log_warn ("reload refused: the previous one is still starting "
-                     "services");
-        pm_sup_refuse (self, id, token, PM_ERR_BUSY, "a reload is still being "
-                       "applied (services it restarted are not up yet); "
-                       "try again when it has answered");
         return;
     }
     char err [PM_CONFIG_ERR_MAX];

@@ -10,6 +10,7 @@
 #include "supervisor_int.h"
 #include "agentlog.h"
 #include "logring.h"
+#include "timer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -33,8 +34,7 @@ pm_sup_waiter_destroy (pm_waiter_t **self_p)
     pm_waiter_t *self = *self_p;
     if (!self)
         return;
-    if (self->timer != -1)
-        zloop_timer_end (self->sup->loop, self->timer);
+    pm_timer_end (self->sup->loop, &self->timer);
     if (self->token && self->sup->free_fn)
         self->sup->free_fn (self->sup->reply_arg, self->token);
     for (size_t i = 0; i < self->count; i++)
@@ -287,9 +287,20 @@ pm_sup_park_or_answer (pm_supervisor_t *self, pm_waiter_t *waiter)
         pm_sup_waiter_destroy (&waiter);
         return;
     }
+    //  A bound on what clients can leave parked (a client that went away
+    //  leaves its request behind until it settles).
+    if (zlistx_size (self->waiters) >= PM_SUP_WAITERS_MAX) {
+        pm_reply_t *reply = pm_reply_new (waiter->id);
+        pm_reply_set_error (reply, PM_ERR_BUSY, "%d requests are already "
+                            "waiting; try again later", PM_SUP_WAITERS_MAX);
+        pm_sup_answer (self, &waiter->token, reply);
+        pm_reply_destroy (&reply);
+        pm_sup_waiter_destroy (&waiter);
+        return;
+    }
     if (waiter->timeout > 0) {
         size_t ms = (size_t) (waiter->timeout * 1000.0 + 0.5);
-        waiter->timer = zloop_timer (self->loop, ms ? ms : 1, 1,
+        waiter->timer = pm_timer_add (self->loop, ms,
                                      s_on_waiter_timeout, waiter);
     }
     zlistx_add_end (self->waiters, waiter);
@@ -495,6 +506,8 @@ pm_supervisor_logs (pm_supervisor_t *self, const pm_request_t *request,
         block->first = first;
         block->last = last;
         uint64_t start;
+        if (request->has_since && request->since >= last)
+            continue;           //  nothing after it (also no wrap at 2^64-1)
         if (request->has_since)
             start = request->since + 1;
         else {

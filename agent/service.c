@@ -28,7 +28,6 @@ struct pm_service_t {
     int exit_signal;          /* signal that ended the last run, 0 = none */
     bool ready;
     char *error;              /* last error, owned, or NULL */
-    bool start_pending;       /* start asked while stopping */
     int signal_sent;          /* last signal delivered on request, 0: none */
     char *fail_error;         /* stopping because the run failed: the error */
     double next_start;        /* backoff: when the policy starts it again */
@@ -129,12 +128,6 @@ const char *
 pm_service_error (const pm_service_t *self)
 {
     return self->error;
-}
-
-bool
-pm_service_start_pending (const pm_service_t *self)
-{
-    return self->start_pending;
 }
 
 bool
@@ -268,10 +261,8 @@ pm_service_request_start (pm_service_t *self, double now)
         case PM_STATE_RUNNING:
             return PM_REQ_ALREADY;
         case PM_STATE_STOPPING:
-            self->start_pending = true;
-            return PM_REQ_DONE;
+            return PM_REQ_BUSY;
         default:
-            self->start_pending = false;
             s_move (self, PM_STATE_WAITING, now);
             return PM_REQ_DONE;
     }
@@ -321,7 +312,6 @@ pm_service_request_stop (pm_service_t *self, double now, pm_action_t *action)
     switch (self->state) {
         case PM_STATE_STARTING:
         case PM_STATE_RUNNING:
-            self->start_pending = false;
             action->kill_signal = self->spec->stop_signal;
             action->arm_stop_timer = true;
             s_move (self, PM_STATE_STOPPING, now);
@@ -333,7 +323,6 @@ pm_service_request_stop (pm_service_t *self, double now, pm_action_t *action)
         case PM_STATE_STOPPING:
             //  Asked to stop while the agent was failing it: a stop on
             //  request now.
-            self->start_pending = false;
             free (self->fail_error);
             self->fail_error = NULL;
             return PM_REQ_ALREADY;
@@ -351,7 +340,6 @@ pm_service_fail (pm_service_t *self, const char *error, double now,
         return;
     free (self->fail_error);
     self->fail_error = strdup (error);
-    self->start_pending = false;
     action->kill_signal = self->spec->stop_signal;
     action->arm_stop_timer = true;
     s_move (self, PM_STATE_STOPPING, now);

@@ -34,7 +34,10 @@ typedef struct {
 typedef enum {
     PM_REQ_DONE = 0,          /* the state changed (or will, via a queued step) */
     PM_REQ_ALREADY,           /* already in, or on its way to, the requested state */
-    PM_REQ_NOT_RUNNING        /* stop: there was nothing to stop */
+    PM_REQ_NOT_RUNNING,       /* stop: there was nothing to stop */
+    PM_REQ_BUSY               /* start while stopping: nothing done; ask again
+                                 once it is down (the supervisor keeps that
+                                 wish as start_after_stop) */
 } pm_req_result_t;
 
 /*  A new service in state inactive since now.  spec is borrowed and must
@@ -59,10 +62,6 @@ bool pm_service_is_active (const pm_service_t *self);
     the main process is reaped). */
 bool pm_service_has_process (const pm_service_t *self);
 const char *pm_service_error (const pm_service_t *self);
-
-/*  A start was asked for while it was stopping: it goes to waiting as soon
-    as it is stopped. */
-bool pm_service_start_pending (const pm_service_t *self);
 
 /*  Sequence number of its state event stream: the caller assigns the next
     one when it publishes a transition. */
@@ -89,8 +88,8 @@ bool pm_service_take_transition (pm_service_t *self, pm_state_t *old_state,
 /* --- Events ------------------------------------------------------- */
 
 /*  Start requested.  inactive, stopped, completed, failed, backoff ->
-    waiting (DONE).  stopping -> remembered, waiting once stopped (DONE).
-    waiting, starting, running -> ALREADY. */
+    waiting (DONE).  stopping -> BUSY, nothing changes.  waiting,
+    starting, running -> ALREADY. */
 pm_req_result_t pm_service_request_start (pm_service_t *self, double now);
 
 /*  Its dependencies are satisfied and the supervisor spawned it as pid.
@@ -106,7 +105,7 @@ void pm_service_ready (pm_service_t *self, double now);
 
 /*  Stop requested.  starting, running -> stopping, with the stop signal
     and the stop timer in action (DONE).  waiting, backoff -> stopped
-    (DONE).  stopping -> ALREADY (a pending start is forgotten).
+    (DONE).  stopping -> ALREADY.
     inactive, stopped, completed, failed -> NOT_RUNNING. */
 pm_req_result_t pm_service_request_stop (pm_service_t *self, double now,
                                          pm_action_t *action);
@@ -144,7 +143,8 @@ void pm_service_kill_now (pm_service_t *self, pm_action_t *action);
     signal recorded; killed by the signal the `signal` command sent:
     -> stopped); remaining group members are left to the caller to
     clean up.  stopping: -> stopped once the group is gone (now, or at
-    pm_service_group_gone); then -> waiting if a start is pending. */
+    pm_service_group_gone), or -> failed if the stop was pm_service_fail's.
+    While members of the group are left, it stays stopping with no pid. */
 void pm_service_exited (pm_service_t *self, int status, bool group_alive,
                         double now, pm_action_t *action);
 

@@ -23,6 +23,7 @@
 #include "lifecycle.h"
 #include "logring.h"
 #include "spawn.h"
+#include "timer.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -88,12 +89,9 @@ pm_sup_entry_destroy (pm_supervisor_t *self, pm_entry_t **entry_p)
     pm_entry_t *entry = *entry_p;
     if (!entry)
         return;
-    if (entry->stop_timer != -1)
-        zloop_timer_end (self->loop, entry->stop_timer);
-    if (entry->linger_signal_timer != -1)
-        zloop_timer_end (self->loop, entry->linger_signal_timer);
-    if (entry->backoff_timer != -1)
-        zloop_timer_end (self->loop, entry->backoff_timer);
+    pm_timer_end (self->loop, &entry->stop_timer);
+    pm_timer_end (self->loop, &entry->linger_signal_timer);
+    pm_timer_end (self->loop, &entry->backoff_timer);
     pm_probe_destroy (&entry->ready_probe);
     pm_probe_destroy (&entry->alive_probe);
     free (entry->history);
@@ -327,10 +325,7 @@ s_on_stop_timer (zloop_t *loop, int timer_id, void *arg)
 static void
 s_cancel_stop_timer (pm_supervisor_t *self, pm_entry_t *entry)
 {
-    if (entry->stop_timer != -1) {
-        zloop_timer_end (self->loop, entry->stop_timer);
-        entry->stop_timer = -1;
-    }
+    pm_timer_end (self->loop, &entry->stop_timer);
 }
 
 void
@@ -351,7 +346,7 @@ pm_sup_apply (pm_supervisor_t *self, pm_entry_t *entry, const pm_action_t *actio
         s_cancel_stop_timer (self, entry);
         double timeout = pm_service_spec (entry->svc)->stop_timeout;
         size_t ms = (size_t) (timeout * 1000.0 + 0.5);
-        entry->stop_timer = zloop_timer (self->loop, ms ? ms : 1, 1,
+        entry->stop_timer = pm_timer_add (self->loop, ms,
                                          s_on_stop_timer, entry);
     }
 }
@@ -457,6 +452,8 @@ s_spawn (pm_supervisor_t *self, pm_entry_t *entry)
 static void
 s_request_start (pm_supervisor_t *self, pm_entry_t *entry)
 {
+    if (entry->retired)
+        return;                 //  removed by a reload: never again
     if (entry->stop_queued
     ||  pm_service_state (entry->svc) == PM_STATE_STOPPING) {
         entry->start_after_stop = true;
@@ -488,6 +485,9 @@ s_needs_start (pm_entry_t *entry, pm_cond_t cond)
 void
 pm_sup_start_with_deps (pm_supervisor_t *self, pm_entry_t *entry)
 {
+    //  A retired entry's dependency indexes belong to a config gone by.
+    if (entry->retired)
+        return;
     const pm_config_service_t *spec = pm_service_spec (entry->svc);
     for (size_t d = 0; d < spec->deps_count; d++) {
         pm_entry_t *dep = self->entries [spec->deps [d].index];
@@ -632,10 +632,7 @@ s_stop_blocked (pm_supervisor_t *self, pm_entry_t *entry)
 void
 pm_sup_cancel_backoff (pm_supervisor_t *self, pm_entry_t *entry)
 {
-    if (entry->backoff_timer != -1) {
-        zloop_timer_end (self->loop, entry->backoff_timer);
-        entry->backoff_timer = -1;
-    }
+    pm_timer_end (self->loop, &entry->backoff_timer);
 }
 
 void
@@ -738,7 +735,7 @@ s_on_backoff (zloop_t *loop, int timer_id, void *arg)
     pm_entry_t *entry = (pm_entry_t *) arg;
     entry->backoff_timer = -1;
     if (pm_service_state (entry->svc) == PM_STATE_BACKOFF
-    &&  !entry->sup->shutting_down) {
+    &&  !entry->sup->shutting_down && !entry->retired) {
         pm_log_info ("%s: restarting (policy, attempt %u)",
                      pm_service_name (entry->svc), entry->consecutive);
         pm_sup_start_with_deps (entry->sup, entry);
@@ -766,7 +763,8 @@ s_policy (pm_supervisor_t *self, pm_entry_t *entry)
     bool applies = (state == PM_STATE_FAILED && spec->restart != PM_RESTART_NO)
                 || (state == PM_STATE_COMPLETED
                     && spec->restart == PM_RESTART_ALWAYS);
-    if (!applies || self->shutting_down)
+    //  A removed service is on its way out: no policy for it.
+    if (!applies || self->shutting_down || entry->retired)
         return;
     double now = pm_sup_now ();
     double started = pm_service_started_at (entry->svc);
@@ -800,7 +798,7 @@ s_policy (pm_supervisor_t *self, pm_entry_t *entry)
     pm_service_backoff (entry->svc, now + delay, now);
     pm_sup_cancel_backoff (self, entry);
     size_t ms = (size_t) (delay * 1000.0 + 0.5);
-    entry->backoff_timer = zloop_timer (self->loop, ms ? ms : 1, 1,
+    entry->backoff_timer = pm_timer_add (self->loop, ms,
                                         s_on_backoff, entry);
 }
 
@@ -849,7 +847,8 @@ s_finish_shutdown (pm_supervisor_t *self)
     }
     pm_log_info ("shutdown complete");
     self->finished = true;
-    zloop_timer (self->loop, 1, 1, s_on_finish, self);
+    int finish = pm_timer_add (self->loop, 1, s_on_finish, self);
+    (void) finish;
 }
 
 /* ------------------------------------------------------------------ */
@@ -939,10 +938,7 @@ s_check_groups (pm_supervisor_t *self)
         if (entry->linger_pgid && !s_group_alive (entry->linger_pgid)) {
             entry->linger_pgid = 0;
             s_kill_escapees (self, entry);
-            if (entry->linger_signal_timer != -1) {
-                zloop_timer_end (self->loop, entry->linger_signal_timer);
-                entry->linger_signal_timer = -1;
-            }
+            pm_timer_end (self->loop, &entry->linger_signal_timer);
         }
     }
 }
@@ -973,20 +969,19 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
             pm_log_info ("%s: main process exited, stopping what is left "
                          "of process group %d", pm_service_name (entry->svc),
                          (int) pgid);
-            if (entry->linger_signal_timer != -1)
-                zloop_timer_end (self->loop, entry->linger_signal_timer);
+            pm_timer_end (self->loop, &entry->linger_signal_timer);
             entry->linger_pgid = pgid;
             kill (-pgid, pm_service_spec (entry->svc)->stop_signal);
             double timeout = pm_service_spec (entry->svc)->stop_timeout;
             entry->linger_signal_timer =
-                zloop_timer (self->loop, (size_t) (timeout * 1000.0) + 1, 1,
-                             s_on_linger_timer, entry);
+                pm_timer_add (self->loop, (size_t) (timeout * 1000.0) + 1,
+                              s_on_linger_timer, entry);
         }
         s_after_down (self, entry);
     }
     else {
         bool probe = false;
-        for (size_t i = 0; i < self->count && !probe; i++) {
+        for (size_t i = 0; i < self->total && !probe; i++) {
             pm_entry_t *other = self->entries [i];
             probe = (other->ready_probe
                      && pm_probe_on_exit (other->ready_probe, pid, status))

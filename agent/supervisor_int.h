@@ -83,6 +83,9 @@ struct pm_supervisor_t {
     char *rundir;             /* runtime directory, for the escapee sweep */
 };
 
+/*  Requests that may be parked at once; more get `busy`. */
+#define PM_SUP_WAITERS_MAX 10000
+
 /*  Wall-clock time, epoch seconds (records and events carry it). */
 static inline double
 pm_sup_now (void)

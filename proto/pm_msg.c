@@ -347,6 +347,12 @@ s_decode_args (pm_decoder_t *dec, const msgpack_object *args,
             case S_ARG_TIMEOUT:
                 rc = pm_decode_number (dec, val, "args.timeout", 0,
                                        &req->timeout);
+                //  Bounded so that milliseconds fit everywhere.
+                if (rc == 0 && req->timeout > PM_TIMEOUT_MAX)
+                    rc = pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
+                                          "args.timeout: expected a number "
+                                          "from 0 to %d (a year)",
+                                          PM_TIMEOUT_MAX);
                 break;
             case S_ARG_SIGNAL:
                 rc = s_decode_signal (dec, val, &req->signum);

@@ -34,6 +34,7 @@ extern "C" {
 #define PM_NAME_MAX       128             /* bytes in a service or agent name */
 #define PM_NAMES_MAX      4096            /* names in one request */
 #define PM_TEXT_MAX       4096            /* bytes in a note, error or message */
+#define PM_TIMEOUT_MAX    31536000        /* seconds in a request's timeout (a year) */
 
 /* ------------------------------------------------------------------ */
 /*  Enumerations, with their wire names                                */

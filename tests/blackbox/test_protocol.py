@@ -711,6 +711,22 @@ class ProtocolTest(pmtest.AgentTest):
 
     # -- malformed frames -------------------------------------------------
 
+    def test_out_of_range_numbers(self):
+        """A timeout past a year is refused (no float overflow turning it
+        into an instant timeout); since at the top of the range returns no
+        line (no wrap to the start)."""
+        agent = self.start_agent(SERVICES)
+        client = agent.client()
+        reply = self.call(client, "wait", {"names": ["a"], "for": "running",
+                                           "timeout": 1e300})
+        self.assertEqual(reply["error"]["code"], "bad-request", reply)
+        self.assertIn("args.timeout", reply["error"]["message"])
+        self.call(client, "start", {"names": ["a"]})
+        reply = self.call(client, "logs", {"names": ["a"],
+                                           "since": 2 ** 64 - 1})
+        self.assertTrue(reply["ok"], reply)
+        self.assertEqual(reply["logs"][0]["lines"], [])
+
     def test_malformed_frames(self):
         agent = self.start_agent(SERVICES)
         client = agent.client()

@@ -447,6 +447,21 @@ class ProbeKindsTest(ReadinessTest):
                     if s[0] != "Z" and s[3] == "sleep"}
         wait_until(lambda: not probes(), 5, what="probe processes gone")
 
+    def test_deadline_and_attempt_due_together(self):
+        """A deadline that fires in the same loop pass as an attempt's
+        timer: the probe is gone after the deadline, and the other timer
+        must not fire on it (it did once: a use after free)."""
+        self.run_agent(svc("s", "sleep 1000", 'ready = { exec = "false"; '
+                           'initial_delay = 0.5; deadline = 0.5; };')
+                       + svc("t", "sleep 1000", 'ready = { exec = "false"; '
+                             'interval = 0.1; timeout = 0.1; deadline = 0.3; };'))
+        self.start("s", "t")
+        self.assert_deadline_failure("s", 0.5, None)
+        self.assert_deadline_failure("t", 0.3, "'false' exited with code 1")
+        self.assertIsNone(self.agent.proc.poll(), "pmd died")
+        reply = self.agent.request("status")
+        self.assertTrue(reply["ok"], reply)
+
     def test_exec_initial_delay(self):
         self.run_agent(svc("s", "sleep 1000", 'ready = { exec = "true"; '
                            'initial_delay = 0.3; interval = 0.05; };'))

@@ -4,7 +4,7 @@ Drives the real pmd ($PMD) over the raw protocol only (pmctl is not
 needed).  The reference is the header comment of agent/reload.c, DESIGN.md
 "Updates" and proto/pm_proto.h (the reply's "reload" map: added, removed,
 changed, restarted, updated_in_place, unchanged; error codes bad-config,
-busy, shutting-down).  Each test rewrites the config file between
+shutting-down).  Each test rewrites the config file between
 requests, then sends {"v":1,"id":N,"cmd":"reload"} (or SIGHUP) and checks
 the reply's lists, the states and pids through `status`, and the order of
 state events through a synced subscriber:
@@ -32,7 +32,7 @@ state events through a synced subscriber:
 - a burst of requests from 5 other clients while reloads happen;
 - SIGHUP, valid and invalid (the error in stderr and pmd.agent.log);
 - 30 reloads in a row, toggling a setting and adding/removing a service;
-- `busy` while a previous reload's restart is not up (a readiness probe
+- a reload while a previous reload's restart is not up (a readiness probe
   held by a flag file), for a request and for SIGHUP;
 - `shutting-down` during a shutdown held open by a service ignoring TERM;
 - a service removed while it is still stopping, added again at once: its
@@ -279,6 +279,35 @@ class ReloadTest(pmtest.AgentTest):
         self.assertEqual(sub.transitions("other"), [])
         self.assertEqual(agent.record("other")["pid"], before["other"])
         self.assertTrue(pid_alive(before["other"]))
+
+    def test_removed_service_crashing_while_it_goes(self):
+        """A removed service whose stop waits for a removed dependent (that
+        ignores TERM) and that crashes meanwhile is not restarted by its
+        policy: it is on its way out, and its dependency indexes belong to
+        the old config (restarting it once crashed the agent)."""
+        services = (svc("x", SLEEP) + svc("db", SLEEP)
+                    + svc("a", 'command = "sleep 0.5; exit 1"; '
+                          'restart = "on-failure"; backoff_initial = 0.2; '
+                          'stop_timeout = 1.0;', {"db": "started"})
+                    + svc("b", 'command = "./stubborn.sh"; stop_timeout = 3.0;',
+                          {"a": "started"}))
+        agent = self.start_agent(services)
+        agent.wait_state("b", "running")
+        a_first = agent.record("a")["pid"]
+        self.write_config(svc("db", SLEEP))
+        reply = self.reload(agent)
+        self.assertOk(reply, agent)
+        self.assertLists(reply, removed=["x", "a", "b"], unchanged=["db"])
+        #  b holds a's stop for 3 s; a crashes within that time.
+        self.wait_gone([a_first])
+        wait_until(lambda: set(agent.status()) == {"db", pmtest.PROBE}, 10,
+                   what="the removed services gone")
+        self.assertIsNone(agent.proc.poll(), "pmd died")
+        self.assertEqual(agent.record("db")["state"], "running")
+        #  Nothing of a was started again.
+        leftovers = [p for p, s in pmtest.descendants(agent.pid).items()
+                     if s[0] != "Z" and "sleep 0.5" in " ".join(s[3:])]
+        self.assertEqual(leftovers, [])
 
     def test_parked_requests_across_a_reload(self):
         """A start parked on a removed service is answered; one parked on a
@@ -777,7 +806,10 @@ class ReloadTest(pmtest.AgentTest):
 
     # -- busy, shutting down ------------------------------------------------
 
-    def test_busy_while_a_restart_is_coming_up(self):
+    def test_reload_while_a_restart_is_coming_up(self):
+        """A reload while an earlier one's restart is not up yet is applied
+        too (never half): no reload can lock the next one out.  Both are
+        answered once their services are running."""
         def services(cmd):
             return (svc("w", 'command = "%s"; stop_timeout = 1.0; '
                         'ready = { exec = "test -f w.flag"; interval = 0.1; '
@@ -795,29 +827,31 @@ class ReloadTest(pmtest.AgentTest):
                    and agent.record("w")["pid"] not in (None, old), 10,
                    what="w restarted, not ready")
         self.assertTrue(self.no_reply_yet(first))
-        #  Another reload, by request and by SIGHUP, is refused.
+        #  A second reload is applied at once: n appears, w changes again.
         self.write_config(services("sleep 1002") + svc("n", SLEEP))
-        message = self.assertError(self.reload(agent, second), "busy")
-        self.assertTrue(message)
-        mark = len(self.agent_log(agent)[0])
-        os.kill(agent.pid, signal.SIGHUP)
-        wait_until(lambda: "reload refused" in self.agent_log(agent)[0][mark:],
-                   10, what="the refused SIGHUP in the agent log")
-        self.assertNotIn("n", agent.status())
+        rid2 = second.send("reload")
+        agent.wait_state("n", "running")
+        wait_until(lambda: "sleep 1002" in agent.record("w")["command"], 10,
+                   what="w's new command")
         self.assertEqual(agent.record("k")["pid"], pid_k)
         self.assertTrue(self.no_reply_yet(first))
-        #  The first one is answered once w is ready.
-        self.write_config(services("sleep 1001"))
+        #  Both are answered once w is ready.
         self.write_file("w.flag", "")
         reply = first.wait_reply(rid, 10)
         self.assertOk(reply, agent)
         self.assertLists(reply, changed=["w"], restarted=["w"],
                          unchanged=["k"])
-        self.assertEqual(self.results(reply), {"w": (True, "running")})
-        #  No longer busy.
-        reply = self.reload(agent, second)
+        reply = second.wait_reply(rid2, 10)
         self.assertOk(reply, agent)
-        self.assertLists(reply, unchanged=["w", "k"])
+        self.assertLists(reply, added=["n"], changed=["w"], restarted=["w"],
+                         unchanged=["k"])
+        self.assertEqual(self.results(reply)["w"], (True, "running"))
+        #  A SIGHUP then is applied the same way.
+        self.write_config(services("sleep 1002"))
+        os.kill(agent.pid, signal.SIGHUP)
+        wait_until(lambda: "n" not in agent.status(), 10,
+                   what="n removed by the SIGHUP reload")
+        self.assertEqual(agent.record("k")["pid"], pid_k)
 
     def test_reload_during_shutdown(self):
         agent = self.start_agent(

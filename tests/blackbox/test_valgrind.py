@@ -26,6 +26,7 @@ SERVICES = """
   flaky: { command = "echo oops >&2; exit 3"; restart = "on-failure";
            backoff_initial = 0.2; max_restarts = 2; };
   gone: { command = "sleep 1000"; };
+  late: { command = "sleep 1000"; ready = { exec = "false"; initial_delay = 0.5; deadline = 0.5; }; };
 """
 
 RELOADED = """
@@ -62,6 +63,8 @@ class ValgrindTest(pmtest.AgentTest):
         agent = self.start_agent(SERVICES, timeout=60)
         agent.wait_state("api", "running", timeout=60)
         agent.wait_state("flaky", "failed", timeout=60)
+        #  Its deadline and first attempt come due together.
+        agent.wait_state("late", "failed", timeout=60)
         for cmd, args in (("status", {}), ("hello", {}),
                           ("logs", {"tail": 50}),
                           ("logs", {"names": ["api"], "since": 10}),
@@ -92,7 +95,9 @@ class ValgrindTest(pmtest.AgentTest):
         #  valgrind really ran pmd, and counted nothing.
         self.assertIn("Memcheck", report)
         self.assertIn("ERROR SUMMARY: 0 errors", report, report[-6000:])
-        self.assertNotIn("definitely lost", report)
+        self.assertNotRegex(report, r"definitely lost: [1-9]")
+        self.assertIn("All heap blocks were freed", report,
+                      "memory still held at exit:\n" + report[-3000:])
         self.assertNotIn("Invalid read", report)
         self.assertNotIn("Invalid write", report)
         self.assertNotIn("uninitialised", report)
