@@ -9,6 +9,7 @@
 #include "agentlog.h"
 #include "pm_proto.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -90,8 +91,55 @@ s_has_markers (pid_t pid, const char *const *markers, size_t count)
     return found == count;
 }
 
+//  Appends the children of every thread of pid to list.
+static void
+s_children (pid_t pid, pid_t **list, size_t *count, size_t *cap)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%d/task", (int) pid);
+    DIR *tasks = opendir (path);
+    if (!tasks)
+        return;
+    struct dirent *task;
+    while ((task = readdir (tasks))) {
+        if (task->d_name [0] == '.')
+            continue;
+        char file [sizeof task->d_name + 64];
+        snprintf (file, sizeof file, "/proc/%d/task/%s/children", (int) pid,
+                  task->d_name);
+        FILE *children = fopen (file, "re");
+        if (!children)
+            continue;
+        long child;
+        while (fscanf (children, "%ld", &child) == 1) {
+            if (*count == *cap) {
+                *cap = *cap ? *cap * 2 : 64;
+                *list = realloc (*list, *cap * sizeof **list);
+                assert (*list);
+            }
+            (*list) [(*count)++] = (pid_t) child;
+        }
+        fclose (children);
+    }
+    closedir (tasks);
+}
+
+//  Kills the processes in pids that carry every one of markers.
+static int
+s_kill_carrying (const pid_t *pids, size_t count, const char *const *markers,
+                 size_t markers_count)
+{
+    int killed = 0;
+    for (size_t i = 0; i < count; i++)
+        if (pids [i] > 1 && s_has_markers (pids [i], markers, markers_count)
+        &&  !s_is_ancestor (pids [i]) && kill (pids [i], SIGKILL) == 0)
+            killed++;
+    return killed;
+}
+
 int
-pm_lifecycle_kill_marked (const char *dir, const char *service)
+pm_lifecycle_kill_marked (const char *dir, const char *service,
+                          bool descendants)
 {
     //  Every service gets PMBUS_RUNTIME_DIR=<dir> and PMBUS_SERVICE=<name>
     //  (spawn, supervisor), and /proc/<pid>/environ shows the environment a
@@ -101,35 +149,49 @@ pm_lifecycle_kill_marked (const char *dir, const char *service)
     char marker_dir [PM_PATH_MAX + 32], marker_service [PM_NAME_MAX + 32];
     snprintf (marker_dir, sizeof marker_dir, "PMBUS_RUNTIME_DIR=%s", dir);
     const char *markers [2] = { marker_dir, NULL };
-    size_t count = 1;
+    size_t markers_count = 1;
     if (service) {
         snprintf (marker_service, sizeof marker_service, "PMBUS_SERVICE=%s",
                   service);
-        markers [count++] = marker_service;
+        markers [markers_count++] = marker_service;
     }
-    DIR *proc = opendir ("/proc");
-    if (!proc)
-        return 0;
-    int killed = 0;
-    struct dirent *entry;
-    while ((entry = readdir (proc))) {
-        char *end;
-        long pid = strtol (entry->d_name, &end, 10);
-        if (*end || pid <= 1)
-            continue;
-        if (s_has_markers ((pid_t) pid, markers, count)
-        &&  !s_is_ancestor ((pid_t) pid)
-        &&  kill ((pid_t) pid, SIGKILL) == 0)
-            killed++;
+    pid_t *pids = NULL;
+    size_t count = 0, cap = 0;
+    if (descendants) {
+        //  The agent is a subreaper: whatever a service started and left
+        //  is a descendant of ours, so only those need looking at.
+        s_children (getpid (), &pids, &count, &cap);
+        for (size_t i = 0; i < count; i++)
+            s_children (pids [i], &pids, &count, &cap);
     }
-    closedir (proc);
+    else {
+        DIR *proc = opendir ("/proc");
+        if (!proc)
+            return 0;
+        struct dirent *entry;
+        while ((entry = readdir (proc))) {
+            char *end;
+            long pid = strtol (entry->d_name, &end, 10);
+            if (*end || pid <= 1)
+                continue;
+            if (count == cap) {
+                cap = cap ? cap * 2 : 256;
+                pids = realloc (pids, cap * sizeof *pids);
+                assert (pids);
+            }
+            pids [count++] = (pid_t) pid;
+        }
+        closedir (proc);
+    }
+    int killed = s_kill_carrying (pids, count, markers, markers_count);
+    free (pids);
     return killed;
 }
 
 int
 pm_lifecycle_kill_leftovers (const pm_paths_t *paths)
 {
-    return pm_lifecycle_kill_marked (paths->dir, NULL);
+    return pm_lifecycle_kill_marked (paths->dir, NULL, false);
 }
 
 pm_lifecycle_t *

@@ -10,6 +10,7 @@
 #ifndef PM_LIFECYCLE_H
 #define PM_LIFECYCLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "pm_rundir.h"
@@ -32,8 +33,11 @@ int pm_lifecycle_kill_leftovers (const pm_paths_t *paths);
 
 /*  Kills (SIGKILL) every process started with PMBUS_RUNTIME_DIR=dir and,
     if service is not NULL, PMBUS_SERVICE=service in its environment
-    (except ourselves and our ancestors).  Returns how many. */
-int pm_lifecycle_kill_marked (const char *dir, const char *service);
+    (except ourselves and our ancestors): among our descendants only when
+    descendants is true (cheap: what our services left), else among all
+    processes (what a dead agent left).  Returns how many. */
+int pm_lifecycle_kill_marked (const char *dir, const char *service,
+                              bool descendants);
 
 /*  Writes the config file's absolute path to <dir>/config, so a client
     whose copy of the file no longer parses can still find the agent. */

@@ -110,7 +110,8 @@ pm_logcap_new (zloop_t *loop, const char *service, const char *path,
             return NULL;
         }
     }
-    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    //  0600, like the agent's own log: services' output can hold secrets.
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd == -1) {
         snprintf (err, errlen, "cannot open log file %s: %s", path,
                   strerror (errno));
@@ -192,7 +193,7 @@ s_rotate (pm_logcap_t *self)
     free (to);
     self->file_fd = open (self->path,
                           O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC,
-                          0644);
+                          0600);
     if (self->file_fd == -1)
         pm_log_error ("%s: cannot reopen log file %s after rotation: %s",
                       self->service, self->path, strerror (errno));
@@ -563,7 +564,7 @@ pm_logcap_update (pm_logcap_t *self, const char *path,
                 return -1;
             }
         }
-        int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd == -1) {
             snprintf (err, errlen, "cannot open log file %s: %s", path,
                       strerror (errno));

@@ -912,7 +912,7 @@ s_kill_escapees (pm_supervisor_t *self, pm_entry_t *entry)
             return;
     }
     int killed = pm_lifecycle_kill_marked (self->rundir,
-                                           pm_service_name (entry->svc));
+                                           pm_service_name (entry->svc), true);
     if (killed)
         pm_log_warn ("%s: killed %d process%s that had left its process "
                      "group", pm_service_name (entry->svc), killed,
