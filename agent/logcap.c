@@ -284,6 +284,8 @@ s_timestamp (char *buf, size_t size, double ts)
 static void
 s_hold (s_stream_t *stream, const char *data, size_t size)
 {
+    if (size == 0)
+        return;
     if (stream->held_size + size > stream->held_cap) {
         size_t cap = stream->held_cap ? stream->held_cap : 4096;
         while (cap < stream->held_size + size)
