@@ -674,6 +674,40 @@ class PmctlRealTest(pmtest.AgentTest):
             self.assertEqual(out, {"aa": expected, "b": expected})
             self.assertEqual(err, {"aa": ["err"], "b": ["err"]})
 
+    def test_logs_follow_some(self):
+        """-f with two of three services: their lines, each once and in
+        order; nothing of the third."""
+        config = self.project(
+            '  aa: { command = "./a.sh"; autostart = false; };\n'
+            '  b: { command = "./b.sh"; autostart = false; };\n'
+            '  c: { command = "./c.sh"; autostart = false; };\n')
+        for short in ("a", "b", "c"):
+            self.script("%s.sh" % short, "echo ready\nread go < ./%s.fifo\n"
+                        "seq 1 2000\n" % short)
+        fifos = [self.fifo("%s.fifo" % short) for short in ("a", "b", "c")]
+        self.ok(config, "up")
+        self.ok(config, "start", "aa", "b", "c")
+        wait_until(lambda: len(self.ok(config, "logs", "-n", "1")[0]
+                               .splitlines()) == 3, 10, what="all ready")
+        follower = self.follow(config, "logs", "-f", "-n", "1", "aa", "b")
+        follower.wait_output(lambda text: text.count("| ready\n") == 2, 10,
+                             "both tails")
+        for fifo in fifos:
+            self.open_fifo(fifo)
+        follower.wait_output(lambda text: text.count("| 2000\n") == 2, 60,
+                             "both services' last lines")
+        #  c's last line is out too before we stop looking.
+        wait_until(lambda: self.ok(config, "logs", "-n", "1", "c")[0]
+                   == "2000\n", 10, what="c done")
+        self.assertEqual(follower.finish(10, signal.SIGINT), EXIT_OK)
+        expected = ["ready"] + [str(i) for i in range(1, 2001)]
+        out = {"aa": [], "b": []}
+        for line in follower.text().splitlines():
+            name, _, rest = line.partition(" ")
+            self.assertIn(name, out, line)
+            out[name].append(rest.lstrip(" ")[2:])
+        self.assertEqual(out, {"aa": expected, "b": expected})
+
     # -- events ----------------------------------------------------------------
 
     def test_events_follow(self):
