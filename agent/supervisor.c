@@ -919,6 +919,23 @@ s_kill_escapees (pm_supervisor_t *self, pm_entry_t *entry)
                      killed == 1 ? "" : "es");
 }
 
+//  After an event that may have ended a run (an exit, the last of a
+//  group): the restart policy decides first, so a give-up shows in the
+//  event; then the transition is published and its actions done; a run
+//  whose group is gone is swept for escapees; then what follows a run
+//  (a start queued behind the stop).
+static void
+s_run_event (pm_supervisor_t *self, pm_entry_t *entry,
+             const pm_action_t *action, bool group_gone)
+{
+    s_policy (self, entry);
+    pm_sup_publish (self, entry);
+    pm_sup_apply (self, entry, action);
+    if (group_gone)
+        s_kill_escapees (self, entry);
+    s_after_down (self, entry);
+}
+
 //  Re-checks groups that outlived their main process.
 static void
 s_check_groups (pm_supervisor_t *self)
@@ -929,11 +946,7 @@ s_check_groups (pm_supervisor_t *self)
         &&  !s_group_alive (pm_service_pgid (entry->svc))) {
             pm_action_t action;
             pm_service_group_gone (entry->svc, pm_sup_now (), &action);
-            s_policy (self, entry);
-            pm_sup_publish (self, entry);
-            pm_sup_apply (self, entry, &action);
-            s_kill_escapees (self, entry);
-            s_after_down (self, entry);
+            s_run_event (self, entry, &action, true);
         }
         if (entry->linger_pgid && !s_group_alive (entry->linger_pgid)) {
             entry->linger_pgid = 0;
@@ -958,12 +971,8 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
         bool stopping = pm_service_state (entry->svc) == PM_STATE_STOPPING;
         bool group_alive = s_group_alive (pgid);
         pm_action_t action;
-        pm_service_exited (entry->svc, status, group_alive, pm_sup_now (), &action);
-        s_policy (self, entry);
-        pm_sup_publish (self, entry);
-        pm_sup_apply (self, entry, &action);
-        if (!group_alive)
-            s_kill_escapees (self, entry);
+        pm_service_exited (entry->svc, status, group_alive, pm_sup_now (),
+                           &action);
         if (!stopping && group_alive) {
             //  Left behind by a main process that exited by itself.
             pm_log_info ("%s: main process exited, stopping what is left "
@@ -977,7 +986,7 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
                 pm_timer_add (self->loop, (size_t) (timeout * 1000.0) + 1,
                               s_on_linger_timer, entry);
         }
-        s_after_down (self, entry);
+        s_run_event (self, entry, &action, !group_alive);
     }
     else {
         bool probe = false;
