@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import unittest
 
@@ -80,6 +81,17 @@ class ValgrindTest(pmtest.AgentTest):
         client = agent.default_client()
         for frame in (b"\xc1", b"\x93\x01\x02\x03", b"\x81\xa1v\x02"):
             client.raw(frame, timeout=30)
+        #  pmctl too, through the commands that decode the most.
+        for args in (("status",), ("logs", "-n", "20"), ("ping",),
+                     ("events",), ("wait", "db", "--for", "running"),
+                     ("--json", "status")):
+            done = subprocess.run(
+                ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                 "--errors-for-leak-kinds=definite", pmtest.PMCTL,
+                 "-c", agent.config] + list(args),
+                env=self.env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(done.returncode, 0, "pmctl %s under valgrind:\n"
+                             "%s" % (" ".join(args), done.stderr[-4000:]))
         with open(agent.config) as f:
             text = f.read()
         self.write_file("pmbus.cfg", text.replace(SERVICES, RELOADED))
