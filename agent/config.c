@@ -8,6 +8,10 @@
     is wrong" (top-level keys first, then agent, then each service in
     file order, then dependencies); nothing is half-loaded.
 
+    The values of the keys that take numbers, signal names, log settings
+    and probes are checked in config_values.c (config_int.h is the common
+    ground).
+
     Leaves to others: what the settings mean at run time (supervisor,
     spawn, logcap) and whether the paths exist: nothing here creates or
     requires a directory.  Talks to libconfig, graph.c, and libpmproto
@@ -31,7 +35,7 @@
       so an absolute @include path does not work; 1.7's include hook
       would fix that.
 */
-#include "config.h"
+#include "config_int.h"
 #include "graph.h"
 #include "pm_rundir.h"
 
@@ -39,7 +43,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,18 +55,7 @@
 #define S_SERVICE_NAME_MAX 64
 //  Bounds the O(n^2) graph work and matches the names a request can carry.
 #define S_SERVICES_MAX PM_NAMES_MAX
-#define S_STOP_TIMEOUT_MAX 3600.0
 #define S_KEY_MAX 512
-
-typedef struct {
-    const char *file;             //  the path as the caller gave it
-    char *err;                    //  the caller's buffer, or NULL
-    size_t errlen;
-    pm_config_t *config;          //  being filled
-    //  Per service: its depends_on setting, or NULL, kept to name the
-    //  line and key of a dependency error after every name is known.
-    config_setting_t **depends_on;
-} s_ctx_t;
 
 static const char *s_top_keys [] = { "agent", "services", NULL };
 
@@ -71,8 +63,8 @@ static const char *s_top_keys [] = { "agent", "services", NULL };
 /*  Memory: running out of it aborts (STYLE.md, Errors).               */
 /* ------------------------------------------------------------------ */
 
-static void *
-s_alloc (size_t count, size_t size)
+void *
+pm_cfg_alloc (size_t count, size_t size)
 {
     void *memory = calloc (count ? count : 1, size ? size : 1);
     if (!memory)
@@ -80,8 +72,8 @@ s_alloc (size_t count, size_t size)
     return memory;
 }
 
-static char *
-s_strdup (const char *text)
+char *
+pm_cfg_strdup (const char *text)
 {
     char *copy = strdup (text);
     if (!copy)
@@ -114,12 +106,9 @@ s_key (const config_setting_t *setting, char *buf, size_t size)
 }
 
 //  Reports "FILE:LINE: KEY: message" for setting; returns -1.
-static int
-s_fail (s_ctx_t *ctx, const config_setting_t *setting, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static int
-s_fail (s_ctx_t *ctx, const config_setting_t *setting, const char *format, ...)
+int
+pm_cfg_fail (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
+             const char *format, ...)
 {
     if (!ctx->err || ctx->errlen == 0)
         return -1;
@@ -144,8 +133,8 @@ s_fail (s_ctx_t *ctx, const config_setting_t *setting, const char *format, ...)
     return -1;
 }
 
-static const char *
-s_type_name (const config_setting_t *setting)
+const char *
+pm_cfg_type_name (const config_setting_t *setting)
 {
     switch (config_setting_type (setting)) {
         case CONFIG_TYPE_GROUP:  return "a group";
@@ -164,33 +153,33 @@ s_type_name (const config_setting_t *setting)
 /*  Typed values                                                       */
 /* ------------------------------------------------------------------ */
 
-static bool
-s_streq (const char *a, const char *b)
+bool
+pm_cfg_streq (const char *a, const char *b)
 {
     return strcmp (a, b) == 0;
 }
 
-static bool
-s_is_integer (const config_setting_t *setting)
+bool
+pm_cfg_is_integer (const config_setting_t *setting)
 {
     int type = config_setting_type (setting);
     return type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64;
 }
 
 //  Borrows the string value of setting, or fails naming what it is.
-static int
-s_string (s_ctx_t *ctx, const config_setting_t *setting, const char **value)
+int
+pm_cfg_string (pm_cfg_ctx_t *ctx, const config_setting_t *setting, const char **value)
 {
     if (config_setting_type (setting) != CONFIG_TYPE_STRING)
-        return s_fail (ctx, setting, "expected a string, not %s",
-                       s_type_name (setting));
+        return pm_cfg_fail (ctx, setting, "expected a string, not %s",
+                       pm_cfg_type_name (setting));
     *value = config_setting_get_string (setting);
     return 0;
 }
 
 //  Fails on the first member of group whose name is not in keys.
 static int
-s_check_keys (s_ctx_t *ctx, const config_setting_t *group, const char **keys)
+s_check_keys (pm_cfg_ctx_t *ctx, const config_setting_t *group, const char **keys)
 {
     int count = config_setting_length (group);
     for (int i = 0; i < count; i++) {
@@ -199,18 +188,18 @@ s_check_keys (s_ctx_t *ctx, const config_setting_t *group, const char **keys)
         for (const char **key = keys; *key && !known; key++)
             known = strcmp (member->name, *key) == 0;
         if (!known)
-            return s_fail (ctx, member, "unknown key '%s'", member->name);
+            return pm_cfg_fail (ctx, member, "unknown key '%s'", member->name);
     }
     return 0;
 }
 
-static int
-s_expect_group (s_ctx_t *ctx, const config_setting_t *setting)
+int
+pm_cfg_expect_group (pm_cfg_ctx_t *ctx, const config_setting_t *setting)
 {
     if (config_setting_is_group (setting))
         return 0;
-    return s_fail (ctx, setting, "expected a group { ... }, not %s",
-                   s_type_name (setting));
+    return pm_cfg_fail (ctx, setting, "expected a group { ... }, not %s",
+                   pm_cfg_type_name (setting));
 }
 
 /* ------------------------------------------------------------------ */
@@ -257,15 +246,15 @@ s_path_clean (char *path)
 //  Resolves value against base (absolute) into a new clean absolute path,
 //  or fails on setting.
 static int
-s_path (s_ctx_t *ctx, const config_setting_t *setting, const char *base,
+s_path (pm_cfg_ctx_t *ctx, const config_setting_t *setting, const char *base,
         const char *value, char **path_p)
 {
     if (*value == 0)
-        return s_fail (ctx, setting, "empty path");
+        return pm_cfg_fail (ctx, setting, "empty path");
     size_t size = strlen (base) + strlen (value) + 2;
     if (size > PM_PATH_MAX)
-        return s_fail (ctx, setting, "path longer than %d bytes", PM_PATH_MAX);
-    char *path = s_alloc (size, 1);
+        return pm_cfg_fail (ctx, setting, "path longer than %d bytes", PM_PATH_MAX);
+    char *path = pm_cfg_alloc (size, 1);
     if (*value == '/')
         strcpy (path, value);
     else
@@ -283,21 +272,21 @@ s_path (s_ctx_t *ctx, const config_setting_t *setting, const char *base,
 //  config's directory like every other path: pmd and pmctl may run from
 //  different directories and must still meet at one socket.
 static int
-s_endpoint (s_ctx_t *ctx, const config_setting_t *setting, char **endpoint_p)
+s_endpoint (pm_cfg_ctx_t *ctx, const config_setting_t *setting, char **endpoint_p)
 {
     const char *value = NULL;
-    if (s_string (ctx, setting, &value))
+    if (pm_cfg_string (ctx, setting, &value))
         return -1;
     const char *rest = value + 6;
     if (strncmp (value, "tcp://", 6) == 0) {
         const char *colon = strrchr (rest, ':');
         if (!colon || colon == rest || colon [1] == 0)
-            return s_fail (ctx, setting, "expected \"tcp://HOST:PORT\"");
-        *endpoint_p = s_strdup (value);
+            return pm_cfg_fail (ctx, setting, "expected \"tcp://HOST:PORT\"");
+        *endpoint_p = pm_cfg_strdup (value);
         return 0;
     }
     if (strncmp (value, "ipc://", 6) != 0 || *rest == 0)
-        return s_fail (ctx, setting,
+        return pm_cfg_fail (ctx, setting,
                        "expected an endpoint \"ipc://PATH\" or "
                        "\"tcp://HOST:PORT\"");
     char *path = NULL;
@@ -307,152 +296,41 @@ s_endpoint (s_ctx_t *ctx, const config_setting_t *setting, char **endpoint_p)
     size_t len = strlen (path);
     if (len > PM_SUN_PATH_MAX) {
         free (path);
-        return s_fail (ctx, setting, "socket path is %zu bytes, longer than "
+        return pm_cfg_fail (ctx, setting, "socket path is %zu bytes, longer than "
                        "the %d a Unix socket allows", len, PM_SUN_PATH_MAX);
     }
-    *endpoint_p = s_alloc (len + 7, 1);
+    *endpoint_p = pm_cfg_alloc (len + 7, 1);
     strcat (strcpy (*endpoint_p, "ipc://"), path);
     free (path);
     return 0;
 }
 
-static int
-s_log_format (s_ctx_t *ctx, const config_setting_t *member,
-              pm_log_format_t *format)
-{
-    const char *value = config_setting_type (member) == CONFIG_TYPE_STRING
-                      ? config_setting_get_string (member) : "";
-    if (s_streq (value, "text"))
-        *format = PM_LOG_TEXT;
-    else
-    if (s_streq (value, "json"))
-        *format = PM_LOG_JSON;
-    else
-        return s_fail (ctx, member, "expected \"text\" or \"json\"");
-    return 0;
-}
 
-//  A whole number in [min, max]: an integer, or for sizes also a string
-//  with a K, M or G suffix (powers of 1024).
-static int
-s_count (s_ctx_t *ctx, const config_setting_t *member, bool size,
-         uint64_t min, uint64_t max, uint64_t *value)
-{
-    long long number;
-    if (s_is_integer (member))
-        number = config_setting_get_int64 (member);
-    else
-    if (size && config_setting_type (member) == CONFIG_TYPE_STRING) {
-        const char *text = config_setting_get_string (member);
-        char *end;
-        errno = 0;
-        number = strtoll (text, &end, 10);
-        if (end == text || errno)
-            number = -1;
-        else
-        if (*end == 'K' || *end == 'k')
-            number *= 1024, end++;
-        else
-        if (*end == 'M' || *end == 'm')
-            number *= 1024 * 1024, end++;
-        else
-        if (*end == 'G' || *end == 'g')
-            number *= 1024LL * 1024 * 1024, end++;
-        if (*end)
-            number = -1;
-        if (number < 0)
-            return s_fail (ctx, member, "expected a size like 1048576, "
-                           "\"512K\", \"10M\" or \"1G\"");
-    }
-    else
-        return s_fail (ctx, member, "expected %s, not %s",
-                       size ? "a size in bytes" : "a whole number",
-                       s_type_name (member));
-    if (number < 0 || (uint64_t) number < min || (uint64_t) number > max)
-        return s_fail (ctx, member, "expected %s%llu to %llu",
-                       size ? "a size from " : "",
-                       (unsigned long long) min, (unsigned long long) max);
-    *value = (uint64_t) number;
-    return 0;
-}
 
-//  The log_* keys, shared by agent and services.  Returns 1 if key is not
-//  one of them, 0 when parsed, -1 on error.
-static int
-s_log_key (s_ctx_t *ctx, const config_setting_t *member, pm_config_log_t *log)
-{
-    const char *key = member->name;
-    uint64_t value;
-    if (s_streq (key, "log_format"))
-        return s_log_format (ctx, member, &log->format);
-    if (s_streq (key, "log_timestamps")) {
-        if (config_setting_type (member) != CONFIG_TYPE_BOOL)
-            return s_fail (ctx, member, "expected true or false, not %s",
-                           s_type_name (member));
-        log->timestamps = config_setting_get_bool (member);
-        return 0;
-    }
-    if (s_streq (key, "log_max_size")) {
-        if (s_count (ctx, member, true, 0, 1ULL << 40, &value))
-            return -1;
-        if (value && value < 4096)
-            return s_fail (ctx, member, "expected 0 (never rotate) or at "
-                           "least 4096 bytes");
-        log->max_size = value;
-        return 0;
-    }
-    if (s_streq (key, "log_backups")) {
-        if (s_count (ctx, member, false, 0, 100, &value))
-            return -1;
-        log->backups = (unsigned) value;
-        return 0;
-    }
-    if (s_streq (key, "log_line_max")) {
-        //  At most 256 KiB: a line must fit one published message and
-        //  one `logs` reply, both capped at 1 MiB on the wire.
-        if (s_count (ctx, member, true, 80, 256 * 1024, &value))
-            return -1;
-        log->line_max = (size_t) value;
-        return 0;
-    }
-    if (s_streq (key, "log_ring")) {
-        if (s_count (ctx, member, false, 0, 10 * 1000 * 1000, &value))
-            return -1;
-        log->ring = (size_t) value;
-        return 0;
-    }
-    if (s_streq (key, "log_ring_bytes")) {
-        if (s_count (ctx, member, true, 0, 1ULL << 32, &value))
-            return -1;
-        log->ring_bytes = (size_t) value;
-        return 0;
-    }
-    return 1;
-}
 
 static int
-s_load_agent (s_ctx_t *ctx, const config_setting_t *agent)
+s_load_agent (pm_cfg_ctx_t *ctx, const config_setting_t *agent)
 {
     pm_config_t *config = ctx->config;
-    if (s_expect_group (ctx, agent))
+    if (pm_cfg_expect_group (ctx, agent))
         return -1;
     int count = config_setting_length (agent);
     for (int i = 0; i < count; i++) {
         const config_setting_t *member = config_setting_get_elem (agent, i);
         const char *key = member->name;
         const char *value = NULL;
-        if (s_streq (key, "name")) {
-            if (s_string (ctx, member, &value))
+        if (pm_cfg_streq (key, "name")) {
+            if (pm_cfg_string (ctx, member, &value))
                 return -1;
             if (!pm_agent_name_valid (value))
-                return s_fail (ctx, member, "'%s' is not a valid agent name "
+                return pm_cfg_fail (ctx, member, "'%s' is not a valid agent name "
                                "(1 to 64 of A-Z a-z 0-9 . _ -, not starting "
                                "with '.')", value);
-            config->name = s_strdup (value);
+            config->name = pm_cfg_strdup (value);
         }
         else
-        if (s_streq (key, "log_dir")) {
-            if (s_string (ctx, member, &value))
+        if (pm_cfg_streq (key, "log_dir")) {
+            if (pm_cfg_string (ctx, member, &value))
                 return -1;
             free (config->log_dir);
             config->log_dir = NULL;
@@ -460,21 +338,21 @@ s_load_agent (s_ctx_t *ctx, const config_setting_t *agent)
                 return -1;
         }
         else
-        if (s_streq (key, "control")) {
+        if (pm_cfg_streq (key, "control")) {
             if (s_endpoint (ctx, member, &config->control))
                 return -1;
         }
         else
-        if (s_streq (key, "events")) {
+        if (pm_cfg_streq (key, "events")) {
             if (s_endpoint (ctx, member, &config->events))
                 return -1;
         }
         else {
-            int rc = s_log_key (ctx, member, &config->log);
+            int rc = pm_cfg_log_key (ctx, member, &config->log);
             if (rc < 0)
                 return -1;
             if (rc > 0)
-                return s_fail (ctx, member, "unknown key '%s'", key);
+                return pm_cfg_fail (ctx, member, "unknown key '%s'", key);
         }
     }
     config->log_format = config->log.format;
@@ -486,39 +364,39 @@ s_load_agent (s_ctx_t *ctx, const config_setting_t *agent)
 /* ------------------------------------------------------------------ */
 
 static int
-s_command (s_ctx_t *ctx, const config_setting_t *setting,
+s_command (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
            pm_config_service_t *service)
 {
     const char *value = NULL;
-    if (s_string (ctx, setting, &value))
+    if (pm_cfg_string (ctx, setting, &value))
         return -1;
     if (value [strspn (value, " \t\r\n")] == 0)
-        return s_fail (ctx, setting, "empty command");
-    service->command = s_strdup (value);
+        return pm_cfg_fail (ctx, setting, "empty command");
+    service->command = pm_cfg_strdup (value);
     return 0;
 }
 
 static int
-s_argv (s_ctx_t *ctx, const config_setting_t *setting,
+s_argv (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
         pm_config_service_t *service)
 {
     if (!config_setting_is_array (setting) && !config_setting_is_list (setting))
-        return s_fail (ctx, setting, "expected a list of strings "
+        return pm_cfg_fail (ctx, setting, "expected a list of strings "
                        "[\"program\", \"arg\", ...], not %s",
-                       s_type_name (setting));
+                       pm_cfg_type_name (setting));
     int count = config_setting_length (setting);
     if (count == 0)
-        return s_fail (ctx, setting, "empty argv: expected the program "
+        return pm_cfg_fail (ctx, setting, "empty argv: expected the program "
                        "and its arguments");
-    service->argv = s_alloc ((size_t) count + 1, sizeof (char *));
+    service->argv = pm_cfg_alloc ((size_t) count + 1, sizeof (char *));
     for (int i = 0; i < count; i++) {
         const config_setting_t *element = config_setting_get_elem (setting, i);
         const char *value = NULL;
-        if (s_string (ctx, element, &value))
+        if (pm_cfg_string (ctx, element, &value))
             return -1;
         if (i == 0 && *value == 0)
-            return s_fail (ctx, element, "empty program name");
-        service->argv [i] = s_strdup (value);
+            return pm_cfg_fail (ctx, element, "empty program name");
+        service->argv [i] = pm_cfg_strdup (value);
         service->argc++;
     }
     return 0;
@@ -539,50 +417,50 @@ s_env_name_valid (const char *name)
 }
 
 static int
-s_environment (s_ctx_t *ctx, const config_setting_t *setting,
+s_environment (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
                pm_config_service_t *service)
 {
-    if (s_expect_group (ctx, setting))
+    if (pm_cfg_expect_group (ctx, setting))
         return -1;
     int count = config_setting_length (setting);
-    service->env = s_alloc ((size_t) count, sizeof (pm_config_env_t));
+    service->env = pm_cfg_alloc ((size_t) count, sizeof (pm_config_env_t));
     for (int i = 0; i < count; i++) {
         const config_setting_t *member = config_setting_get_elem (setting, i);
         if (!s_env_name_valid (member->name))
-            return s_fail (ctx, member, "'%s' is not a valid variable name "
+            return pm_cfg_fail (ctx, member, "'%s' is not a valid variable name "
                            "(letters, digits and '_')", member->name);
         char number [32];
         const char *value = NULL;
         if (config_setting_type (member) == CONFIG_TYPE_STRING)
             value = config_setting_get_string (member);
         else
-        if (s_is_integer (member)) {
+        if (pm_cfg_is_integer (member)) {
             snprintf (number, sizeof number, "%lld",
                       config_setting_get_int64 (member));
             value = number;
         }
         else
-            return s_fail (ctx, member, "expected a string or an integer, "
-                           "not %s", s_type_name (member));
+            return pm_cfg_fail (ctx, member, "expected a string or an integer, "
+                           "not %s", pm_cfg_type_name (member));
         pm_config_env_t *env = &service->env [service->env_count++];
-        env->key = s_strdup (member->name);
-        env->value = s_strdup (value);
+        env->key = pm_cfg_strdup (member->name);
+        env->value = pm_cfg_strdup (value);
     }
     return 0;
 }
 
 static int
-s_depends_on (s_ctx_t *ctx, const config_setting_t *setting,
+s_depends_on (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
               pm_config_service_t *service)
 {
     bool group = config_setting_is_group (setting);
     if (!group && !config_setting_is_array (setting)
     &&  !config_setting_is_list (setting))
-        return s_fail (ctx, setting, "expected a group { name = \"condition\"; "
+        return pm_cfg_fail (ctx, setting, "expected a group { name = \"condition\"; "
                        "... } or a list of names [\"name\", ...], not %s",
-                       s_type_name (setting));
+                       pm_cfg_type_name (setting));
     int count = config_setting_length (setting);
-    service->deps = s_alloc ((size_t) count, sizeof (pm_config_dep_t));
+    service->deps = pm_cfg_alloc ((size_t) count, sizeof (pm_config_dep_t));
     for (int i = 0; i < count; i++) {
         const config_setting_t *element = config_setting_get_elem (setting, i);
         const char *name = NULL;
@@ -592,266 +470,35 @@ s_depends_on (s_ctx_t *ctx, const config_setting_t *setting,
             const char *text = config_setting_type (element) == CONFIG_TYPE_STRING
                              ? config_setting_get_string (element) : "";
             if (pm_cond_parse (text, &cond))
-                return s_fail (ctx, element, "expected \"started\", \"ready\" "
+                return pm_cfg_fail (ctx, element, "expected \"started\", \"ready\" "
                                "or \"completed\"");
         }
         else {
-            if (s_string (ctx, element, &name))
+            if (pm_cfg_string (ctx, element, &name))
                 return -1;
             if (*name == 0)
-                return s_fail (ctx, element, "expected a service name");
+                return pm_cfg_fail (ctx, element, "expected a service name");
             //  A group cannot repeat a name (libconfig refuses it); a list
             //  can, and the second one would mean nothing.
             for (size_t d = 0; d < service->deps_count; d++)
-                if (s_streq (service->deps [d].name, name))
-                    return s_fail (ctx, element, "'%s' is listed twice", name);
+                if (pm_cfg_streq (service->deps [d].name, name))
+                    return pm_cfg_fail (ctx, element, "'%s' is listed twice", name);
         }
         pm_config_dep_t *dep = &service->deps [service->deps_count++];
-        dep->name = s_strdup (name);
+        dep->name = pm_cfg_strdup (name);
         dep->cond = cond;
     }
     return 0;
 }
 
-static int
-s_stop_signal (s_ctx_t *ctx, const config_setting_t *setting,
-               pm_config_service_t *service)
-{
-    int signum;
-    if (config_setting_type (setting) == CONFIG_TYPE_STRING) {
-        const char *value = config_setting_get_string (setting);
-        if (pm_signal_parse (value, &signum))
-            return s_fail (ctx, setting, "unknown signal '%s'", value);
-    }
-    else
-    if (s_is_integer (setting)) {
-        //  Through the same parser as "15", so both forms accept the
-        //  same numbers.
-        char number [32];
-        snprintf (number, sizeof number, "%lld",
-                  config_setting_get_int64 (setting));
-        if (pm_signal_parse (number, &signum))
-            return s_fail (ctx, setting, "unknown signal %s", number);
-    }
-    else
-        return s_fail (ctx, setting, "expected a signal name (\"SIGINT\") or "
-                       "number, not %s", s_type_name (setting));
-    service->stop_signal = signum;
-    return 0;
-}
+
+
+
+
+
 
 static int
-s_stop_timeout (s_ctx_t *ctx, const config_setting_t *setting,
-                pm_config_service_t *service)
-{
-    if (!config_setting_is_number (setting))
-        return s_fail (ctx, setting, "expected a number of seconds, not %s",
-                       s_type_name (setting));
-    double value = config_setting_type (setting) == CONFIG_TYPE_FLOAT
-                 ? config_setting_get_float (setting)
-                 : (double) config_setting_get_int64 (setting);
-    //  Written so that NaN fails too.
-    if (!(value > 0 && value <= S_STOP_TIMEOUT_MAX))
-        return s_fail (ctx, setting, "expected more than 0 and at most %g "
-                       "seconds", S_STOP_TIMEOUT_MAX);
-    service->stop_timeout = value;
-    return 0;
-}
-
-static int
-s_restart (s_ctx_t *ctx, const config_setting_t *setting,
-           pm_config_service_t *service)
-{
-    const char *value = config_setting_type (setting) == CONFIG_TYPE_STRING
-                      ? config_setting_get_string (setting) : "";
-    if (s_streq (value, "no"))
-        service->restart = PM_RESTART_NO;
-    else
-    if (s_streq (value, "on-failure"))
-        service->restart = PM_RESTART_ON_FAILURE;
-    else
-    if (s_streq (value, "always"))
-        service->restart = PM_RESTART_ALWAYS;
-    else
-        return s_fail (ctx, setting,
-                       "expected \"no\", \"on-failure\" or \"always\"");
-    return 0;
-}
-
-//  A number of seconds in [min, max].
-static int
-s_seconds (s_ctx_t *ctx, const config_setting_t *setting, double min,
-           double max, double *value)
-{
-    if (!config_setting_is_number (setting))
-        return s_fail (ctx, setting, "expected a number of seconds, not %s",
-                       s_type_name (setting));
-    double number = config_setting_type (setting) == CONFIG_TYPE_FLOAT
-                  ? config_setting_get_float (setting)
-                  : (double) config_setting_get_int64 (setting);
-    if (!(number >= min && number <= max))
-        return s_fail (ctx, setting, "expected %g to %g seconds", min, max);
-    *value = number;
-    return 0;
-}
-
-//  "host:port" with a port of 1..65535.
-static int
-s_host_port (s_ctx_t *ctx, const config_setting_t *setting, const char *text,
-             size_t len, char **host, int *port)
-{
-    const char *colon = NULL;
-    for (size_t i = 0; i < len; i++)
-        if (text [i] == ':')
-            colon = text + i;
-    char *end;
-    long number = colon ? strtol (colon + 1, &end, 10) : 0;
-    if (!colon || colon == text || end != text + len || number < 1
-    ||  number > 65535)
-        return s_fail (ctx, setting, "expected \"host:port\" with a port "
-                       "from 1 to 65535");
-    size_t host_len = (size_t) (colon - text);
-    //  [::1]:80
-    if (text [0] == '[' && host_len > 2 && text [host_len - 1] == ']') {
-        text++;
-        host_len -= 2;
-    }
-    *host = s_alloc (host_len + 1, 1);
-    memcpy (*host, text, host_len);
-    *port = (int) number;
-    return 0;
-}
-
-static int
-s_probe (s_ctx_t *ctx, const config_setting_t *group, bool alive,
-         pm_config_probe_t *probe)
-{
-    if (s_expect_group (ctx, group))
-        return -1;
-    probe->line = (int) config_setting_source_line (group);
-    probe->interval = alive ? 10.0 : 1.0;
-    probe->timeout = 5.0;
-    probe->deadline = alive ? 0 : 60.0;
-    probe->failures = 3;
-    const config_setting_t *kind_setting = NULL;
-    int count = config_setting_length (group);
-    for (int i = 0; i < count; i++) {
-        const config_setting_t *member = config_setting_get_elem (group, i);
-        const char *key = member->name;
-        const char *value = NULL;
-        pm_probe_kind_t kind = PM_PROBE_NONE;
-        if (s_streq (key, "exec"))
-            kind = PM_PROBE_EXEC;
-        else
-        if (s_streq (key, "tcp"))
-            kind = PM_PROBE_TCP;
-        else
-        if (s_streq (key, "http"))
-            kind = PM_PROBE_HTTP;
-        else
-        if (s_streq (key, "log"))
-            kind = PM_PROBE_LOG;
-        else
-        if (s_streq (key, "notify_fd"))
-            kind = PM_PROBE_NOTIFY_FD;
-        if (kind != PM_PROBE_NONE) {
-            if (kind_setting)
-                return s_fail (ctx, member, "one kind of probe per group: "
-                               "'%s' is already set", kind_setting->name);
-            if (alive && (kind == PM_PROBE_LOG || kind == PM_PROBE_NOTIFY_FD))
-                return s_fail (ctx, member, "'%s' can only tell readiness, "
-                               "use exec, tcp or http for liveness", key);
-            kind_setting = member;
-            probe->kind = kind;
-        }
-        if (kind == PM_PROBE_NOTIFY_FD) {
-            if (!s_is_integer (member))
-                return s_fail (ctx, member, "expected a file descriptor "
-                               "number, not %s", s_type_name (member));
-            long long fd = config_setting_get_int64 (member);
-            if (fd < 3 || fd > 255)
-                return s_fail (ctx, member, "expected a descriptor from 3 "
-                               "to 255 (0, 1 and 2 are the standard streams)");
-            probe->notify_fd = (int) fd;
-        }
-        else
-        if (kind != PM_PROBE_NONE) {
-            if (s_string (ctx, member, &value))
-                return -1;
-            if (!*value)
-                return s_fail (ctx, member, "empty %s", key);
-        }
-        if (kind == PM_PROBE_EXEC)
-            probe->command = s_strdup (value);
-        else
-        if (kind == PM_PROBE_TCP) {
-            if (s_host_port (ctx, member, value, strlen (value), &probe->host,
-                             &probe->port))
-                return -1;
-        }
-        else
-        if (kind == PM_PROBE_HTTP) {
-            if (strncmp (value, "http://", 7) != 0)
-                return s_fail (ctx, member, "expected \"http://host:port/path\""
-                               " (https is not supported)");
-            const char *rest = value + 7;
-            size_t len = strcspn (rest, "/");
-            if (s_host_port (ctx, member, rest, len, &probe->host,
-                             &probe->port))
-                return -1;
-            probe->path = s_strdup (rest [len] ? rest + len : "/");
-        }
-        else
-        if (kind == PM_PROBE_LOG) {
-            regex_t regex;
-            int rc = regcomp (&regex, value, REG_EXTENDED | REG_NOSUB);
-            if (rc != 0) {
-                char why [256];
-                regerror (rc, &regex, why, sizeof why);
-                return s_fail (ctx, member, "bad regular expression: %s", why);
-            }
-            regfree (&regex);
-            probe->regex = s_strdup (value);
-        }
-        else
-        if (kind == PM_PROBE_NONE) {
-            int rc = 0;
-            if (s_streq (key, "initial_delay"))
-                rc = s_seconds (ctx, member, 0, 3600, &probe->initial_delay);
-            else
-            if (s_streq (key, "interval"))
-                rc = s_seconds (ctx, member, 0.01, 3600, &probe->interval);
-            else
-            if (s_streq (key, "timeout"))
-                rc = s_seconds (ctx, member, 0.01, 3600, &probe->timeout);
-            else
-            if (s_streq (key, "deadline") && !alive)
-                rc = s_seconds (ctx, member, 0, 86400, &probe->deadline);
-            else
-            if (s_streq (key, "failures") && alive) {
-                uint64_t number;
-                rc = s_count (ctx, member, false, 1, 1000, &number);
-                probe->failures = (unsigned) number;
-            }
-            else
-                return s_fail (ctx, member, "unknown key '%s' (a %s probe "
-                               "takes exec, tcp, http%s, initial_delay, "
-                               "interval, timeout and %s)", key,
-                               alive ? "liveness" : "readiness",
-                               alive ? "" : ", log, notify_fd",
-                               alive ? "failures" : "deadline");
-            if (rc)
-                return -1;
-        }
-    }
-    if (!kind_setting)
-        return s_fail (ctx, group, "no probe given (exec, tcp, http%s)",
-                       alive ? "" : ", log or notify_fd");
-    return 0;
-}
-
-static int
-s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
+s_load_service (pm_cfg_ctx_t *ctx, size_t index, config_setting_t *group)
 {
     pm_config_t *config = ctx->config;
     pm_config_service_t *service = &config->services [index];
@@ -860,14 +507,14 @@ s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
     //  libconfig already limits names to [A-Za-z*][-A-Za-z0-9_*]*; a '*'
     //  would read as a pattern to pmctl, and a name is a topic part.
     if (strchr (name, '*'))
-        return s_fail (ctx, group, "'*' is not allowed in a service name");
+        return pm_cfg_fail (ctx, group, "'*' is not allowed in a service name");
     if (strlen (name) > S_SERVICE_NAME_MAX)
-        return s_fail (ctx, group, "service name longer than %d bytes",
+        return pm_cfg_fail (ctx, group, "service name longer than %d bytes",
                        S_SERVICE_NAME_MAX);
-    if (s_expect_group (ctx, group))
+    if (pm_cfg_expect_group (ctx, group))
         return -1;
 
-    service->name = s_strdup (name);
+    service->name = pm_cfg_strdup (name);
     service->line = (int) config_setting_source_line (group);
     service->stop_signal = SIGTERM;
     service->stop_timeout = 10.0;
@@ -888,10 +535,10 @@ s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
         const char *key = member->name;
         const char *value = NULL;
         int rc = 0;
-        if (s_streq (key, "command") || s_streq (key, "argv")) {
-            bool is_command = s_streq (key, "command");
+        if (pm_cfg_streq (key, "command") || pm_cfg_streq (key, "argv")) {
+            bool is_command = pm_cfg_streq (key, "command");
             if (command || argv)
-                return s_fail (ctx, member, "set \"command\" or \"argv\", "
+                return pm_cfg_fail (ctx, member, "set \"command\" or \"argv\", "
                                "not both");
             if (is_command) {
                 command = member;
@@ -903,84 +550,84 @@ s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
             }
         }
         else
-        if (s_streq (key, "working_dir"))
-            rc = s_string (ctx, member, &value)
+        if (pm_cfg_streq (key, "working_dir"))
+            rc = pm_cfg_string (ctx, member, &value)
               || s_path (ctx, member, config->dir, value, &service->working_dir);
         else
-        if (s_streq (key, "environment"))
+        if (pm_cfg_streq (key, "environment"))
             rc = s_environment (ctx, member, service);
         else
-        if (s_streq (key, "depends_on")) {
+        if (pm_cfg_streq (key, "depends_on")) {
             ctx->depends_on [index] = member;
             rc = s_depends_on (ctx, member, service);
         }
         else
-        if (s_streq (key, "stop_signal"))
-            rc = s_stop_signal (ctx, member, service);
+        if (pm_cfg_streq (key, "stop_signal"))
+            rc = pm_cfg_stop_signal (ctx, member, service);
         else
-        if (s_streq (key, "stop_timeout"))
-            rc = s_stop_timeout (ctx, member, service);
+        if (pm_cfg_streq (key, "stop_timeout"))
+            rc = pm_cfg_stop_timeout (ctx, member, service);
         else
-        if (s_streq (key, "autostart")) {
+        if (pm_cfg_streq (key, "autostart")) {
             if (config_setting_type (member) != CONFIG_TYPE_BOOL)
-                return s_fail (ctx, member, "expected true or false, not %s",
-                               s_type_name (member));
+                return pm_cfg_fail (ctx, member, "expected true or false, not %s",
+                               pm_cfg_type_name (member));
             service->autostart = config_setting_get_bool (member);
         }
         else
-        if (s_streq (key, "restart"))
-            rc = s_restart (ctx, member, service);
+        if (pm_cfg_streq (key, "restart"))
+            rc = pm_cfg_restart (ctx, member, service);
         else
-        if (s_streq (key, "ready"))
-            rc = s_probe (ctx, member, false, &service->ready);
+        if (pm_cfg_streq (key, "ready"))
+            rc = pm_cfg_probe (ctx, member, false, &service->ready);
         else
-        if (s_streq (key, "alive"))
-            rc = s_probe (ctx, member, true, &service->alive);
+        if (pm_cfg_streq (key, "alive"))
+            rc = pm_cfg_probe (ctx, member, true, &service->alive);
         else
-        if (s_streq (key, "backoff_initial"))
-            rc = s_seconds (ctx, member, 0, 3600, &service->backoff_initial);
+        if (pm_cfg_streq (key, "backoff_initial"))
+            rc = pm_cfg_seconds (ctx, member, 0, 3600, &service->backoff_initial);
         else
-        if (s_streq (key, "backoff_max"))
-            rc = s_seconds (ctx, member, 0, 86400, &service->backoff_max);
+        if (pm_cfg_streq (key, "backoff_max"))
+            rc = pm_cfg_seconds (ctx, member, 0, 86400, &service->backoff_max);
         else
-        if (s_streq (key, "restart_window"))
-            rc = s_seconds (ctx, member, 0, 86400 * 7, &service->restart_window);
+        if (pm_cfg_streq (key, "restart_window"))
+            rc = pm_cfg_seconds (ctx, member, 0, 86400 * 7, &service->restart_window);
         else
-        if (s_streq (key, "min_uptime"))
-            rc = s_seconds (ctx, member, 0, 86400, &service->min_uptime);
+        if (pm_cfg_streq (key, "min_uptime"))
+            rc = pm_cfg_seconds (ctx, member, 0, 86400, &service->min_uptime);
         else
-        if (s_streq (key, "max_restarts")) {
+        if (pm_cfg_streq (key, "max_restarts")) {
             uint64_t number;
-            rc = s_count (ctx, member, false, 0, 1000, &number);
+            rc = pm_cfg_count (ctx, member, false, 0, 1000, &number);
             service->max_restarts = (unsigned) number;
         }
         else
-        if (s_streq (key, "log_file"))
-            rc = s_string (ctx, member, &value)
+        if (pm_cfg_streq (key, "log_file"))
+            rc = pm_cfg_string (ctx, member, &value)
               || s_path (ctx, member, config->log_dir, value, &service->log_file);
         else {
-            rc = s_log_key (ctx, member, &service->log);
+            rc = pm_cfg_log_key (ctx, member, &service->log);
             if (rc > 0)
-                return s_fail (ctx, member, "unknown key '%s'", key);
+                return pm_cfg_fail (ctx, member, "unknown key '%s'", key);
         }
         if (rc)
             return -1;
     }
     if (!command && !argv)
-        return s_fail (ctx, group, "needs \"command\" (a shell line) or "
+        return pm_cfg_fail (ctx, group, "needs \"command\" (a shell line) or "
                        "\"argv\" (a list of strings)");
     if (service->backoff_max < service->backoff_initial)
-        return s_fail (ctx, group, "backoff_max (%g s) is less than "
+        return pm_cfg_fail (ctx, group, "backoff_max (%g s) is less than "
                        "backoff_initial (%g s)", service->backoff_max,
                        service->backoff_initial);
     if (!service->working_dir)
-        service->working_dir = s_strdup (config->dir);
+        service->working_dir = pm_cfg_strdup (config->dir);
     if (!service->log_file) {
         size_t size = strlen (config->log_dir) + strlen (name) + 6;
         if (size > PM_PATH_MAX)
-            return s_fail (ctx, group, "log file path longer than %d bytes",
+            return pm_cfg_fail (ctx, group, "log file path longer than %d bytes",
                            PM_PATH_MAX);
-        service->log_file = s_alloc (size, 1);
+        service->log_file = pm_cfg_alloc (size, 1);
         snprintf (service->log_file, size, "%s/%s.log", config->log_dir, name);
         s_path_clean (service->log_file);
     }
@@ -993,7 +640,7 @@ s_load_service (s_ctx_t *ctx, size_t index, config_setting_t *group)
 
 //  Resolves every dependency name to an index, then orders the services.
 static int
-s_resolve (s_ctx_t *ctx)
+s_resolve (pm_cfg_ctx_t *ctx)
 {
     pm_config_t *config = ctx->config;
     size_t count = config->services_count;
@@ -1003,7 +650,7 @@ s_resolve (s_ctx_t *ctx)
             pm_config_dep_t *dep = &service->deps [d];
             int index = pm_config_find (config, dep->name);
             if (index < 0)
-                return s_fail (ctx,
+                return pm_cfg_fail (ctx,
                                config_setting_get_elem (ctx->depends_on [i],
                                                         (unsigned) d),
                                "no service called '%s'", dep->name);
@@ -1017,8 +664,8 @@ s_resolve (s_ctx_t *ctx)
     for (size_t i = 0; i < count; i++)
         for (size_t d = 0; d < config->services [i].deps_count; d++)
             pm_graph_add_edge (graph, i, config->services [i].deps [d].index);
-    config->start_order = s_alloc (count, sizeof (size_t));
-    size_t *cycle = s_alloc (count + 1, sizeof (size_t));
+    config->start_order = pm_cfg_alloc (count, sizeof (size_t));
+    size_t *cycle = pm_cfg_alloc (count + 1, sizeof (size_t));
     size_t cycle_len = 0;
     int rc = 0;
     if (pm_graph_order (graph, config->start_order, cycle, &cycle_len)) {
@@ -1036,7 +683,7 @@ s_resolve (s_ctx_t *ctx)
             used += (size_t) n;
         }
         assert (cycle_len >= 2 && ctx->depends_on [cycle [0]]);
-        rc = s_fail (ctx, ctx->depends_on [cycle [0]],
+        rc = pm_cfg_fail (ctx, ctx->depends_on [cycle [0]],
                      "dependency cycle: %s", path);
     }
     free (cycle);
@@ -1049,7 +696,7 @@ s_resolve (s_ctx_t *ctx)
 /* ------------------------------------------------------------------ */
 
 static int
-s_load_root (s_ctx_t *ctx, config_t *file)
+s_load_root (pm_cfg_ctx_t *ctx, config_t *file)
 {
     pm_config_t *config = ctx->config;
     config_setting_t *root = config_root_setting (file);
@@ -1064,7 +711,7 @@ s_load_root (s_ctx_t *ctx, config_t *file)
     config->log.line_max = PM_LOG_LINE_MAX_DEFAULT;
     config->log.ring = PM_LOG_RING_DEFAULT;
     config->log.ring_bytes = PM_LOG_RING_BYTES_DEFAULT;
-    config->log_dir = s_alloc (strlen (config->dir) + 6, 1);
+    config->log_dir = pm_cfg_alloc (strlen (config->dir) + 6, 1);
     sprintf (config->log_dir, "%s/logs", config->dir);
     s_path_clean (config->log_dir);
     config_setting_t *agent = config_setting_get_member (root, "agent");
@@ -1073,18 +720,18 @@ s_load_root (s_ctx_t *ctx, config_t *file)
 
     config_setting_t *services = config_setting_get_member (root, "services");
     if (!services) {
-        config->start_order = s_alloc (0, sizeof (size_t));
+        config->start_order = pm_cfg_alloc (0, sizeof (size_t));
         return 0;
     }
-    if (s_expect_group (ctx, services))
+    if (pm_cfg_expect_group (ctx, services))
         return -1;
     int count = config_setting_length (services);
     if (count > S_SERVICES_MAX)
-        return s_fail (ctx, services, "%d services, more than the %d allowed",
+        return pm_cfg_fail (ctx, services, "%d services, more than the %d allowed",
                        count, S_SERVICES_MAX);
-    config->services = s_alloc ((size_t) count, sizeof (pm_config_service_t));
+    config->services = pm_cfg_alloc ((size_t) count, sizeof (pm_config_service_t));
     config->services_count = (size_t) count;
-    ctx->depends_on = s_alloc ((size_t) count, sizeof (config_setting_t *));
+    ctx->depends_on = pm_cfg_alloc ((size_t) count, sizeof (config_setting_t *));
     for (int i = 0; i < count; i++)
         if (s_load_service (ctx, (size_t) i,
                             config_setting_get_elem (services, (unsigned) i)))
@@ -1095,7 +742,7 @@ s_load_root (s_ctx_t *ctx, config_t *file)
 //  Checks that path can be opened and is a regular file, so the error
 //  carries errno's text (libconfig only says "file I/O error").
 static int
-s_check_file (s_ctx_t *ctx, const char *path)
+s_check_file (pm_cfg_ctx_t *ctx, const char *path)
 {
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -1130,7 +777,7 @@ pm_config_t *
 pm_config_load (const char *path, char *err, size_t errlen)
 {
     assert (path);
-    s_ctx_t ctx = { .file = path, .err = err, .errlen = errlen };
+    pm_cfg_ctx_t ctx = { .file = path, .err = err, .errlen = errlen };
     if (err && errlen)
         err [0] = 0;
     if (s_check_file (&ctx, path))
@@ -1143,10 +790,10 @@ pm_config_load (const char *path, char *err, size_t errlen)
                       strerror (errno));
         return NULL;
     }
-    pm_config_t *config = s_alloc (1, sizeof (pm_config_t));
+    pm_config_t *config = pm_cfg_alloc (1, sizeof (pm_config_t));
     ctx.config = config;
     config->path = real;
-    config->dir = s_strdup (real);
+    config->dir = pm_cfg_strdup (real);
     char *slash = strrchr (config->dir, '/');
     assert (slash);
     slash [slash == config->dir ? 1 : 0] = 0;
@@ -1170,8 +817,8 @@ pm_config_load (const char *path, char *err, size_t errlen)
             else
                 snprintf (err, errlen, "%s:%d: syntax error%s%s",
                           where ? where : path, config_error_line (&file),
-                          s_streq (text, "syntax error") ? "" : ": ",
-                          s_streq (text, "syntax error") ? "" : text);
+                          pm_cfg_streq (text, "syntax error") ? "" : ": ",
+                          pm_cfg_streq (text, "syntax error") ? "" : text);
         }
         rc = -1;
     }
@@ -1241,7 +888,7 @@ pm_config_find (const pm_config_t *self, const char *name)
     if (!name)
         return -1;
     for (size_t i = 0; i < self->services_count; i++)
-        if (self->services [i].name && s_streq (self->services [i].name, name))
+        if (self->services [i].name && pm_cfg_streq (self->services [i].name, name))
             return (int) i;
     return -1;
 }
