@@ -6,6 +6,8 @@
 */
 #include "logcap.h"
 
+#include "check.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,14 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int s_failures = 0;
-
-#define CHECK(cond) do { \
-    if (!(cond)) { \
-        fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        s_failures++; \
-    } \
-} while (0)
 
 static char s_dir [64];
 
@@ -258,10 +252,5 @@ main (void)
     snprintf (command, sizeof command, "rm -rf %s", s_dir);
     if (system (command) != 0)
         fprintf (stderr, "test_logcap: cannot remove %s\n", s_dir);
-    if (s_failures) {
-        fprintf (stderr, "test_logcap: %d check(s) failed\n", s_failures);
-        return 1;
-    }
-    printf ("test_logcap: all checks passed\n");
-    return 0;
+    return check_report ("test_logcap");
 }

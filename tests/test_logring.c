@@ -1,18 +1,12 @@
 /*  test_logring.c - the ring of recent lines: bounds, lookup, eviction */
 #include "logring.h"
 
+#include "check.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int s_failures = 0;
-
-#define CHECK(cond) do { \
-    if (!(cond)) { \
-        fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        s_failures++; \
-    } \
-} while (0)
 
 static void
 s_push_text (pm_logring_t *ring, uint64_t seq, const char *text)
@@ -112,10 +106,5 @@ main (void)
     test_line_bound ();
     test_byte_bound ();
     test_disabled_and_binary ();
-    if (s_failures) {
-        fprintf (stderr, "test_logring: %d check(s) failed\n", s_failures);
-        return 1;
-    }
-    printf ("test_logring: all checks passed\n");
-    return 0;
+    return check_report ("test_logring");
 }

@@ -6,20 +6,14 @@
 */
 #include "service.h"
 
+#include "check.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
-static int s_failures = 0;
-
-#define CHECK(cond) do { \
-    if (!(cond)) { \
-        fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        s_failures++; \
-    } \
-} while (0)
 
 //  Wait statuses as waitpid encodes them.
 #define EXITED(code) (((code) & 0xff) << 8)
@@ -341,10 +335,5 @@ main (void)
     test_start_while_stopping ();
     test_kill_now_and_seq ();
     test_argv_command_text ();
-    if (s_failures) {
-        fprintf (stderr, "test_service: %d check(s) failed\n", s_failures);
-        return 1;
-    }
-    printf ("test_service: all checks passed\n");
-    return 0;
+    return check_report ("test_service");
 }

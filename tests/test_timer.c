@@ -6,17 +6,11 @@
 */
 #include "timer.h"
 
+#include "check.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
-static int s_failures = 0;
-
-#define CHECK(cond) do { \
-    if (!(cond)) { \
-        fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        s_failures++; \
-    } \
-} while (0)
 
 typedef struct {
     int fired;
@@ -83,10 +77,5 @@ main (void)
     zsys_handler_set (NULL);
     test_cancel_in_the_same_pass ();
     test_end_before_and_twice ();
-    if (s_failures) {
-        fprintf (stderr, "test_timer: %d check(s) failed\n", s_failures);
-        return 1;
-    }
-    printf ("test_timer: all checks passed\n");
-    return 0;
+    return check_report ("test_timer");
 }
