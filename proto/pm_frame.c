@@ -578,3 +578,15 @@ pm_decode_bytes (pm_decoder_t *dec, const msgpack_object *obj,
     *size = len;
     return 0;
 }
+
+pm_decoder_t
+pm_decoder_start (char *err, size_t errlen, char *spare)
+{
+    if (!err || errlen == 0) {
+        err = spare;
+        errlen = 1;
+    }
+    err [0] = 0;
+    pm_decoder_t dec = { err, errlen, PM_OK };
+    return dec;
+}

@@ -65,6 +65,10 @@ typedef struct {
     pm_err_t code;            /* PM_OK until something fails */
 } pm_decoder_t;
 
+/*  A decoder writing to err (errlen bytes), or to spare (one byte, the
+    caller's) when the caller gave no buffer; the message starts empty. */
+pm_decoder_t pm_decoder_start (char *err, size_t errlen, char *spare);
+
 /*  Records a failure (the first one wins) and returns -1. */
 int pm_decoder_fail (pm_decoder_t *dec, pm_err_t code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));

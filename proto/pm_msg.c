@@ -392,15 +392,10 @@ pm_request_decode (const void *data, size_t size, pm_request_t **req_p,
                    uint64_t *id, char *err, size_t errlen)
 {
     char spare [1];
-    if (!err || errlen == 0) {
-        err = spare;
-        errlen = sizeof spare;
-    }
-    err [0] = 0;
+    pm_decoder_t dec = pm_decoder_start (err, errlen, spare);
     *req_p = NULL;
     if (id)
         *id = 0;
-    pm_decoder_t dec = { err, errlen, PM_OK };
     msgpack_unpacked unpacked;
     pm_request_t *req = NULL;
     if (pm_decode_frame (&dec, data, size, &unpacked))

@@ -639,13 +639,8 @@ pm_event_decode (const void *data, size_t size, pm_event_t **event_p,
                  char *err, size_t errlen)
 {
     char spare [1];
-    if (!err || errlen == 0) {
-        err = spare;
-        errlen = sizeof spare;
-    }
-    err [0] = 0;
+    pm_decoder_t dec = pm_decoder_start (err, errlen, spare);
     *event_p = NULL;
-    pm_decoder_t dec = { err, errlen, PM_OK };
     msgpack_unpacked unpacked;
     pm_event_t *event = NULL;
     if (pm_decode_frame (&dec, data, size, &unpacked)
