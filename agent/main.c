@@ -7,7 +7,7 @@
     takes everything down in reverse order.
 */
 #include "agentlog.h"
-#include "command.h"
+#include "control.h"
 #include "config.h"
 #include "lease.h"
 #include "lifecycle.h"
@@ -358,7 +358,7 @@ main (int argc, char *argv [])
     zloop_t *loop = NULL;
     pm_publish_t *pub = NULL;
     pm_supervisor_t *sup = NULL;
-    pm_command_t *command = NULL;
+    pm_control_t *control = NULL;
     pm_reaper_t *reaper = NULL;
     pm_leases_t *lease_set = NULL;
     s_agent_t agent = { NULL, 0 };
@@ -391,14 +391,14 @@ main (int argc, char *argv [])
                   strerror (errno));
         goto fail;
     }
-    pm_command_info_t info = {
+    pm_control_info_t info = {
         name, config_path_abs, paths.control, paths.events, s_now ()
     };
-    command = pm_command_new (loop, sup, &info, err, sizeof err);
-    if (!command)
+    control = pm_control_new (loop, sup, &info, err, sizeof err);
+    if (!control)
         goto fail;
     lease_set = pm_leases_new (loop, s_on_leases_empty, &agent);
-    pm_command_set_leases (command, lease_set);
+    pm_control_set_leases (control, lease_set);
     for (size_t i = 0; i < leases_count; i++)
         if (pm_leases_add (lease_set, leases [i], err, sizeof err) == -1)
             goto fail;
@@ -427,7 +427,7 @@ fail:
     s_notify (&notify_fd, EXIT_RUNTIME, err);
 done:
     pm_leases_destroy (&lease_set);
-    pm_command_destroy (&command);
+    pm_control_destroy (&control);
     pm_reaper_destroy (&reaper);
     pm_supervisor_destroy (&sup);
     pm_publish_destroy (&pub);

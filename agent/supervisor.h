@@ -5,7 +5,7 @@
     the timers that go with stopping, the requests parked until their
     condition holds, and the graceful shutdown.
 
-    Leaves to others: decoding requests and sending replies (command),
+    Leaves to others: decoding requests and sending replies (control),
     the process work (spawn, reaper), publishing (publish).
 
     Every entry point is an event; after it the supervisor "settles":

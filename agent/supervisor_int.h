@@ -1,8 +1,8 @@
-/*  supervisor_int.h - what supervisor.c and request.c share (private)
+/*  supervisor_int.h - what supervisor.c and commands.c share (private)
 
     The supervisor is one object split over three files: supervisor.c owns
     the services (transitions, dependencies, exits, the restart policy,
-    shutdown); request.c owns the commands and the requests parked until
+    shutdown); commands.c owns the commands and the requests parked until
     their condition holds; reload.c applies a new config file.  This header is their common ground and is not
     part of the agent's interface (that is supervisor.h).
 */
@@ -95,7 +95,7 @@ pm_sup_now (void)
     return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/*  Shared between supervisor.c, request.c and reload.c. */
+/*  Shared between supervisor.c, commands.c and reload.c. */
 pm_entry_t *pm_sup_entry_new (pm_supervisor_t *self,
                               const pm_config_service_t *spec, size_t index,
                               char *err, size_t errlen);

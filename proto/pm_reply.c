@@ -6,7 +6,7 @@
 
     Leaves to others: the status record inside "services" (pm_record.c),
     the frame checks and field helpers (pm_frame.c), and which command
-    fills which part (the agent's command.c and supervisor.c).
+    fills which part (the agent's control.c and supervisor.c).
 */
 #include "pm_proto.h"
 #include "pm_frame.h"

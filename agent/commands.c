@@ -1,4 +1,4 @@
-/*  request.c - commands and parked requests of the supervisor
+/*  commands.c - commands and parked requests of the supervisor
 
     Owns: what each command does to the services (start, stop, restart,
     signal, wait, status, logs, shutdown), and the requests parked until

@@ -1,4 +1,4 @@
-/*  command.c - the control socket (command.h)
+/*  control.c - the control socket (control.h)
 
     Never trusts a client: the frame size is capped at the socket
     (ZMQ_MAXMSGSIZE), the decoder validates every field, names are all
@@ -6,7 +6,7 @@
     that echoes its id when one could be read.  Nothing here blocks: a
     command that waits is parked in the supervisor with its envelope.
 */
-#include "command.h"
+#include "control.h"
 #include "agentlog.h"
 
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-struct pm_command_t {
+struct pm_control_t {
     zloop_t *loop;            /* not owned */
     zsock_t *router;          /* owned */
     pm_supervisor_t *sup;     /* not owned */
@@ -32,7 +32,7 @@ struct pm_command_t {
 static void
 s_send_reply (void *arg, void *token, const pm_reply_t *reply)
 {
-    pm_command_t *self = (pm_command_t *) arg;
+    pm_control_t *self = (pm_control_t *) arg;
     zmsg_t *msg = (zmsg_t *) token;
     char *data = NULL;
     size_t size = 0;
@@ -62,7 +62,7 @@ s_free_token (void *arg, void *token)
 }
 
 static void
-s_reply_now (pm_command_t *self, zmsg_t **envelope_p, pm_reply_t **reply_p)
+s_reply_now (pm_control_t *self, zmsg_t **envelope_p, pm_reply_t **reply_p)
 {
     s_send_reply (self, *envelope_p, *reply_p);
     *envelope_p = NULL;
@@ -70,7 +70,7 @@ s_reply_now (pm_command_t *self, zmsg_t **envelope_p, pm_reply_t **reply_p)
 }
 
 static void
-s_add_leases (pm_command_t *self, pm_reply_t *reply)
+s_add_leases (pm_control_t *self, pm_reply_t *reply)
 {
     size_t count = self->leases ? pm_leases_count (self->leases) : 0;
     reply->leases = calloc (count + 1, sizeof *reply->leases);
@@ -81,7 +81,7 @@ s_add_leases (pm_command_t *self, pm_reply_t *reply)
 }
 
 static void
-s_lease (pm_command_t *self, const pm_request_t *request, pm_reply_t *reply)
+s_lease (pm_control_t *self, const pm_request_t *request, pm_reply_t *reply)
 {
     char err [256];
     if (pm_supervisor_shutting_down (self->sup))
@@ -101,7 +101,7 @@ s_lease (pm_command_t *self, const pm_request_t *request, pm_reply_t *reply)
 }
 
 static void
-s_hello (pm_command_t *self, pm_reply_t *reply)
+s_hello (pm_control_t *self, pm_reply_t *reply)
 {
     reply->ok = true;
     reply->agent = strdup (self->agent);
@@ -125,7 +125,7 @@ s_takes_targets (pm_cmd_t cmd)
 //  Resolves names to indexes, without duplicates.  On an unknown name,
 //  fills reply's error with every unknown name and returns -1.
 static int
-s_resolve (pm_command_t *self, const pm_request_t *request, size_t **targets,
+s_resolve (pm_control_t *self, const pm_request_t *request, size_t **targets,
            size_t *count, pm_reply_t *reply)
 {
     size_t size = pm_supervisor_size (self->sup);
@@ -187,7 +187,7 @@ s_log_request (const pm_request_t *request)
 }
 
 static void
-s_dispatch (pm_command_t *self, zmsg_t *envelope, pm_request_t *request)
+s_dispatch (pm_control_t *self, zmsg_t *envelope, pm_request_t *request)
 {
     pm_reply_t *reply = pm_reply_new (request->id);
     size_t *targets = NULL;
@@ -274,7 +274,7 @@ parked:
 static int
 s_on_request (zloop_t *loop, zsock_t *router, void *arg)
 {
-    pm_command_t *self = (pm_command_t *) arg;
+    pm_control_t *self = (pm_control_t *) arg;
     zmsg_t *msg = zmsg_recv (router);
     if (!msg)
         return 0;
@@ -308,9 +308,9 @@ s_on_request (zloop_t *loop, zsock_t *router, void *arg)
     return 0;
 }
 
-pm_command_t *
-pm_command_new (zloop_t *loop, pm_supervisor_t *sup,
-                const pm_command_info_t *info, char *err, size_t errlen)
+pm_control_t *
+pm_control_new (zloop_t *loop, pm_supervisor_t *sup,
+                const pm_control_info_t *info, char *err, size_t errlen)
 {
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     if (!router) {
@@ -330,7 +330,7 @@ pm_command_new (zloop_t *loop, pm_supervisor_t *sup,
         zsock_destroy (&router);
         return NULL;
     }
-    pm_command_t *self = calloc (1, sizeof *self);
+    pm_control_t *self = calloc (1, sizeof *self);
     assert (self);
     self->loop = loop;
     self->router = router;
@@ -343,16 +343,16 @@ pm_command_new (zloop_t *loop, pm_supervisor_t *sup,
     pm_supervisor_set_replier (sup, s_send_reply, s_free_token, self);
     if (zloop_reader (loop, router, s_on_request, self) == -1) {
         snprintf (err, errlen, "cannot watch the control socket");
-        pm_command_destroy (&self);
+        pm_control_destroy (&self);
         return NULL;
     }
     return self;
 }
 
 void
-pm_command_destroy (pm_command_t **self_p)
+pm_control_destroy (pm_control_t **self_p)
 {
-    pm_command_t *self = *self_p;
+    pm_control_t *self = *self_p;
     if (!self)
         return;
     zloop_reader_end (self->loop, self->router);
@@ -366,19 +366,19 @@ pm_command_destroy (pm_command_t **self_p)
 }
 
 void
-pm_command_set_leases (pm_command_t *self, pm_leases_t *leases)
+pm_control_set_leases (pm_control_t *self, pm_leases_t *leases)
 {
     self->leases = leases;
 }
 
 uint64_t
-pm_command_handled (const pm_command_t *self)
+pm_control_handled (const pm_control_t *self)
 {
     return self->handled;
 }
 
 uint64_t
-pm_command_refused (const pm_command_t *self)
+pm_control_refused (const pm_control_t *self)
 {
     return self->refused;
 }

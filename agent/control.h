@@ -1,4 +1,4 @@
-/*  command.h - the ROUTER socket: requests in, replies out
+/*  control.h - the ROUTER socket: requests in, replies out
 
     Owns: the control socket, the envelope of each request (echoed on the
     reply, so DEALER and REQ clients both work), decoding and validating
@@ -8,8 +8,8 @@
     A malformed frame gets an error reply and one line in the agent's log,
     and changes nothing.
 */
-#ifndef PM_COMMAND_H
-#define PM_COMMAND_H
+#ifndef PM_CONTROL_H
+#define PM_CONTROL_H
 
 #include <czmq.h>
 
@@ -23,22 +23,22 @@ typedef struct {
     const char *control;
     const char *events;
     double started_at;
-} pm_command_info_t;
+} pm_control_info_t;
 
-typedef struct pm_command_t pm_command_t;
+typedef struct pm_control_t pm_control_t;
 
 /*  Binds a ROUTER socket to info->control and serves sup.  Returns NULL
     with a message in err. */
-pm_command_t *pm_command_new (zloop_t *loop, pm_supervisor_t *sup,
-                              const pm_command_info_t *info,
+pm_control_t *pm_control_new (zloop_t *loop, pm_supervisor_t *sup,
+                              const pm_control_info_t *info,
                               char *err, size_t errlen);
-void pm_command_destroy (pm_command_t **self_p);
+void pm_control_destroy (pm_control_t **self_p);
 
 /*  Serve `lease` with leases, and report them in hello and status. */
-void pm_command_set_leases (pm_command_t *self, pm_leases_t *leases);
+void pm_control_set_leases (pm_control_t *self, pm_leases_t *leases);
 
 /*  Requests handled, and frames refused as malformed. */
-uint64_t pm_command_handled (const pm_command_t *self);
-uint64_t pm_command_refused (const pm_command_t *self);
+uint64_t pm_control_handled (const pm_control_t *self);
+uint64_t pm_control_refused (const pm_control_t *self);
 
 #endif
