@@ -257,8 +257,10 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
     //  3. The swap: kept entries move to their new index and spec; removed
     //  ones are retired after the live ones; then the graph is rebuilt.
     for (size_t i = 0; i < new_count; i++) {
-        if (from [i] < 0 && !entries [i]->retired)
+        if (from [i] < 0 && !entries [i]->retired) {
+            pm_sup_entry_commit (self, entries [i]);
             continue;
+        }
         pm_entry_t *entry = from [i] < 0 ? entries [i] : old_entries [from [i]];
         const pm_config_service_t *spec = &next->services [i];
         entry->retired = false;

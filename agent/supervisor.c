@@ -63,13 +63,20 @@ pm_sup_entry_new (pm_supervisor_t *self, const pm_config_service_t *spec,
     entry->svc = pm_service_new (spec, pm_sup_now ());
     //  A name seen before (removed by a reload, now back) continues its
     //  streams: one stream per agent and service name, seq always +1.
+    //  What is remembered stays until the entry is committed (a reload
+    //  that fails after this must not lose it): pm_sup_entry_commit.
     uint64_t *seqs = (uint64_t *) zhashx_lookup (self->seqs, spec->name);
     if (seqs) {
         pm_service_set_seq (entry->svc, seqs [0]);
         pm_logcap_set_seq (entry->log, seqs [1]);
-        zhashx_delete (self->seqs, spec->name);
     }
     return entry;
+}
+
+void
+pm_sup_entry_commit (pm_supervisor_t *self, pm_entry_t *entry)
+{
+    zhashx_delete (self->seqs, pm_service_name (entry->svc));
 }
 
 //  Remembers where a removed service's streams stopped.
@@ -94,6 +101,7 @@ pm_sup_entry_destroy (pm_supervisor_t *self, pm_entry_t **entry_p)
     pm_timer_end (self->loop, &entry->backoff_timer);
     pm_probe_destroy (&entry->ready_probe);
     pm_probe_destroy (&entry->alive_probe);
+    free (entry->verdict_reason);
     free (entry->history);
     pm_logcap_destroy (&entry->log);
     pm_service_destroy (&entry->svc);
@@ -136,6 +144,7 @@ pm_supervisor_new (zloop_t *loop, pm_config_t **config_p, const char *agent,
     self->pub = pub;
     self->waiters = zlistx_new ();
     self->shutdowns = zlistx_new ();
+    self->settle_timer = -1;
     self->entries = calloc (self->config->services_count + 1,
                             sizeof *self->entries);
     assert (self->entries);
@@ -147,6 +156,7 @@ pm_supervisor_new (zloop_t *loop, pm_config_t **config_p, const char *agent,
             pm_supervisor_destroy (&self);
             return NULL;
         }
+        pm_sup_entry_commit (self, self->entries [i]);
         self->count = self->total = i + 1;
     }
     pm_sup_build_graph (self);
@@ -166,6 +176,7 @@ pm_supervisor_destroy (pm_supervisor_t **self_p)
         pm_sup_waiter_destroy (&waiter);
     zlistx_destroy (&self->waiters);
     zlistx_destroy (&self->shutdowns);
+    pm_timer_end (self->loop, &self->settle_timer);
     for (size_t i = 0; i < self->total; i++)
         pm_sup_entry_destroy (self, &self->entries [i]);
     free (self->entries);
@@ -351,11 +362,15 @@ pm_sup_apply (pm_supervisor_t *self, pm_entry_t *entry, const pm_action_t *actio
     }
 }
 
+static void s_forget_verdict (pm_entry_t *entry);
+
+//  The run is over (or being stopped): its probes and their verdict go.
 static void
 s_stop_probes (pm_entry_t *entry)
 {
     pm_probe_destroy (&entry->ready_probe);
     pm_probe_destroy (&entry->alive_probe);
+    s_forget_verdict (entry);
 }
 
 static void s_on_verdict (void *arg, pm_probe_t *probe, bool passed,
@@ -393,29 +408,77 @@ s_fail_run (pm_supervisor_t *self, pm_entry_t *entry, const char *reason)
     pm_sup_apply (self, entry, &action);
 }
 
+static int
+s_on_settle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    pm_supervisor_t *self = (pm_supervisor_t *) arg;
+    self->settle_timer = -1;
+    pm_sup_settle (self);
+    return 0;
+}
+
+//  A probe's verdict only records: it may come from inside a drain (a line
+//  passed a log probe), a reload or an exit, where the entries are half
+//  updated.  The first verdict of a run counts; the loop handler that is
+//  running settles at its end, or, for a probe's own handler, a timer
+//  settles right after it.
 static void
 s_on_verdict (void *arg, pm_probe_t *probe, bool passed, const char *reason)
 {
     pm_entry_t *entry = (pm_entry_t *) arg;
     pm_supervisor_t *self = entry->sup;
-    if (probe == entry->ready_probe) {
-        pm_probe_destroy (&entry->ready_probe);
-        if (passed) {
-            if (pm_service_state (entry->svc) == PM_STATE_STARTING) {
-                pm_service_ready (entry->svc, pm_sup_now ());
-                pm_sup_publish (self, entry);
-                s_start_alive (self, entry);
-            }
-        }
-        else
-            s_fail_run (self, entry, reason);
+    if (entry->verdict != PM_VERDICT_NONE)
+        return;
+    if (probe == entry->ready_probe && passed)
+        entry->verdict = PM_VERDICT_READY;
+    else
+    if (probe == entry->ready_probe || probe == entry->alive_probe) {
+        entry->verdict = PM_VERDICT_FAIL;
+        free (entry->verdict_reason);
+        entry->verdict_reason = strdup (reason ? reason : "probe failed");
     }
     else
-    if (probe == entry->alive_probe) {
-        pm_probe_destroy (&entry->alive_probe);
+        return;
+    entry->verdict_run = pm_service_spawns (entry->svc);
+    if (self->settle_timer == -1)
+        self->settle_timer = pm_timer_add (self->loop, 1, s_on_settle_timer,
+                                          self);
+}
+
+static void
+s_forget_verdict (pm_entry_t *entry)
+{
+    entry->verdict = PM_VERDICT_NONE;
+    free (entry->verdict_reason);
+    entry->verdict_reason = NULL;
+}
+
+//  Acts on entry's recorded verdict, if it belongs to the current run.
+static void
+s_take_verdict (pm_supervisor_t *self, pm_entry_t *entry)
+{
+    pm_verdict_t verdict = entry->verdict;
+    if (verdict == PM_VERDICT_NONE)
+        return;
+    char *reason = entry->verdict_reason;
+    entry->verdict_reason = NULL;
+    entry->verdict = PM_VERDICT_NONE;
+    pm_state_t state = pm_service_state (entry->svc);
+    bool current = entry->verdict_run == pm_service_spawns (entry->svc)
+                && (state == PM_STATE_STARTING || state == PM_STATE_RUNNING);
+    if (current && verdict == PM_VERDICT_READY
+    &&  state == PM_STATE_STARTING) {
+        pm_probe_destroy (&entry->ready_probe);
+        pm_service_ready (entry->svc, pm_sup_now ());
+        pm_sup_publish (self, entry);
+        s_start_alive (self, entry);
+    }
+    else
+    if (current && verdict == PM_VERDICT_FAIL) {
+        s_stop_probes (entry);
         s_fail_run (self, entry, reason);
     }
-    pm_sup_settle (self);
+    free (reason);
 }
 
 static void
@@ -858,9 +921,12 @@ s_finish_shutdown (pm_supervisor_t *self)
 void
 pm_sup_settle (pm_supervisor_t *self)
 {
+    pm_timer_end (self->loop, &self->settle_timer);
     if (self->settling || self->finished)
         return;
     self->settling = true;
+    for (size_t i = 0; i < self->total; i++)
+        s_take_verdict (self, self->entries [i]);
     while (s_pump (self))
         ;
     s_sweep_retired (self);
@@ -966,6 +1032,8 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
     if (entry) {
         //  Its last words first: everything it wrote is in the pipes.
         pm_logcap_drain (entry->log);
+        //  A verdict its last lines gave still counts (ready, then exited).
+        s_take_verdict (self, entry);
         s_stop_probes (entry);
         pid_t pgid = pm_service_pgid (entry->svc);
         bool stopping = pm_service_state (entry->svc) == PM_STATE_STOPPING;

@@ -17,6 +17,15 @@
 
 #include <time.h>
 
+/*  A probe's verdict, as recorded by its callback (which may be reached
+    from inside a drain or a reload, so it never acts): the next settle
+    acts on it. */
+typedef enum {
+    PM_VERDICT_NONE = 0,
+    PM_VERDICT_READY,         /* the readiness probe passed */
+    PM_VERDICT_FAIL           /* a probe failed: the run ends as a failure */
+} pm_verdict_t;
+
 typedef struct {
     pm_supervisor_t *sup;     /* back pointer, for timer handlers */
     size_t index;
@@ -29,6 +38,9 @@ typedef struct {
     int linger_signal_timer;  /* SIGKILL for the lingering group, -1 */
     pm_probe_t *ready_probe;  /* readiness of the current run, or NULL */
     pm_probe_t *alive_probe;  /* liveness of the current run, or NULL */
+    pm_verdict_t verdict;     /* a probe's verdict, recorded, not yet acted on */
+    unsigned long verdict_run;/* the run (spawn count) it was reached in */
+    char *verdict_reason;     /* why the run failed, owned, or NULL */
     int backoff_timer;        /* the policy's next start, -1 */
     unsigned consecutive;     /* policy restarts since the last healthy run */
     double *history;          /* times of policy restarts, max_restarts of them */
@@ -79,6 +91,7 @@ struct pm_supervisor_t {
     bool forced;
     bool finished;
     bool settling;            /* re-entrancy guard for pm_sup_settle */
+    int settle_timer;         /* a settle asked for by a callback, -1 */
     char **env;               /* extra "KEY=value" for services, owned */
     char *rundir;             /* runtime directory, for the escapee sweep */
 };
@@ -99,6 +112,9 @@ pm_sup_now (void)
 pm_entry_t *pm_sup_entry_new (pm_supervisor_t *self,
                               const pm_config_service_t *spec, size_t index,
                               char *err, size_t errlen);
+/*  The entry made by pm_sup_entry_new is in use for good: the sequence
+    numbers remembered for its name are consumed. */
+void pm_sup_entry_commit (pm_supervisor_t *self, pm_entry_t *entry);
 void pm_sup_entry_destroy (pm_supervisor_t *self, pm_entry_t **entry_p);
 void pm_sup_publish (pm_supervisor_t *self, pm_entry_t *entry);
 void pm_sup_restart_probes (pm_supervisor_t *self, pm_entry_t *entry);
