@@ -6,11 +6,16 @@
     request is re-judged every time the supervisor settles; it is answered
     when every target is done (reached, or can no longer get there), when
     its timeout passes, or at shutdown.
+
+    Leaves to others: the judgement of a parked request and the text of
+    its reply (waiter.c, pure), the order of starts and stops (order.c
+    through supervisor.c), decoding and sending (control.c).
 */
 #include "supervisor_int.h"
 #include "agentlog.h"
 #include "logring.h"
 #include "timer.h"
+#include "waiter.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -18,20 +23,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum {
-    s_PENDING = 0,
-    s_OK,
-    s_FAIL
-} s_outcome_t;
+struct pm_parked_t {
+    pm_want_t want;           /* what it waits for */
+    void *token;              /* the client's envelope, owned until answered */
+    size_t count;             /* targets */
+    size_t *targets;          /* service indexes */
+    char **notes;             /* per target, owned, or NULL entries */
+    unsigned long *spawns0;   /* spawns of each target when asked */
+    int timer;                /* timeout timer, -1 */
+    pm_supervisor_t *sup;     /* back pointer, for the timer */
+    pm_reply_t *extra;        /* reload: lists added to the reply, owned */
+};
 
 /* ------------------------------------------------------------------ */
 /*  Parked requests                                                    */
 /* ------------------------------------------------------------------ */
 
-void
-pm_sup_waiter_destroy (pm_waiter_t **self_p)
+static void
+s_parked_destroy (pm_parked_t **self_p)
 {
-    pm_waiter_t *self = *self_p;
+    pm_parked_t *self = *self_p;
     if (!self)
         return;
     pm_timer_end (self->sup->loop, &self->timer);
@@ -47,45 +58,26 @@ pm_sup_waiter_destroy (pm_waiter_t **self_p)
     *self_p = NULL;
 }
 
-//  `wait`: the wanted state, on its way, or out of reach without a
-//  command (a service that failed for good never runs again by itself).
-static s_outcome_t
-s_wait_outcome (pm_entry_t *entry, pm_state_t want)
+//  The waiter's view of target k.
+static void
+s_target_get (const void *arg, size_t k, pm_waiter_target_t *target)
 {
-    pm_state_t state = pm_service_state (entry->svc);
-    if (state == want || (want == PM_STATE_FAILED && state == PM_STATE_BACKOFF))
-        return s_OK;
-    if (entry->stop_queued || entry->start_after_stop
-    ||  pm_service_is_active (entry->svc))
-        return s_PENDING;
-    return s_FAIL;
+    const pm_parked_t *parked = (const pm_parked_t *) arg;
+    const pm_entry_t *entry = parked->sup->entries [parked->targets [k]];
+    target->name = pm_service_name (entry->svc);
+    target->state = pm_service_state (entry->svc);
+    target->stop_queued = entry->stop_queued;
+    target->start_after_stop = entry->start_after_stop;
+    target->spawns = pm_service_spawns (entry->svc);
+    target->spawns0 = parked->spawns0 [k];
+    target->error = pm_service_error (entry->svc);
+    target->note = parked->notes [k];
 }
 
-static s_outcome_t
-s_target_outcome (pm_supervisor_t *self, pm_waiter_t *waiter, size_t k)
+static bool
+s_done (const pm_parked_t *parked)
 {
-    pm_entry_t *entry = self->entries [waiter->targets [k]];
-    if (waiter->cmd == PM_CMD_WAIT)
-        return s_wait_outcome (entry, waiter->wait_for);
-    if (entry->stop_queued || entry->start_after_stop)
-        return s_PENDING;
-    pm_state_t state = pm_service_state (entry->svc);
-    if (waiter->wait == PM_WAIT_STOPPED)
-        return pm_service_is_active (entry->svc) ? s_PENDING : s_OK;
-    bool fresh = waiter->cmd != PM_CMD_RESTART
-              || pm_service_spawns (entry->svc) > waiter->spawns0 [k];
-    switch (state) {
-        case PM_STATE_STARTING:
-            return waiter->wait == PM_WAIT_STARTED && fresh ? s_OK : s_PENDING;
-        case PM_STATE_RUNNING:
-        case PM_STATE_COMPLETED:
-            return fresh ? s_OK : s_PENDING;
-        case PM_STATE_WAITING:
-        case PM_STATE_STOPPING:
-            return s_PENDING;
-        default:                //  failed, stopped, inactive, backoff
-            return s_FAIL;
-    }
+    return pm_waiter_done (&parked->want, s_target_get, parked, parked->count);
 }
 
 void
@@ -98,212 +90,236 @@ pm_sup_answer (pm_supervisor_t *self, void **token_p, const pm_reply_t *reply)
 
 //  A reload's lists go into every answer it gets.
 static void
-s_add_extra (pm_reply_t *reply, const pm_waiter_t *waiter)
+s_add_extra (pm_reply_t *reply, const pm_parked_t *parked)
 {
-    if (!waiter->extra || !waiter->extra->has_reload)
+    if (!parked->extra || !parked->extra->has_reload)
         return;
     reply->has_reload = true;
     for (int list = 0; list < PM_RELOAD_COUNT_; list++)
-        for (size_t i = 0; i < waiter->extra->reload_count [list]; i++)
+        for (size_t i = 0; i < parked->extra->reload_count [list]; i++)
             pm_reply_add_reload (reply, (pm_reload_list_t) list,
-                                 waiter->extra->reload [list][i]);
+                                 parked->extra->reload [list][i]);
 }
 
-static const char *
-s_verb (pm_cmd_t cmd)
+//  Answers parked (code PM_OK: judged from the outcomes; else the error
+//  of every target not done), then lets it go.
+static void
+s_answer (pm_supervisor_t *self, pm_parked_t **parked_p, pm_err_t code)
 {
-    return cmd == PM_CMD_STOP ? "stop"
-         : cmd == PM_CMD_RESTART ? "restart"
-         : cmd == PM_CMD_WAIT ? "wait for"
-         : "start";
-}
-
-//  Builds and sends the reply of waiter.  error_code PM_OK means "judge
-//  from the outcomes"; anything else (timeout, shutting-down) is the
-//  error for every target not done.
-void
-pm_sup_waiter_reply (pm_supervisor_t *self, pm_waiter_t *waiter, pm_err_t code)
-{
-    pm_reply_t *reply = pm_reply_new (waiter->id);
-    reply->ok = true;
-    size_t failed = 0;
-    char first [PM_TEXT_MAX] = "";
-    for (size_t k = 0; k < waiter->count; k++) {
-        pm_entry_t *entry = self->entries [waiter->targets [k]];
-        s_outcome_t outcome = s_target_outcome (self, waiter, k);
-        pm_state_t state = pm_service_state (entry->svc);
-        char error [1024] = "";
-        if (outcome == s_FAIL && waiter->cmd == PM_CMD_WAIT) {
-            const char *why = pm_service_error (entry->svc);
-            snprintf (error, sizeof error, "is %s%s%s, and cannot become %s "
-                      "without a command", pm_state_name (state),
-                      why ? ": " : "", why ? why : "",
-                      pm_state_name (waiter->wait_for));
-        }
-        else
-        if (outcome == s_FAIL) {
-            const char *why = pm_service_error (entry->svc);
-            snprintf (error, sizeof error, "%s", why ? why
-                      : state == PM_STATE_STOPPED ? "stopped before it was up"
-                      : pm_state_name (state));
-        }
-        else
-        if (outcome == s_PENDING) {
-            if (code == PM_ERR_TIMEOUT)
-                snprintf (error, sizeof error, "still %s after %gs",
-                          pm_state_name (state), waiter->timeout);
-            else
-                snprintf (error, sizeof error, "agent shutting down while %s",
-                          pm_state_name (state));
-        }
-        bool ok = outcome == s_OK;
-        if (!ok && failed++ == 0)
-            snprintf (first, sizeof first, "%s: %s",
-                      pm_service_name (entry->svc), error);
-        pm_reply_add_result (reply, pm_service_name (entry->svc), ok, state,
-                             waiter->notes [k], ok ? NULL : error);
-    }
-    if (failed) {
-        pm_err_t err = code != PM_OK ? code : PM_ERR_FAILED;
-        if (failed == 1)
-            pm_reply_set_error (reply, err, "cannot %s %s", s_verb (waiter->cmd),
-                                first);
-        else
-            pm_reply_set_error (reply, err, "cannot %s %zu of %zu services; "
-                                "first %s", s_verb (waiter->cmd), failed,
-                                waiter->count, first);
-    }
-    s_add_extra (reply, waiter);
-    pm_sup_answer (self, &waiter->token, reply);
+    pm_parked_t *parked = *parked_p;
+    pm_reply_t *reply = pm_waiter_reply (&parked->want, s_target_get, parked,
+                                         parked->count, code);
+    s_add_extra (reply, parked);
+    pm_sup_answer (self, &parked->token, reply);
     pm_reply_destroy (&reply);
+    s_parked_destroy (parked_p);
 }
 
-//  Answers every parked request whose targets are all settled.
-void
-pm_sup_check_waiters (pm_supervisor_t *self)
+//  Detaches from list and answers (or, with answer false, just frees)
+//  every request for which pick is true.
+static void
+s_take_each (pm_supervisor_t *self, zlistx_t *list,
+             bool (*pick) (const pm_parked_t *parked, const void *arg),
+             const void *arg, bool answer, pm_err_t code)
 {
-    pm_waiter_t *waiter = (pm_waiter_t *) zlistx_first (self->waiters);
-    while (waiter) {
-        void *handle = zlistx_cursor (self->waiters);
-        pm_waiter_t *next = (pm_waiter_t *) zlistx_next (self->waiters);
-        bool done = true;
-        for (size_t k = 0; k < waiter->count && done; k++)
-            if (s_target_outcome (self, waiter, k) == s_PENDING)
-                done = false;
-        if (done) {
-            pm_sup_waiter_reply (self, waiter, PM_OK);
-            zlistx_detach (self->waiters, handle);
-            pm_sup_waiter_destroy (&waiter);
+    pm_parked_t *parked = (pm_parked_t *) zlistx_first (list);
+    while (parked) {
+        void *handle = zlistx_cursor (list);
+        //  zlistx_next moves the cursor past handle before it goes.
+        pm_parked_t *next = (pm_parked_t *) zlistx_next (list);
+        if (!pick || pick (parked, arg)) {
+            zlistx_detach (list, handle);
+            if (answer)
+                s_answer (self, &parked, code);
+            else
+                s_parked_destroy (&parked);
         }
-        waiter = next;
-        //  zlistx_next moved the cursor past handle already.
+        parked = next;
+    }
+}
+
+static bool
+s_pick_done (const pm_parked_t *parked, const void *arg)
+{
+    return s_done (parked);
+}
+
+static bool
+s_pick_start (const pm_parked_t *parked, const void *arg)
+{
+    return parked->want.wait != PM_WAIT_STOPPED;
+}
+
+void
+pm_sup_parked_check (pm_supervisor_t *self)
+{
+    s_take_each (self, self->parked, s_pick_done, NULL, true, PM_OK);
+}
+
+void
+pm_sup_parked_end (pm_supervisor_t *self, pm_err_t code, bool starts_only)
+{
+    s_take_each (self, self->parked, starts_only ? s_pick_start : NULL, NULL,
+                 true, code);
+}
+
+void
+pm_sup_shutdowns_answer (pm_supervisor_t *self)
+{
+    pm_parked_t *parked;
+    while ((parked = (pm_parked_t *) zlistx_detach (self->shutdowns, NULL))) {
+        pm_reply_t *reply = pm_reply_new (parked->want.id);
+        reply->ok = true;
+        pm_sup_answer (self, &parked->token, reply);
+        pm_reply_destroy (&reply);
+        s_parked_destroy (&parked);
+    }
+}
+
+void
+pm_sup_parked_free (pm_supervisor_t *self)
+{
+    s_take_each (self, self->parked, NULL, NULL, false, PM_OK);
+    s_take_each (self, self->shutdowns, NULL, NULL, false, PM_OK);
+}
+
+//  A reload moved targets; the names in old_entries say where to.
+typedef struct {
+    const pm_config_t *next;
+    pm_entry_t **old_entries;
+    size_t old_count;
+} s_remap_t;
+
+static bool
+s_pick_lost (const pm_parked_t *parked, const void *arg)
+{
+    const s_remap_t *remap = (const s_remap_t *) arg;
+    bool lost = false;
+    for (size_t k = 0; k < parked->count; k++) {
+        size_t old = parked->targets [k];
+        const char *name = old < remap->old_count
+                         ? pm_service_name (remap->old_entries [old]->svc)
+                         : NULL;
+        int index = name ? pm_config_find (remap->next, name) : -1;
+        if (index < 0)
+            lost = true;
+        else
+            parked->targets [k] = (size_t) index;
+    }
+    return lost;
+}
+
+void
+pm_sup_parked_remap (pm_supervisor_t *self, const pm_config_t *next,
+                     pm_entry_t **old_entries, size_t old_count)
+{
+    s_remap_t remap = { next, old_entries, old_count };
+    pm_parked_t *parked = (pm_parked_t *) zlistx_first (self->parked);
+    while (parked) {
+        void *handle = zlistx_cursor (self->parked);
+        pm_parked_t *following = (pm_parked_t *) zlistx_next (self->parked);
+        if (s_pick_lost (parked, &remap)) {
+            pm_reply_t *reply = pm_reply_new (parked->want.id);
+            pm_reply_set_error (reply, PM_ERR_FAILED, "a reload removed a "
+                                "service this request was waiting for");
+            pm_sup_answer (self, &parked->token, reply);
+            pm_reply_destroy (&reply);
+            zlistx_detach (self->parked, handle);
+            s_parked_destroy (&parked);
+        }
+        parked = following;
     }
 }
 
 static int
-s_on_waiter_timeout (zloop_t *loop, int timer_id, void *arg)
+s_on_timeout (zloop_t *loop, int timer_id, void *arg)
 {
-    pm_waiter_t *waiter = (pm_waiter_t *) arg;
-    pm_supervisor_t *self = waiter->sup;
-    waiter->timer = -1;
-    void *handle = zlistx_find (self->waiters, waiter);
+    pm_parked_t *parked = (pm_parked_t *) arg;
+    pm_supervisor_t *self = parked->sup;
+    parked->timer = -1;
+    void *handle = zlistx_find (self->parked, parked);
     if (handle) {
-        pm_sup_waiter_reply (self, waiter, PM_ERR_TIMEOUT);
-        zlistx_detach (self->waiters, handle);
-        pm_sup_waiter_destroy (&waiter);
+        zlistx_detach (self->parked, handle);
+        s_answer (self, &parked, PM_ERR_TIMEOUT);
     }
     return 0;
 }
 
-pm_waiter_t *
-pm_sup_waiter_new (pm_supervisor_t *self, const pm_request_t *request,
-              pm_wait_t wait, const size_t *targets, size_t count,
-              void *token)
+pm_parked_t *
+pm_sup_parked_new (pm_supervisor_t *self, const pm_request_t *request,
+                   pm_wait_t wait, const size_t *targets, size_t count,
+                   void *token)
 {
-    pm_waiter_t *waiter = calloc (1, sizeof *waiter);
-    assert (waiter);
-    waiter->sup = self;
-    waiter->cmd = request->cmd;
-    waiter->id = request->id;
-    waiter->token = token;
-    waiter->wait = wait;
-    waiter->wait_for = request->wait_for;
-    waiter->timeout = request->timeout;
-    waiter->timer = -1;
-    waiter->count = count;
-    waiter->targets = calloc (count ? count : 1, sizeof *waiter->targets);
-    waiter->notes = calloc (count ? count : 1, sizeof *waiter->notes);
-    waiter->spawns0 = calloc (count ? count : 1, sizeof *waiter->spawns0);
-    assert (waiter->targets && waiter->notes && waiter->spawns0);
+    pm_parked_t *parked = calloc (1, sizeof *parked);
+    assert (parked);
+    parked->sup = self;
+    parked->want.id = request->id;
+    parked->want.cmd = request->cmd;
+    parked->want.wait = wait;
+    parked->want.wait_for = request->wait_for;
+    parked->want.timeout = request->timeout;
+    parked->token = token;
+    parked->timer = -1;
+    parked->count = count;
+    parked->targets = calloc (count ? count : 1, sizeof *parked->targets);
+    parked->notes = calloc (count ? count : 1, sizeof *parked->notes);
+    parked->spawns0 = calloc (count ? count : 1, sizeof *parked->spawns0);
+    assert (parked->targets && parked->notes && parked->spawns0);
     for (size_t k = 0; k < count; k++) {
-        waiter->targets [k] = targets [k];
-        waiter->spawns0 [k] = pm_service_spawns (self->entries [targets [k]]->svc);
+        parked->targets [k] = targets [k];
+        parked->spawns0 [k] = pm_service_spawns (self->entries [targets [k]]->svc);
     }
-    return waiter;
+    return parked;
+}
+
+void
+pm_sup_parked_set_extra (pm_parked_t *parked, pm_reply_t **extra_p)
+{
+    pm_reply_destroy (&parked->extra);
+    parked->extra = *extra_p;
+    *extra_p = NULL;
 }
 
 static void
-s_waiter_note (pm_waiter_t *waiter, size_t k, const char *note)
+s_note (pm_parked_t *parked, size_t k, const char *note)
 {
-    free (waiter->notes [k]);
-    waiter->notes [k] = note ? strdup (note) : NULL;
+    free (parked->notes [k]);
+    parked->notes [k] = note ? strdup (note) : NULL;
 }
 
-//  Answers now (wait none, or nothing to wait for) or parks waiter.
 void
-pm_sup_park_or_answer (pm_supervisor_t *self, pm_waiter_t *waiter)
+pm_sup_park_or_answer (pm_supervisor_t *self, pm_parked_t *parked)
 {
     pm_sup_settle (self);
-    bool done = true;
-    for (size_t k = 0; k < waiter->count && done; k++)
-        if (s_target_outcome (self, waiter, k) == s_PENDING)
-            done = false;
-    if (waiter->wait == PM_WAIT_NONE) {
+    if (parked->want.wait == PM_WAIT_NONE) {
         //  Not waiting: report what was done and the states right now.
-        pm_reply_t *reply = pm_reply_new (waiter->id);
-        reply->ok = true;
-        for (size_t k = 0; k < waiter->count; k++) {
-            pm_entry_t *entry = self->entries [waiter->targets [k]];
-            bool failed = s_target_outcome (self, waiter, k) == s_FAIL
-                       && waiter->cmd != PM_CMD_STOP;
-            pm_reply_add_result (reply, pm_service_name (entry->svc), !failed,
-                                 pm_service_state (entry->svc),
-                                 waiter->notes [k],
-                                 failed ? pm_service_error (entry->svc) : NULL);
-            if (failed && reply->ok)
-                pm_reply_set_error (reply, PM_ERR_FAILED, "cannot %s %s: %s",
-                                    s_verb (waiter->cmd),
-                                    pm_service_name (entry->svc),
-                                    pm_service_error (entry->svc)
-                                    ? pm_service_error (entry->svc) : "failed");
-        }
-        pm_sup_answer (self, &waiter->token, reply);
+        pm_reply_t *reply = pm_waiter_reply_now (&parked->want, s_target_get,
+                                                 parked, parked->count);
+        pm_sup_answer (self, &parked->token, reply);
         pm_reply_destroy (&reply);
-        pm_sup_waiter_destroy (&waiter);
+        s_parked_destroy (&parked);
         return;
     }
-    if (done) {
-        pm_sup_waiter_reply (self, waiter, PM_OK);
-        pm_sup_waiter_destroy (&waiter);
+    if (s_done (parked)) {
+        s_answer (self, &parked, PM_OK);
         return;
     }
     //  A bound on what clients can leave parked (a client that went away
     //  leaves its request behind until it settles).
-    if (zlistx_size (self->waiters) >= PM_SUP_WAITERS_MAX) {
-        pm_reply_t *reply = pm_reply_new (waiter->id);
+    if (zlistx_size (self->parked) >= PM_SUP_WAITERS_MAX) {
+        pm_reply_t *reply = pm_reply_new (parked->want.id);
         pm_reply_set_error (reply, PM_ERR_BUSY, "%d requests are already "
                             "waiting; try again later", PM_SUP_WAITERS_MAX);
-        pm_sup_answer (self, &waiter->token, reply);
+        pm_sup_answer (self, &parked->token, reply);
         pm_reply_destroy (&reply);
-        pm_sup_waiter_destroy (&waiter);
+        s_parked_destroy (&parked);
         return;
     }
-    if (waiter->timeout > 0) {
-        size_t ms = (size_t) (waiter->timeout * 1000.0 + 0.5);
-        waiter->timer = pm_timer_add (self->loop, ms,
-                                     s_on_waiter_timeout, waiter);
+    if (parked->want.timeout > 0) {
+        size_t ms = (size_t) (parked->want.timeout * 1000.0 + 0.5);
+        parked->timer = pm_timer_add (self->loop, ms, s_on_timeout, parked);
     }
-    zlistx_add_end (self->waiters, waiter);
+    zlistx_add_end (self->parked, parked);
 }
 
 /* ------------------------------------------------------------------ */
@@ -337,38 +353,58 @@ pm_sup_refuse (pm_supervisor_t *self, uint64_t id, void *token, pm_err_t err,
     pm_reply_destroy (&reply);
 }
 
+//  A start or restart on request is a fresh start: now, with the policy's
+//  count reset.
+static void
+s_fresh (pm_supervisor_t *self, pm_entry_t *entry)
+{
+    pm_state_t state = pm_service_state (entry->svc);
+    if (state == PM_STATE_BACKOFF || state == PM_STATE_FAILED) {
+        pm_sup_cancel_backoff (self, entry);
+        pm_policy_reset (entry->policy);
+    }
+}
+
+//  The request parked for a start or restart of targets, or NULL (and
+//  token answered) while shutting down.
+static pm_parked_t *
+s_begin_start (pm_supervisor_t *self, const pm_request_t *request,
+               const size_t *targets, size_t count, void *token)
+{
+    if (self->shutting_down) {
+        pm_sup_refuse (self, request->id, token, PM_ERR_SHUTTING_DOWN,
+                       request->cmd == PM_CMD_RESTART
+                       ? "agent shutting down: not restarting anything"
+                       : "agent shutting down: not starting anything");
+        return NULL;
+    }
+    pm_wait_t wait = request->wait == PM_WAIT_DEFAULT ? PM_WAIT_RUNNING
+                   : request->wait;
+    return pm_sup_parked_new (self, request, wait, targets, count, token);
+}
+
 void
 pm_supervisor_start (pm_supervisor_t *self, const pm_request_t *request,
                      const size_t *targets, size_t count, void *token)
 {
-    if (self->shutting_down) {
-        pm_sup_refuse (self, request->id, token, PM_ERR_SHUTTING_DOWN,
-                  "agent shutting down: not starting anything");
+    pm_parked_t *parked = s_begin_start (self, request, targets, count, token);
+    if (!parked)
         return;
-    }
-    pm_wait_t wait = request->wait == PM_WAIT_DEFAULT ? PM_WAIT_RUNNING
-                   : request->wait;
-    pm_waiter_t *waiter = pm_sup_waiter_new (self, request, wait, targets, count,
-                                       token);
     for (size_t k = 0; k < count; k++) {
         pm_entry_t *entry = self->entries [targets [k]];
         pm_state_t state = pm_service_state (entry->svc);
         bool going_down = entry->stop_queued || state == PM_STATE_STOPPING;
-        //  A start on request is a fresh start: now, with the count reset.
-        if (state == PM_STATE_BACKOFF || state == PM_STATE_FAILED) {
-            pm_sup_cancel_backoff (self, entry);
-            pm_sup_policy_reset (entry);
-        }
+        s_fresh (self, entry);
         if (state == PM_STATE_RUNNING && !going_down)
-            s_waiter_note (waiter, k, "already-running");
+            s_note (parked, k, "already-running");
         else
         if ((state == PM_STATE_WAITING || state == PM_STATE_STARTING)
         &&  !going_down)
-            s_waiter_note (waiter, k, "already-starting");
+            s_note (parked, k, "already-starting");
         else
             pm_sup_start_with_deps (self, entry);
     }
-    pm_sup_park_or_answer (self, waiter);
+    pm_sup_park_or_answer (self, parked);
 }
 
 //  Adds to set every target and, with dependents, whatever depends on them.
@@ -409,44 +445,37 @@ pm_supervisor_stop (pm_supervisor_t *self, const pm_request_t *request,
     size_t total;
     size_t *all = s_cover (self, targets, count, request->with_dependents,
                            false, &total);
-    pm_waiter_t *waiter = pm_sup_waiter_new (self, request, wait, all, total, token);
+    pm_parked_t *parked = pm_sup_parked_new (self, request, wait, all, total, token);
     for (size_t k = 0; k < total; k++) {
         pm_entry_t *entry = self->entries [all [k]];
         entry->start_after_stop = false;
         if (k >= count)
-            s_waiter_note (waiter, k, "dependent");
+            s_note (parked, k, "dependent");
         if (!pm_service_is_active (entry->svc))
-            s_waiter_note (waiter, k, "not-running");
+            s_note (parked, k, "not-running");
         else
         if (pm_service_state (entry->svc) == PM_STATE_STOPPING)
-            s_waiter_note (waiter, k, "already-stopping");
+            s_note (parked, k, "already-stopping");
         else
             entry->stop_queued = true;
     }
     free (all);
-    pm_sup_park_or_answer (self, waiter);
+    pm_sup_park_or_answer (self, parked);
 }
 
 void
 pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
                        const size_t *targets, size_t count, void *token)
 {
-    if (self->shutting_down) {
-        pm_sup_refuse (self, request->id, token, PM_ERR_SHUTTING_DOWN,
-                  "agent shutting down: not restarting anything");
-        return;
-    }
-    pm_wait_t wait = request->wait == PM_WAIT_DEFAULT ? PM_WAIT_RUNNING
-                   : request->wait;
     //  Dependents that are not up stay as they are.
     size_t total;
     size_t *all = s_cover (self, targets, count, request->with_dependents,
                            true, &total);
-    pm_waiter_t *waiter = pm_sup_waiter_new (self, request, wait, all, total, token);
-    for (size_t k = 0; k < total; k++) {
+    pm_parked_t *parked = s_begin_start (self, request, all, total, token);
+    for (size_t k = 0; parked && k < total; k++) {
         pm_entry_t *entry = self->entries [all [k]];
         if (k >= count)
-            s_waiter_note (waiter, k, "dependent");
+            s_note (parked, k, "dependent");
         pm_state_t state = pm_service_state (entry->svc);
         if (state == PM_STATE_STARTING || state == PM_STATE_RUNNING
         ||  state == PM_STATE_STOPPING) {
@@ -455,23 +484,17 @@ pm_supervisor_restart (pm_supervisor_t *self, const pm_request_t *request,
             entry->start_after_stop = true;
         }
         else {
-            //  Not running: restart means start, and the note says so.
-            s_waiter_note (waiter, k, "not-running");
-            if (state == PM_STATE_BACKOFF || state == PM_STATE_FAILED) {
-                //  On request: now, with the policy's count reset.
-                pm_sup_cancel_backoff (self, entry);
-                pm_sup_policy_reset (entry);
-            }
-            if (state == PM_STATE_WAITING || state == PM_STATE_BACKOFF) {
-                if (state == PM_STATE_BACKOFF)
-                    pm_sup_start_with_deps (self, entry);
-            }
-            else
+            //  Not running: restart means start, and the note says so; one
+            //  already waiting is on its way.
+            s_note (parked, k, "not-running");
+            s_fresh (self, entry);
+            if (state != PM_STATE_WAITING)
                 pm_sup_start_with_deps (self, entry);
         }
     }
     free (all);
-    pm_sup_park_or_answer (self, waiter);
+    if (parked)
+        pm_sup_park_or_answer (self, parked);
 }
 
 void
@@ -479,9 +502,9 @@ pm_supervisor_wait (pm_supervisor_t *self, const pm_request_t *request,
                     const size_t *targets, size_t count, void *token)
 {
     //  PM_WAIT_RUNNING only so the waiter is not mistaken for "none".
-    pm_waiter_t *waiter = pm_sup_waiter_new (self, request, PM_WAIT_RUNNING,
+    pm_parked_t *parked = pm_sup_parked_new (self, request, PM_WAIT_RUNNING,
                                        targets, count, token);
-    pm_sup_park_or_answer (self, waiter);
+    pm_sup_park_or_answer (self, parked);
 }
 
 void
@@ -592,17 +615,11 @@ pm_supervisor_shutdown (pm_supervisor_t *self, bool force, uint64_t id,
 {
     if (token) {
         pm_request_t request = { .id = id, .cmd = PM_CMD_SHUTDOWN };
-        pm_waiter_t *waiter = pm_sup_waiter_new (self, &request, PM_WAIT_NONE,
-                                           NULL, 0, token);
-        if (self->finished) {
-            pm_reply_t *reply = pm_reply_new (id);
-            reply->ok = true;
-            pm_sup_answer (self, &waiter->token, reply);
-            pm_reply_destroy (&reply);
-            pm_sup_waiter_destroy (&waiter);
-        }
-        else
-            zlistx_add_end (self->shutdowns, waiter);
+        pm_parked_t *parked = pm_sup_parked_new (self, &request, PM_WAIT_NONE,
+                                                 NULL, 0, token);
+        zlistx_add_end (self->shutdowns, parked);
+        if (self->finished)
+            pm_sup_shutdowns_answer (self);
     }
     if (self->shutting_down) {
         if (force && !self->forced) {
@@ -630,17 +647,7 @@ pm_supervisor_shutdown (pm_supervisor_t *self, bool force, uint64_t id,
     if (self->pub)
         pm_publish_agent (self->pub, "stopping", "shutdown requested");
     //  Parked starts cannot succeed any more: answer them now.
-    pm_waiter_t *waiter = (pm_waiter_t *) zlistx_first (self->waiters);
-    while (waiter) {
-        void *handle = zlistx_cursor (self->waiters);
-        pm_waiter_t *next = (pm_waiter_t *) zlistx_next (self->waiters);
-        if (waiter->wait != PM_WAIT_STOPPED) {
-            pm_sup_waiter_reply (self, waiter, PM_ERR_SHUTTING_DOWN);
-            zlistx_detach (self->waiters, handle);
-            pm_sup_waiter_destroy (&waiter);
-        }
-        waiter = next;
-    }
+    pm_sup_parked_end (self, PM_ERR_SHUTTING_DOWN, true);
     for (size_t i = 0; i < self->total; i++) {
         pm_entry_t *entry = self->entries [i];
         entry->start_after_stop = false;

@@ -136,41 +136,6 @@ s_check_identity (const pm_config_t *old, const pm_config_t *next,
     return 0;
 }
 
-//  Parked requests name targets by index; after the swap, indexes of kept
-//  services change and removed ones are gone.  Those naming a removed
-//  service are answered now.
-static void
-s_remap_waiters (pm_supervisor_t *self, const pm_config_t *next,
-                 pm_entry_t **old_entries, size_t old_count)
-{
-    pm_waiter_t *waiter = (pm_waiter_t *) zlistx_first (self->waiters);
-    while (waiter) {
-        void *handle = zlistx_cursor (self->waiters);
-        pm_waiter_t *following = (pm_waiter_t *) zlistx_next (self->waiters);
-        bool lost = false;
-        for (size_t k = 0; k < waiter->count; k++) {
-            size_t old = waiter->targets [k];
-            const char *name = old < old_count
-                             ? pm_service_name (old_entries [old]->svc) : NULL;
-            int index = name ? pm_config_find (next, name) : -1;
-            if (index < 0)
-                lost = true;
-            else
-                waiter->targets [k] = (size_t) index;
-        }
-        if (lost) {
-            pm_reply_t *reply = pm_reply_new (waiter->id);
-            pm_reply_set_error (reply, PM_ERR_FAILED, "a reload removed a "
-                                "service this request was waiting for");
-            pm_sup_answer (self, &waiter->token, reply);
-            pm_reply_destroy (&reply);
-            zlistx_detach (self->waiters, handle);
-            pm_sup_waiter_destroy (&waiter);
-        }
-        waiter = following;
-    }
-}
-
 void
 pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
 {
@@ -264,16 +229,10 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
         pm_entry_t *entry = from [i] < 0 ? entries [i] : old_entries [from [i]];
         const pm_config_service_t *spec = &next->services [i];
         entry->retired = false;
-        size_t old_max = pm_service_spec (entry->svc)->max_restarts;
         entry->index = i;
         entry->owner = next;
         pm_service_set_spec (entry->svc, spec);
-        if (spec->max_restarts != old_max) {
-            free (entry->history);
-            entry->history = calloc (spec->max_restarts + 1, sizeof (double));
-            assert (entry->history);
-            entry->history_count = 0;
-        }
+        pm_policy_resize (entry->policy, spec->max_restarts);
         if (pm_logcap_update (entry->log, spec->log_file, &spec->log, err,
                               sizeof err) == -1)
             pm_log_warn ("%s: log settings not applied: %s", spec->name, err);
@@ -299,7 +258,7 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
         if (!revived [i])
             entries [total++] = old_entries [i];   //  retired by earlier reloads
     free (revived);
-    s_remap_waiters (self, next, old_entries, old_count);
+    pm_sup_parked_remap (self, next, old_entries, old_count);
     self->entries = entries;
     self->count = new_count;
     self->total = total;
@@ -380,10 +339,10 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
 
     //  5. The answer waits for what was (re)started, like `start`.
     pm_request_t request = { .id = id, .cmd = PM_CMD_RELOAD };
-    pm_waiter_t *waiter = pm_sup_waiter_new (self, &request, PM_WAIT_RUNNING,
+    pm_parked_t *parked = pm_sup_parked_new (self, &request, PM_WAIT_RUNNING,
                                              targets, count, token);
-    waiter->extra = lists;
-    pm_sup_park_or_answer (self, waiter);
+    pm_sup_parked_set_extra (parked, &lists);
+    pm_sup_park_or_answer (self, parked);
     free (targets);
     free (restart);
     free (diff);
