@@ -1,4 +1,4 @@
-/*  test_config.c - unit test of agent/config.c
+/*  test_config.c - unit test of schema/config.c
 
     Writes config files into a fresh mkdtemp directory under /tmp, loads
     them and checks the structs, or the exact error: file, line, key path

@@ -6,7 +6,8 @@
     order.  Every error names the file, the line and the key.
 
     Leaves to others: what the settings mean at run time (supervisor,
-    spawn, logcap).  Used by pmd and by `pmctl check`.
+    spawn, logcap).  Part of libpmconfig (schema/), which pmd, `pmctl
+    check` and later pmbroker link; it includes nothing of the agent.
 */
 #ifndef PM_CONFIG_H
 #define PM_CONFIG_H
