@@ -9,8 +9,8 @@
     "HTTP/1.x 2xx" passes.  Our own few lines rather than libcurl: a GET
     on a local port needs no TLS, redirects or pooling, and one more
     dependency (with its own threads for name resolution) is not worth it.
-    Names are resolved with getaddrinfo when the probe is made; numeric
-    addresses never block, "localhost" comes from /etc/hosts.
+    The address comes resolved from the config (libpmconfig resolves
+    host names at load), so no attempt waits on a name lookup.
     exec: /bin/sh -c COMMAND in its own process group, output discarded;
     exit 0 passes; on timeout the group gets SIGKILL.
 */
@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,9 +54,6 @@ struct pm_probe_t {
     unsigned failures;                /* in a row */
     unsigned long attempts;
     char last_error [256];            /* reason of the last failure */
-    struct sockaddr_storage addr;     /* tcp/http target */
-    socklen_t addr_len;
-    bool resolved;
 };
 
 static void s_schedule (pm_probe_t *self, double delay);
@@ -154,34 +150,6 @@ s_on_attempt_timeout (zloop_t *loop, int timer_id, void *arg)
 }
 
 /* --- tcp and http ---------------------------------------------------- */
-
-static int
-s_resolve (pm_probe_t *self, char *error, size_t size)
-{
-    if (self->resolved)
-        return 0;
-    char port [16];
-    snprintf (port, sizeof port, "%d", self->config->port);
-    struct addrinfo hints, *list = NULL;
-    memset (&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    int rc = getaddrinfo (self->config->host, port, &hints, &list);
-    if (rc == EAI_NONAME) {
-        hints.ai_flags = AI_NUMERICSERV;
-        rc = getaddrinfo (self->config->host, port, &hints, &list);
-    }
-    if (rc != 0 || !list) {
-        snprintf (error, size, "cannot resolve %s: %s", self->config->host,
-                  gai_strerror (rc));
-        return -1;
-    }
-    memcpy (&self->addr, list->ai_addr, list->ai_addrlen);
-    self->addr_len = list->ai_addrlen;
-    self->resolved = true;
-    freeaddrinfo (list);
-    return 0;
-}
 
 static int s_on_socket (zloop_t *loop, zmq_pollitem_t *item, void *arg);
 
@@ -282,11 +250,7 @@ static void
 s_attempt_connect (pm_probe_t *self)
 {
     char error [256];
-    if (s_resolve (self, error, sizeof error)) {
-        s_attempt_done (self, false, error);
-        return;
-    }
-    self->sock = socket (self->addr.ss_family,
+    self->sock = socket (self->config->addr.ss_family,
                          SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (self->sock == -1) {
         snprintf (error, sizeof error, "socket: %s", strerror (errno));
@@ -295,7 +259,8 @@ s_attempt_connect (pm_probe_t *self)
     }
     self->sent = false;
     self->response_size = 0;
-    if (connect (self->sock, (struct sockaddr *) &self->addr, self->addr_len)
+    if (connect (self->sock, (struct sockaddr *) &self->config->addr,
+                 self->config->addrlen)
         == -1 && errno != EINPROGRESS) {
         snprintf (error, sizeof error, "connect %s:%d: %s",
                   self->config->host, self->config->port, strerror (errno));

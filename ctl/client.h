@@ -8,7 +8,7 @@
 
     Leaves to others: building requests and rendering replies (main.c,
     render.c), the wire format (libpmproto), configuration rules
-    (agent/config.c).  Uses raw libzmq, not czmq: pmctl must start in a
+    (libpmconfig, schema/).  Uses raw libzmq, not czmq: pmctl must start in a
     few milliseconds.
 */
 #ifndef PM_CLIENT_H

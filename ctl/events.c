@@ -28,11 +28,12 @@
 #include "client.h"
 #include "follow.h"
 #include "pmctl.h"
+#include "registry.h"
 #include "remote.h"
 #include "render.h"
 
 typedef struct {
-    char *name;
+    const char *name;             //  first: the registry's item
     uint64_t cursor;              //  seq of the state last shown
     uint64_t suspect;             //  a seq a quiet check found ahead, or 0
 } s_service_t;
@@ -43,42 +44,24 @@ typedef struct {
     pm_follow_t *follow;          //  owned, NULL without -f
     char **names;                 //  asked (not owned)
     int names_count;
-    s_service_t *services;
-    size_t services_count;
-    size_t services_cap;
+    pm_registry_t *services;      //  of s_service_t, owned
     int width;                    //  longest service name
 } s_events_t;
 
 static s_service_t *
 s_find (s_events_t *self, const char *name)
 {
-    for (size_t i = 0; i < self->services_count; i++)
-        if (strcmp (self->services [i].name, name) == 0)
-            return &self->services [i];
-    return NULL;
+    return pm_registry_find (self->services, name);
 }
 
+//  The service called name, made (cursor 0) if new.
 static s_service_t *
 s_service (s_events_t *self, const char *name)
 {
-    s_service_t *service = s_find (self, name);
-    if (service)
-        return service;
-    if (self->services_count == self->services_cap) {
-        size_t cap = self->services_cap ? self->services_cap * 2 : 8;
-        s_service_t *grown = realloc (self->services, cap * sizeof *grown);
-        if (!grown)
-            abort ();
-        self->services = grown;
-        self->services_cap = cap;
-    }
-    service = &self->services [self->services_count++];
-    memset (service, 0, sizeof *service);
-    service->name = strdup (name);
-    if (!service->name)
-        abort ();
+    bool created;
+    s_service_t *service = pm_registry_get (self->services, name, &created);
     int len = (int) strlen (name);
-    if (len > self->width)
+    if (created && len > self->width)
         self->width = len;
     return service;
 }
@@ -375,6 +358,7 @@ pm_events_run (const pm_cli_t *cli, char **names, int count)
     self.cli = cli;
     self.names = names;
     self.names_count = count;
+    self.services = pm_registry_new (sizeof (s_service_t), NULL);
     int code = PM_EXIT_OK;
     char err [PM_PATH_MAX + 256];
     if (cli->follow) {
@@ -421,8 +405,6 @@ done:
     fflush (stdout);
     pm_follow_destroy (&self.follow);
     pm_client_destroy (&self.client);
-    for (size_t i = 0; i < self.services_count; i++)
-        free (self.services [i].name);
-    free (self.services);
+    pm_registry_destroy (&self.services);
     return code;
 }

@@ -29,11 +29,12 @@
 #include "follow.h"
 #include "lines.h"
 #include "pmctl.h"
+#include "registry.h"
 #include "remote.h"
 #include "render.h"
 
 typedef struct {
-    char *name;
+    const char *name;             //  first: the registry's item
     uint64_t cursor;              //  last seq printed or reported lost
     uint64_t cap;                 //  tail: lines after this one wait
     pm_line_t *pending;           //  tail: lines to merge, owned
@@ -49,9 +50,7 @@ typedef struct {
     pm_lines_t *lines;            //  owned
     char **names;                 //  asked, without duplicates (not owned)
     size_t names_count;
-    s_service_t *services;        //  known services
-    size_t services_count;
-    size_t services_cap;
+    pm_registry_t *services;      //  known services, of s_service_t, owned
 } s_logs_t;
 
 //  How a fetched line is used.
@@ -63,41 +62,27 @@ typedef enum {
 static s_service_t *
 s_find (s_logs_t *self, const char *name)
 {
-    for (size_t i = 0; i < self->services_count; i++)
-        if (strcmp (self->services [i].name, name) == 0)
-            return &self->services [i];
-    return NULL;
+    return pm_registry_find (self->services, name);
 }
 
-//  The service called name, created (cursor 0) if new.
+//  The service called name, made (cursor 0) if new.
 static s_service_t *
 s_service (s_logs_t *self, const char *name)
 {
-    s_service_t *service = s_find (self, name);
-    if (service)
-        return service;
-    if (self->services_count == self->services_cap) {
-        size_t cap = self->services_cap ? self->services_cap * 2 : 8;
-        s_service_t *grown = realloc (self->services, cap * sizeof *grown);
-        if (!grown)
-            abort ();
-        self->services = grown;
-        self->services_cap = cap;
+    bool created;
+    s_service_t *service = pm_registry_get (self->services, name, &created);
+    if (created) {
+        service->cap = UINT64_MAX;
+        if (self->lines)
+            pm_lines_widen (self->lines, name);
     }
-    service = &self->services [self->services_count++];
-    memset (service, 0, sizeof *service);
-    service->name = strdup (name);
-    if (!service->name)
-        abort ();
-    service->cap = UINT64_MAX;
-    if (self->lines)
-        pm_lines_widen (self->lines, name);
     return service;
 }
 
 static void
-s_free_pending (s_service_t *service)
+s_free_pending (void *item)
 {
+    s_service_t *service = (s_service_t *) item;
     for (size_t i = 0; i < service->pending_count; i++)
         free (service->pending [i].line);
     free (service->pending);
@@ -246,8 +231,8 @@ s_print_merged (s_logs_t *self)
 {
     for (;;) {
         s_service_t *best = NULL;
-        for (size_t i = 0; i < self->services_count; i++) {
-            s_service_t *service = &self->services [i];
+        for (size_t i = 0; i < pm_registry_size (self->services); i++) {
+            s_service_t *service = pm_registry_at (self->services, i);
             if (service->next == service->pending_count)
                 continue;
             if (!best || service->pending [service->next].ts
@@ -259,8 +244,8 @@ s_print_merged (s_logs_t *self)
         pm_lines_print (self->lines, best->name,
                         &best->pending [best->next++]);
     }
-    for (size_t i = 0; i < self->services_count; i++)
-        s_free_pending (&self->services [i]);
+    for (size_t i = 0; i < pm_registry_size (self->services); i++)
+        s_free_pending (pm_registry_at (self->services, i));
 }
 
 //  The first request: the last tail lines of the services asked.  An
@@ -315,8 +300,10 @@ s_tail (s_logs_t *self, uint64_t tail)
     s_print_merged (self);
     pm_lines_flush (self->lines);
     //  From now on, with -f, live lines may go past the tail's end.
-    for (size_t i = 0; i < self->services_count; i++)
-        self->services [i].cap = UINT64_MAX;
+    for (size_t i = 0; i < pm_registry_size (self->services); i++) {
+        s_service_t *service = pm_registry_at (self->services, i);
+        service->cap = UINT64_MAX;
+    }
     return code;
 }
 
@@ -430,6 +417,7 @@ pm_logs_run (const pm_cli_t *cli, char **names, int count, uint64_t tail)
     memset (&self, 0, sizeof self);
     self.cli = cli;
     s_set_names (&self, names, count);
+    self.services = pm_registry_new (sizeof (s_service_t), s_free_pending);
     int code = PM_EXIT_OK;
     char err [PM_PATH_MAX + 256];
     if (cli->follow) {
@@ -461,11 +449,7 @@ done:
     pm_lines_destroy (&self.lines);
     pm_follow_destroy (&self.follow);
     pm_client_destroy (&self.client);
-    for (size_t i = 0; i < self.services_count; i++) {
-        s_free_pending (&self.services [i]);
-        free (self.services [i].name);
-    }
-    free (self.services);
+    pm_registry_destroy (&self.services);
     free (self.names);
     return code;
 }

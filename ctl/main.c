@@ -8,7 +8,7 @@
     Leaves to others: single requests and their output (remote.c,
     render.c), `up`, `down`, `is-running` and `lease` (up.c), `logs`
     (logs.c), `events` (events.c), finding and talking to the agent
-    (client.c), config validation (agent/config.c, for `check`).
+    (client.c), config validation (libpmconfig in schema/, for `check`).
 */
 #include <errno.h>
 #include <getopt.h>

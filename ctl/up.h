@@ -6,7 +6,7 @@
     `is-running` (the lock alone, nothing sent) and `lease`.
 
     Leaves to others: the requests and their output (remote.c, render.c),
-    the agent's location (client.c), the config rules (agent/config.c).
+    the agent's location (client.c), the config rules (libpmconfig, schema/).
 */
 #ifndef PM_UP_H
 #define PM_UP_H

@@ -1,16 +1,19 @@
-/*  test_config.c - unit test of agent/config.c
+/*  test_config.c - unit test of schema/config.c
 
     Writes config files into a fresh mkdtemp directory under /tmp, loads
     them and checks the structs, or the exact error: file, line, key path
     and reason.  Covers every key with its default, every rejected key,
     type and value, dependency errors and cycles, the start order, path
-    resolution, @include.  No network, no sleeps; the directory is removed
-    at the end.
+    resolution, @include, probe hosts resolved at load.  No network but
+    the lookup of one .invalid name (which never resolves), no sleeps;
+    the directory is removed at the end.
 */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -323,6 +326,29 @@ test_log_settings (void)
                 "services.a.log_format", "expected \"text\" or \"json\"");
 }
 
+//  The probe's address was resolved to a loopback one of family (either,
+//  for AF_UNSPEC: localhost may be 127.0.0.1 or ::1) and port.
+static void
+s_check_loopback (const pm_config_probe_t *probe, int family, int port)
+{
+    const struct sockaddr *addr = (const struct sockaddr *) &probe->addr;
+    if (family != AF_UNSPEC)
+        CHECK (addr->sa_family == family);
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) addr;
+        CHECK (probe->addrlen == sizeof *in);
+        CHECK (ntohl (in->sin_addr.s_addr) == INADDR_LOOPBACK);
+        CHECK (ntohs (in->sin_port) == port);
+    }
+    else {
+        CHECK (addr->sa_family == AF_INET6);
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) addr;
+        CHECK (probe->addrlen == sizeof *in6);
+        CHECK (IN6_IS_ADDR_LOOPBACK (&in6->sin6_addr));
+        CHECK (ntohs (in6->sin6_port) == port);
+    }
+}
+
 //  ready / alive probes and restart tuning.
 static void
 test_probes_and_restart (void)
@@ -368,6 +394,10 @@ test_probes_and_restart (void)
     CHECK_STR (web->ready.path, "/health?x=1");
     CHECK (web->ready.deadline == 60.0 && web->ready.interval == 1.0);
     CHECK_STR (config->services [3].ready.path, "/");
+    //  Resolved at load: numeric v4 and v6, and localhost from /etc/hosts.
+    s_check_loopback (&db->ready, AF_INET, 5432);
+    s_check_loopback (&web->ready, AF_INET6, 8080);
+    s_check_loopback (&config->services [3].ready, AF_UNSPEC, 80);
     CHECK (config->services [4].ready.kind == PM_PROBE_LOG);
     CHECK_STR (config->services [4].ready.regex, "listening on [0-9]+");
     CHECK (config->services [5].ready.kind == PM_PROBE_NOTIFY_FD);
@@ -390,6 +420,15 @@ test_probes_and_restart (void)
                  "services.web.ready.http", "https is not supported");
     PROBE_ERROR ("ready = { log = \"(\"; };", "services.web.ready.log",
                  "bad regular expression");
+    //  Hosts are resolved at load; a name nobody can resolve is an error
+    //  there, not a probe failing at every attempt (.invalid never
+    //  resolves, RFC 6761).
+    PROBE_ERROR ("ready = { tcp = \"nosuch.invalid:80\"; };",
+                 "services.web.ready.tcp",
+                 "cannot resolve host 'nosuch.invalid': ");
+    PROBE_ERROR ("alive = { http = \"http://nosuch.invalid:8080/up\"; };",
+                 "services.web.alive.http",
+                 "cannot resolve host 'nosuch.invalid': ");
     PROBE_ERROR ("ready = { notify_fd = 1; };", "services.web.ready.notify_fd",
                  "from 3 to 255");
     PROBE_ERROR ("ready = { exec = \"x\"; failures = 2; };",

@@ -1,4 +1,4 @@
-/*  test_graph.c - unit test of agent/graph.c
+/*  test_graph.c - unit test of schema/graph.c
 
     Covers: edges, start order with file-order ties, cycles of length 1,
     2 and 3 (and one reached from outside), closures both ways, and a

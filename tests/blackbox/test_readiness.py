@@ -2,8 +2,10 @@
 
 Drives the real pmd ($PMD) and pmctl ($PMCTL) through pmtest.  What is
 checked, with PROTOCOL.md 5 (start, wait) and 7 (states, record) and
-agent/config.h (probe and policy settings) as the reference:
+schema/config.h (probe and policy settings) as the reference:
 
+- a tcp probe's host name that does not resolve is a config error at
+  load (pmd and `pmctl check`), not a failure of every attempt;
 - every readiness probe kind (exec, tcp, http, log, notify_fd): it
   passes (starting -> running, and the running event comes after the
   moment the service made the condition true), it keeps failing until
@@ -496,6 +498,23 @@ class ProbeKindsTest(ReadinessTest):
         self.start("s")
         self.assert_deadline_failure(
             "s", 0.5, "connect 127.0.0.1:%d: Connection refused" % port)
+
+    def test_unresolvable_host_is_a_config_error(self):
+        #  Resolved at load, not at each attempt: pmd refuses to start, and
+        #  `pmctl check` says the same, with the file, line and key (the
+        #  probe is on line 3: the agent line, "services: {", then s).
+        config = self.config(svc("s", "sleep 1000",
+                                 'ready = { tcp = "nosuch.invalid:80"; };'),
+                             probe=False)
+        want = ("%s:3: services.s.ready.tcp: cannot resolve host "
+                "'nosuch.invalid': " % config)
+        agent = self.spawn_pmd(config)
+        self.assertEqual(agent.wait_exit(10.0), EXIT_USAGE, agent.logs_tail())
+        with open(agent.stderr_path) as f:
+            self.assertIn("pmd: " + want, f.read())
+        rc, out, err = self.run_pmctl("check", config=config)
+        self.assertEqual(rc, EXIT_USAGE, err)
+        self.assertIn("pmctl: " + want, err)
 
     # -- http -------------------------------------------------------------
 

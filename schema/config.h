@@ -1,12 +1,16 @@
 /*  config.h - the configuration file, read into validated plain structs
 
     Owns: reading a libconfig file, checking every key, type and value,
-    resolving relative paths against the config file's directory, and the
-    dependency graph checks (unknown dependency, cycle) with the start
-    order.  Every error names the file, the line and the key.
+    resolving relative paths against the config file's directory,
+    resolving the hosts of tcp and http probes to addresses (once, here,
+    so the agent's loop never waits on a name lookup; a reload loads
+    again and so resolves again), and the dependency graph checks
+    (unknown dependency, cycle) with the start order.  Every error names
+    the file, the line and the key.
 
     Leaves to others: what the settings mean at run time (supervisor,
-    spawn, logcap).  Used by pmd and by `pmctl check`.
+    spawn, logcap).  Part of libpmconfig (schema/), which pmd, `pmctl
+    check` and later pmbroker link; it includes nothing of the agent.
 */
 #ifndef PM_CONFIG_H
 #define PM_CONFIG_H
@@ -14,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include "pm_proto.h"
 
 #define PM_CONFIG_ERR_MAX 1024
@@ -61,8 +66,10 @@ typedef enum {
 typedef struct {
     pm_probe_kind_t kind;
     char *command;            /* exec */
-    char *host;               /* tcp, http: numeric address or name */
+    char *host;               /* tcp, http: numeric address or name, as written */
     int port;                 /* tcp, http */
+    struct sockaddr_storage addr; /* tcp, http: host and port, resolved at load */
+    socklen_t addrlen;        /* tcp, http: the size of addr in use */
     char *path;               /* http: path and query, from '/' */
     char *regex;              /* log: POSIX extended regular expression */
     int notify_fd;            /* notify_fd: 3..255 */

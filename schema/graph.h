@@ -3,7 +3,8 @@
     Owns: a small directed graph over service indexes, where an edge
     a -> b means "a depends on b".  Pure: no allocation after _new, no
     system calls, so config validation and the supervisor share it and it
-    is tested on its own.
+    is tested on its own.  Part of libpmconfig (schema/), since the
+    config's start order and cycle check need it.
 */
 #ifndef PM_GRAPH_H
 #define PM_GRAPH_H

@@ -3,12 +3,14 @@
 
     Owns: stop_signal, stop_timeout, restart and its tuning, the log_*
     keys (shared by the agent group and services), and the ready / alive
-    probe groups.  Each checks type and range and fails with the file, the
-    line, the key and what was expected.
+    probe groups, whose tcp and http hosts are resolved here (getaddrinfo,
+    at load only).  Each checks type and range and fails with the file,
+    the line, the key and what was expected.
 */
 #include "config_int.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -238,6 +240,36 @@ s_host_port (pm_cfg_ctx_t *ctx, const config_setting_t *setting, const char *tex
     return 0;
 }
 
+//  The probe's host and port to an address, once, at load: the agent's
+//  loop must never block on a lookup.  Numeric addresses and names in
+//  /etc/hosts (localhost) need no network; other names may ask DNS, here
+//  and never later.  The first answer is kept.
+static int
+s_resolve (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
+           pm_config_probe_t *probe)
+{
+    char port [16];
+    snprintf (port, sizeof port, "%d", probe->port);
+    struct addrinfo hints, *list = NULL;
+    memset (&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int rc = getaddrinfo (probe->host, port, &hints, &list);
+    if (rc != 0 || !list || list->ai_addrlen > sizeof probe->addr) {
+        const char *why = rc == EAI_SYSTEM ? strerror (errno)
+                        : rc != 0 ? gai_strerror (rc) : "no address";
+        if (list)
+            freeaddrinfo (list);
+        return pm_cfg_fail (ctx, setting, "cannot resolve host '%s': %s",
+                            probe->host, why);
+    }
+    memcpy (&probe->addr, list->ai_addr, list->ai_addrlen);
+    probe->addrlen = list->ai_addrlen;
+    freeaddrinfo (list);
+    return 0;
+}
+
 int
 pm_cfg_probe (pm_cfg_ctx_t *ctx, const config_setting_t *group, bool alive,
          pm_config_probe_t *probe)
@@ -363,5 +395,8 @@ pm_cfg_probe (pm_cfg_ctx_t *ctx, const config_setting_t *group, bool alive,
     if (!kind_setting)
         return pm_cfg_fail (ctx, group, "no probe given (exec, tcp, http%s)",
                        alive ? "" : ", log or notify_fd");
+    //  Last, so the group's other errors come first.
+    if (probe->kind == PM_PROBE_TCP || probe->kind == PM_PROBE_HTTP)
+        return s_resolve (ctx, kind_setting, probe);
     return 0;
 }
