@@ -19,9 +19,9 @@
 struct pm_reaper_t {
     zloop_t *loop;            /* not owned */
     int fd;                   /* the signalfd, owned */
-    pm_reaper_exit_fn *on_exit;
-    pm_reaper_signal_fn *on_signal;
-    void *arg;
+    pm_reaper_exit_fn *on_exit;     /* each reaped child */
+    pm_reaper_signal_fn *on_signal; /* SIGTERM, SIGINT, SIGHUP */
+    void *arg;                /* theirs, not owned */
 };
 
 static void

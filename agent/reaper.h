@@ -1,8 +1,10 @@
 /*  reaper.h - signals and child exits, through one signalfd
 
     Owns: the agent's signal mask, the signalfd in the event loop, and the
-    waitpid loop.  Exits are collected first, then handed one by one to the
-    exit callback; SIGTERM, SIGINT and SIGHUP go to the signal callback.
+    waitpid loop.  Each exit is handed to the exit callback as soon as it
+    is reaped, before the next waitpid (so no pid is ever reaped but not
+    yet known to be gone); SIGTERM, SIGINT and SIGHUP go to the signal
+    callback.
 
     Leaves to others: what an exit or a signal means (supervisor, main).
 */

@@ -1,8 +1,9 @@
 /*  service.c - the supervision state machine of one service (service.h)
 
-    A state table in code: each event function checks the current state,
-    moves to the next one, fills in the status fields that change with it,
-    and asks for actions through pm_action_t.  No system calls, no clock.
+    The [state][event] table below is the whole machine: an event
+    function looks its cell up, does the bookkeeping of the status fields
+    that change with it, moves to the cell's next state and turns the
+    cell's action into a pm_action_t.  No system calls, no clock.
 */
 #include "service.h"
 
@@ -252,27 +253,147 @@ pm_service_record (const pm_service_t *self, double now, pm_record_t *record)
                        ? self->next_start : 0;
 }
 
+/* ------------------------------------------------------------------ */
+/*  The table                                                          */
+/* ------------------------------------------------------------------ */
+
+#define S_CELL(state, event, next, action, result) \
+    [PM_STATE_##state][PM_ON_##event] = \
+        { true, PM_STATE_##next, PM_DO_##action, PM_REQ_##result }
+#define S_MOVE(state, event, next, action) \
+    S_CELL (state, event, next, action, DONE)
+#define S_REFUSE(state, event, result) \
+    [PM_STATE_##state][PM_ON_##event] = \
+        { false, PM_STATE_##state, PM_DO_NOTHING, PM_REQ_##result }
+
+//  Every cell not listed is all zeros: refused (see pm_service_cell).
+static const pm_service_cell_t s_table [PM_STATE_COUNT_][PM_ON_COUNT_] = {
+    S_MOVE (INACTIVE,  START, WAITING, NOTHING),
+    S_MOVE (STOPPED,   START, WAITING, NOTHING),
+    S_MOVE (COMPLETED, START, WAITING, NOTHING),
+    S_MOVE (FAILED,    START, WAITING, NOTHING),
+    S_MOVE (BACKOFF,   START, WAITING, NOTHING),
+    S_CELL (WAITING,   START, WAITING,  NOTHING, ALREADY),
+    S_CELL (STARTING,  START, STARTING, NOTHING, ALREADY),
+    S_CELL (RUNNING,   START, RUNNING,  NOTHING, ALREADY),
+    S_REFUSE (STOPPING, START, BUSY),
+
+    S_MOVE (WAITING,   SPAWNED,      STARTING, NOTHING),
+    S_MOVE (WAITING,   SPAWN_FAILED, FAILED,   NOTHING),
+    S_MOVE (STARTING,  READY,        RUNNING,  NOTHING),
+
+    S_MOVE (STARTING,  STOP, STOPPING, SIGNAL_STOP),
+    S_MOVE (RUNNING,   STOP, STOPPING, SIGNAL_STOP),
+    S_MOVE (WAITING,   STOP, STOPPED,  NOTHING),
+    S_MOVE (BACKOFF,   STOP, STOPPED,  NOTHING),
+    S_CELL (STOPPING,  STOP, STOPPING, NOTHING, ALREADY),
+    S_REFUSE (INACTIVE,  STOP, NOT_RUNNING),
+    S_REFUSE (STOPPED,   STOP, NOT_RUNNING),
+    S_REFUSE (COMPLETED, STOP, NOT_RUNNING),
+    S_REFUSE (FAILED,    STOP, NOT_RUNNING),
+
+    S_MOVE (STARTING,  FAIL, STOPPING, SIGNAL_STOP),
+    S_MOVE (RUNNING,   FAIL, STOPPING, SIGNAL_STOP),
+
+    S_MOVE (STARTING,  EXIT_OK,       COMPLETED, NOTHING),
+    S_MOVE (RUNNING,   EXIT_OK,       COMPLETED, NOTHING),
+    S_MOVE (STARTING,  EXIT_ERROR,    FAILED,    NOTHING),
+    S_MOVE (RUNNING,   EXIT_ERROR,    FAILED,    NOTHING),
+    S_MOVE (STARTING,  EXIT_SIGNALED, STOPPED,   NOTHING),
+    S_MOVE (RUNNING,   EXIT_SIGNALED, STOPPED,   NOTHING),
+
+    S_MOVE (STOPPING,  EXIT_GROUP_LEFT, STOPPING, NOTHING),
+    S_MOVE (STOPPING,  DOWN,            STOPPED,  END_STOP),
+    S_MOVE (STOPPING,  DOWN_FAILED,     FAILED,   END_STOP),
+    S_MOVE (STOPPING,  STOP_TIMEOUT,    STOPPING, KILL),
+    S_MOVE (STOPPING,  KILL_NOW,        STOPPING, KILL_NOW),
+
+    S_MOVE (FAILED,    BACKOFF, BACKOFF, NOTHING),
+    S_MOVE (COMPLETED, BACKOFF, BACKOFF, NOTHING),
+};
+
+pm_service_cell_t
+pm_service_cell (pm_state_t state, pm_service_event_t event)
+{
+    assert ((int) state >= 0 && state < PM_STATE_COUNT_);
+    assert ((int) event >= 0 && event < PM_ON_COUNT_);
+    pm_service_cell_t cell = s_table [state][event];
+    if (!cell.allowed && cell.result == PM_REQ_DONE)
+        cell.result = PM_REQ_REFUSED;   //  left out of the table
+    if (!cell.allowed)
+        cell.next = state;
+    return cell;
+}
+
+const char *
+pm_service_event_name (pm_service_event_t event)
+{
+    static const char *names [PM_ON_COUNT_] = {
+        "start", "spawned", "spawn-failed", "ready", "stop", "fail",
+        "exit-ok", "exit-error", "exit-signaled", "exit-group-left", "down",
+        "down-failed", "backoff", "stop-timeout", "kill-now"
+    };
+    return (int) event >= 0 && event < PM_ON_COUNT_ ? names [event] : "?";
+}
+
+//  Looks up event's cell; if allowed, fills action and moves.  Returns the
+//  cell (its result says what a request gets).
+static pm_service_cell_t
+s_fire (pm_service_t *self, pm_service_event_t event, double now,
+        pm_action_t *action)
+{
+    pm_service_cell_t cell = pm_service_cell (self->state, event);
+    if (action)
+        memset (action, 0, sizeof *action);
+    if (!cell.allowed)
+        return cell;
+    if (action) {
+        switch (cell.action) {
+            case PM_DO_SIGNAL_STOP:
+                action->kill_signal = self->spec->stop_signal;
+                action->arm_stop_timer = true;
+                break;
+            case PM_DO_KILL:
+                action->kill_signal = self->pgid > 0 ? SIGKILL : 0;
+                break;
+            case PM_DO_KILL_NOW:
+                action->kill_signal = self->pgid > 0 ? SIGKILL : 0;
+                action->cancel_stop_timer = self->pgid > 0;
+                break;
+            case PM_DO_END_STOP:
+                action->cancel_stop_timer = true;
+                break;
+            case PM_DO_NOTHING:
+                break;
+        }
+    }
+    if (cell.next != self->state)
+        s_move (self, cell.next, now);
+    return cell;
+}
+
+static bool
+s_allowed (const pm_service_t *self, pm_service_event_t event)
+{
+    return pm_service_cell (self->state, event).allowed;
+}
+
+/* ------------------------------------------------------------------ */
+/*  Events                                                             */
+/* ------------------------------------------------------------------ */
+
 pm_req_result_t
 pm_service_request_start (pm_service_t *self, double now)
 {
-    switch (self->state) {
-        case PM_STATE_WAITING:
-        case PM_STATE_STARTING:
-        case PM_STATE_RUNNING:
-            return PM_REQ_ALREADY;
-        case PM_STATE_STOPPING:
-            return PM_REQ_BUSY;
-        default:
-            s_move (self, PM_STATE_WAITING, now);
-            return PM_REQ_DONE;
-    }
+    return s_fire (self, PM_ON_START, now, NULL).result;
 }
 
 void
 pm_service_spawned (pm_service_t *self, pid_t pid, double now)
 {
-    assert (self->state == PM_STATE_WAITING);
     assert (pid > 0);
+    if (!s_allowed (self, PM_ON_SPAWNED))
+        return;
     self->pid = pid;
     self->pgid = pid;
     self->spawns++;
@@ -283,75 +404,57 @@ pm_service_spawned (pm_service_t *self, pid_t pid, double now)
     self->signal_sent = 0;
     self->ready = false;
     s_set_error (self, NULL);
-    s_move (self, PM_STATE_STARTING, now);
+    s_fire (self, PM_ON_SPAWNED, now, NULL);
 }
 
 void
 pm_service_fail_start (pm_service_t *self, const char *error, double now)
 {
-    assert (self->state == PM_STATE_WAITING);
+    if (!s_allowed (self, PM_ON_SPAWN_FAILED))
+        return;
     s_set_error (self, error);
     self->has_exit_code = false;
     self->exit_signal = 0;
     self->ready = false;
-    s_move (self, PM_STATE_FAILED, now);
+    s_fire (self, PM_ON_SPAWN_FAILED, now, NULL);
 }
 
 void
 pm_service_ready (pm_service_t *self, double now)
 {
-    assert (self->state == PM_STATE_STARTING);
-    self->ready = true;
-    s_move (self, PM_STATE_RUNNING, now);
+    if (s_fire (self, PM_ON_READY, now, NULL).allowed)
+        self->ready = true;
 }
 
 pm_req_result_t
 pm_service_request_stop (pm_service_t *self, double now, pm_action_t *action)
 {
-    memset (action, 0, sizeof *action);
-    switch (self->state) {
-        case PM_STATE_STARTING:
-        case PM_STATE_RUNNING:
-            action->kill_signal = self->spec->stop_signal;
-            action->arm_stop_timer = true;
-            s_move (self, PM_STATE_STOPPING, now);
-            return PM_REQ_DONE;
-        case PM_STATE_WAITING:
-        case PM_STATE_BACKOFF:
-            s_move (self, PM_STATE_STOPPED, now);
-            return PM_REQ_DONE;
-        case PM_STATE_STOPPING:
-            //  Asked to stop while the agent was failing it: a stop on
-            //  request now.
-            free (self->fail_error);
-            self->fail_error = NULL;
-            return PM_REQ_ALREADY;
-        default:
-            return PM_REQ_NOT_RUNNING;
+    if (self->state == PM_STATE_STOPPING) {
+        //  Asked to stop while the agent was failing it: a stop on
+        //  request now.
+        free (self->fail_error);
+        self->fail_error = NULL;
     }
+    return s_fire (self, PM_ON_STOP, now, action).result;
 }
 
 void
 pm_service_fail (pm_service_t *self, const char *error, double now,
                  pm_action_t *action)
 {
-    memset (action, 0, sizeof *action);
-    if (self->state != PM_STATE_STARTING && self->state != PM_STATE_RUNNING)
-        return;
-    free (self->fail_error);
-    self->fail_error = strdup (error);
-    action->kill_signal = self->spec->stop_signal;
-    action->arm_stop_timer = true;
-    s_move (self, PM_STATE_STOPPING, now);
+    if (s_fire (self, PM_ON_FAIL, now, action).allowed) {
+        free (self->fail_error);
+        self->fail_error = strdup (error);
+    }
 }
 
 void
 pm_service_backoff (pm_service_t *self, double next_start, double now)
 {
-    assert (self->state == PM_STATE_FAILED
-         || self->state == PM_STATE_COMPLETED);
-    self->next_start = next_start;
-    s_move (self, PM_STATE_BACKOFF, now);
+    if (s_allowed (self, PM_ON_BACKOFF)) {
+        self->next_start = next_start;
+        s_fire (self, PM_ON_BACKOFF, now, NULL);
+    }
 }
 
 void
@@ -375,19 +478,13 @@ pm_service_signal_sent (pm_service_t *self, int signum)
 void
 pm_service_stop_timeout (pm_service_t *self, pm_action_t *action)
 {
-    memset (action, 0, sizeof *action);
-    if (self->state == PM_STATE_STOPPING && self->pgid > 0)
-        action->kill_signal = SIGKILL;
+    s_fire (self, PM_ON_STOP_TIMEOUT, 0, action);
 }
 
 void
 pm_service_kill_now (pm_service_t *self, pm_action_t *action)
 {
-    memset (action, 0, sizeof *action);
-    if (self->state == PM_STATE_STOPPING && self->pgid > 0) {
-        action->kill_signal = SIGKILL;
-        action->cancel_stop_timer = true;
-    }
+    s_fire (self, PM_ON_KILL_NOW, 0, action);
 }
 
 static void
@@ -406,21 +503,35 @@ s_record_status (pm_service_t *self, int status)
     }
 }
 
+pm_service_event_t
+pm_service_exit_event (const pm_service_t *self, int status, bool group_alive)
+{
+    if (self->state == PM_STATE_STOPPING) {
+        if (group_alive)
+            return PM_ON_EXIT_GROUP_LEFT;
+        return self->fail_error ? PM_ON_DOWN_FAILED : PM_ON_DOWN;
+    }
+    if (WIFSIGNALED (status))
+        return WTERMSIG (status) == self->signal_sent ? PM_ON_EXIT_SIGNALED
+                                                      : PM_ON_EXIT_ERROR;
+    return WIFEXITED (status) && WEXITSTATUS (status) == 0 ? PM_ON_EXIT_OK
+                                                           : PM_ON_EXIT_ERROR;
+}
+
+//  The group of a stopping service is gone: stopped, or failed if the
+//  agent was stopping it because the run failed.
 static void
-s_stopped (pm_service_t *self, double now, pm_action_t *action)
+s_down (pm_service_t *self, pm_service_event_t event, double now,
+        pm_action_t *action)
 {
     self->group_pending = false;
     self->pgid = 0;
-    action->cancel_stop_timer = true;
-    if (self->fail_error) {
-        //  Stopped by the agent because the run failed.
+    if (event == PM_ON_DOWN_FAILED) {
         s_set_error (self, self->fail_error);
         free (self->fail_error);
         self->fail_error = NULL;
-        s_move (self, PM_STATE_FAILED, now);
     }
-    else
-        s_move (self, PM_STATE_STOPPED, now);
+    s_fire (self, event, now, action);
 }
 
 void
@@ -428,49 +539,46 @@ pm_service_exited (pm_service_t *self, int status, bool group_alive,
                    double now, pm_action_t *action)
 {
     memset (action, 0, sizeof *action);
-    assert (self->pid > 0);
+    pm_service_event_t event = pm_service_exit_event (self, status,
+                                                      group_alive);
+    if (!self->pid || !s_allowed (self, event))
+        return;
     self->pid = 0;
     self->ready = false;
     s_record_status (self, status);
-    if (self->state == PM_STATE_STOPPING) {
-        if (group_alive)
+    char text [128];
+    switch (event) {
+        case PM_ON_EXIT_GROUP_LEFT:
             self->group_pending = true;
-        else
-            s_stopped (self, now, action);
-        return;
+            s_fire (self, event, now, action);
+            return;
+        case PM_ON_DOWN:
+        case PM_ON_DOWN_FAILED:
+            s_down (self, event, now, action);
+            return;
+        case PM_ON_EXIT_SIGNALED:
+        case PM_ON_EXIT_OK:
+            s_set_error (self, NULL);
+            break;
+        default:
+            if (self->exit_signal) {
+                const char *name = pm_signal_name (self->exit_signal);
+                if (name)
+                    snprintf (text, sizeof text, "killed by %s", name);
+                else
+                    snprintf (text, sizeof text, "killed by signal %d",
+                              self->exit_signal);
+            }
+            else
+                snprintf (text, sizeof text, "exited with code %d",
+                          self->exit_code);
+            s_set_error (self, text);
+            break;
     }
-    assert (self->state == PM_STATE_STARTING
-         || self->state == PM_STATE_RUNNING);
     //  An exit nobody asked for.  The group, if it outlives its leader, is
     //  the caller's to clean up; this run is over either way.
     self->pgid = 0;
-    char text [128];
-    if (self->exit_signal && self->exit_signal == self->signal_sent) {
-        //  Killed by the signal a user asked the agent to send.
-        s_set_error (self, NULL);
-        s_move (self, PM_STATE_STOPPED, now);
-    }
-    else
-    if (self->exit_signal) {
-        const char *name = pm_signal_name (self->exit_signal);
-        if (name)
-            snprintf (text, sizeof text, "killed by %s", name);
-        else
-            snprintf (text, sizeof text, "killed by signal %d",
-                      self->exit_signal);
-        s_set_error (self, text);
-        s_move (self, PM_STATE_FAILED, now);
-    }
-    else
-    if (self->exit_code != 0) {
-        snprintf (text, sizeof text, "exited with code %d", self->exit_code);
-        s_set_error (self, text);
-        s_move (self, PM_STATE_FAILED, now);
-    }
-    else {
-        s_set_error (self, NULL);
-        s_move (self, PM_STATE_COMPLETED, now);
-    }
+    s_fire (self, event, now, action);
 }
 
 void
@@ -478,5 +586,6 @@ pm_service_group_gone (pm_service_t *self, double now, pm_action_t *action)
 {
     memset (action, 0, sizeof *action);
     if (self->state == PM_STATE_STOPPING && self->group_pending)
-        s_stopped (self, now, action);
+        s_down (self, self->fail_error ? PM_ON_DOWN_FAILED : PM_ON_DOWN, now,
+                action);
 }

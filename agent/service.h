@@ -2,14 +2,19 @@
 
     Owns: one service's state, its status record fields (pid, times, exit
     status, restarts, error) and the rules that move it from state to
-    state.  Each function is an event (a request, a spawn, an exit, a
-    timer); it changes the state as the state table in PROTOCOL.md says and
-    tells the caller what to do (send a signal, arm a timer).
+    state: one [state][event] table (pm_service_cell), the same one
+    PROTOCOL.md section 7.3 lists as transitions.  Each event function
+    looks up its cell, does the bookkeeping that goes with it, moves to
+    the cell's next state and tells the caller what to do (send a signal,
+    arm or cancel the stop timer).  An event whose cell is refused changes
+    nothing.
 
     No system calls and no clock: times come in as arguments, so the
-    machine is tested with synthetic events and a fake clock.  The
-    supervisor performs the actions, evaluates dependencies, and publishes
-    every transition (it learns of them through pm_service_take_transition).
+    machine is tested with synthetic events and a fake clock, and the
+    table is walked cell by cell (tests/test_service.c).  The supervisor
+    performs the actions, evaluates dependencies, decides restarts
+    (policy) and publishes every transition (it learns of them through
+    pm_service_take_transition).
 */
 #ifndef PM_SERVICE_H
 #define PM_SERVICE_H
@@ -35,10 +40,57 @@ typedef enum {
     PM_REQ_DONE = 0,          /* the state changed (or will, via a queued step) */
     PM_REQ_ALREADY,           /* already in, or on its way to, the requested state */
     PM_REQ_NOT_RUNNING,       /* stop: there was nothing to stop */
-    PM_REQ_BUSY               /* start while stopping: nothing done; ask again
+    PM_REQ_BUSY,              /* start while stopping: nothing done; ask again
                                  once it is down (the supervisor keeps that
                                  wish as start_after_stop) */
+    PM_REQ_REFUSED            /* any other event its state does not take */
 } pm_req_result_t;
+
+/*  The events of the table: one per thing that can happen to a service.
+    An exit is told apart by what it means (see pm_service_exit_event). */
+typedef enum {
+    PM_ON_START = 0,          /* start requested */
+    PM_ON_SPAWNED,            /* spawned, exec succeeded */
+    PM_ON_SPAWN_FAILED,       /* spawn failed, or a dependency never can be met */
+    PM_ON_READY,              /* readiness confirmed */
+    PM_ON_STOP,               /* stop requested */
+    PM_ON_FAIL,               /* a probe failed the run: stop it as a failure */
+    PM_ON_EXIT_OK,            /* exited by itself with status 0 */
+    PM_ON_EXIT_ERROR,         /* exited non-zero, or killed by a signal the
+                                 agent did not send */
+    PM_ON_EXIT_SIGNALED,      /* killed by the signal `signal` sent */
+    PM_ON_EXIT_GROUP_LEFT,    /* stopping: main process gone, group members left */
+    PM_ON_DOWN,               /* stopping: main process and group gone */
+    PM_ON_DOWN_FAILED,        /* the same, for a stop that was a failure's */
+    PM_ON_BACKOFF,            /* the restart policy starts it again later */
+    PM_ON_STOP_TIMEOUT,       /* the stop timer fired */
+    PM_ON_KILL_NOW,           /* shutdown asked twice */
+    PM_ON_COUNT_
+} pm_service_event_t;
+
+/*  What a cell asks of the caller besides the move. */
+typedef enum {
+    PM_DO_NOTHING = 0,
+    PM_DO_SIGNAL_STOP,        /* stop signal to the group, arm the stop timer */
+    PM_DO_KILL,               /* SIGKILL to the group */
+    PM_DO_KILL_NOW,           /* SIGKILL to the group, cancel the stop timer */
+    PM_DO_END_STOP            /* cancel the stop timer: the group is gone */
+} pm_service_do_t;
+
+/*  One cell of the table. */
+typedef struct {
+    bool allowed;             /* false: refused, nothing changes */
+    pm_state_t next;          /* allowed: the state after (the same: no move) */
+    pm_service_do_t action;   /* allowed: what the caller must do */
+    pm_req_result_t result;   /* what a request (start, stop) returns */
+} pm_service_cell_t;
+
+/*  The cell of event in state (both in range); a refused cell has its
+    own state as next. */
+pm_service_cell_t pm_service_cell (pm_state_t state, pm_service_event_t event);
+
+/*  The event's and the action's names, for tests and logs. */
+const char *pm_service_event_name (pm_service_event_t event);
 
 /*  A new service in state inactive since now.  spec is borrowed and must
     outlive the service (or be replaced with pm_service_set_spec). */
@@ -147,6 +199,12 @@ void pm_service_kill_now (pm_service_t *self, pm_action_t *action);
     While members of the group are left, it stays stopping with no pid. */
 void pm_service_exited (pm_service_t *self, int status, bool group_alive,
                         double now, pm_action_t *action);
+
+/*  What an exit with wait status `status` means in the service's state
+    now (group_alive: members of its process group are left): one of the
+    PM_ON_EXIT_* events, PM_ON_DOWN or PM_ON_DOWN_FAILED. */
+pm_service_event_t pm_service_exit_event (const pm_service_t *self,
+                                          int status, bool group_alive);
 
 /*  The last member of a stopping service's process group is gone. */
 void pm_service_group_gone (pm_service_t *self, double now,

@@ -323,9 +323,239 @@ test_signal_on_request (void)
     pm_service_destroy (&svc);
 }
 
+
+/* ------------------------------------------------------------------ */
+/*  The table, walked cell by cell                                     */
+/* ------------------------------------------------------------------ */
+
+//  The expected table, written out here apart from service.c (and as
+//  PROTOCOL.md section 7.3 lists it): for each state (rows, in pm_state_t
+//  order) and event (columns, in pm_service_event_t order) the next state,
+//  or '-' when the event is refused.  I inactive, W waiting, S starting,
+//  R running, T stopping, X stopped, C completed, F failed, B backoff.
+//
+//                          start spawned spawn-failed ready stop fail
+//                          exit-ok exit-error exit-signaled exit-group-left
+//                          down down-failed backoff stop-timeout kill-now
+static const char *s_expected [PM_STATE_COUNT_] = {
+    /* inactive  */ "W-----" "----" "-----",
+    /* waiting   */ "WSF-X-" "----" "-----",
+    /* starting  */ "S--RTT" "CFX-" "-----",
+    /* running   */ "R---TT" "CFX-" "-----",
+    /* stopping  */ "----T-" "---T" "XF-TT",
+    /* stopped   */ "W-----" "----" "-----",
+    /* completed */ "W-----" "----" "--B--",
+    /* failed    */ "W-----" "----" "--B--",
+    /* backoff   */ "W---X-" "----" "-----",
+};
+
+static pm_state_t
+s_letter_state (char c)
+{
+    const char *letters = "IWSRTXCFB";
+    return (pm_state_t) (strchr (letters, c) - letters);
+}
+
+//  A service in state (a stopping one stopped by a failure if failing),
+//  reached through the public events; its transitions taken.
+static pm_service_t *
+s_make (const pm_config_service_t *spec, pm_state_t state, bool failing)
+{
+    pm_service_t *svc = pm_service_new (spec, 1.0);
+    pm_action_t action;
+    if (state != PM_STATE_INACTIVE)
+        pm_service_request_start (svc, 2.0);
+    switch (state) {
+        case PM_STATE_INACTIVE:
+        case PM_STATE_WAITING:
+            break;
+        case PM_STATE_BACKOFF:
+        case PM_STATE_FAILED:
+            pm_service_fail_start (svc, "exec: nope", 3.0);
+            if (state == PM_STATE_BACKOFF)
+                pm_service_backoff (svc, 9.0, 3.0);
+            break;
+        default:
+            pm_service_spawned (svc, 4242, 3.0);
+            if (state == PM_STATE_STARTING)
+                break;
+            pm_service_ready (svc, 4.0);
+            if (state == PM_STATE_RUNNING)
+                break;
+            if (state == PM_STATE_COMPLETED) {
+                pm_service_exited (svc, EXITED (0), false, 5.0, &action);
+                break;
+            }
+            if (failing)
+                pm_service_fail (svc, "not alive", 5.0, &action);
+            else
+                pm_service_request_stop (svc, 5.0, &action);
+            if (state == PM_STATE_STOPPED)
+                pm_service_exited (svc, KILLED (SIGTERM), false, 6.0,
+                                   &action);
+            break;
+    }
+    s_drain (svc, NULL, NULL);
+    CHECK (pm_service_state (svc) == state);
+    return svc;
+}
+
+//  Feeds event through the public function that carries it.  Returns
+//  false if that function cannot carry event in svc's state (an exit is
+//  told apart by the state itself: see pm_service_exit_event).
+static bool
+s_feed (pm_service_t *svc, pm_service_event_t event, pm_action_t *action)
+{
+    memset (action, 0, sizeof *action);
+    int status = 0;
+    bool group_alive = false;
+    switch (event) {
+        case PM_ON_START:
+            pm_service_request_start (svc, 7.0);
+            return true;
+        case PM_ON_SPAWNED:
+            pm_service_spawned (svc, 5151, 7.0);
+            return true;
+        case PM_ON_SPAWN_FAILED:
+            pm_service_fail_start (svc, "exec: nope", 7.0);
+            return true;
+        case PM_ON_READY:
+            pm_service_ready (svc, 7.0);
+            return true;
+        case PM_ON_STOP:
+            pm_service_request_stop (svc, 7.0, action);
+            return true;
+        case PM_ON_FAIL:
+            pm_service_fail (svc, "not alive", 7.0, action);
+            return true;
+        case PM_ON_BACKOFF:
+            pm_service_backoff (svc, 20.0, 7.0);
+            return true;
+        case PM_ON_STOP_TIMEOUT:
+            pm_service_stop_timeout (svc, action);
+            return true;
+        case PM_ON_KILL_NOW:
+            pm_service_kill_now (svc, action);
+            return true;
+        case PM_ON_EXIT_OK:
+            status = EXITED (0);
+            break;
+        case PM_ON_EXIT_ERROR:
+            status = EXITED (3);
+            break;
+        case PM_ON_EXIT_SIGNALED:
+            pm_service_signal_sent (svc, SIGUSR1);
+            status = KILLED (SIGUSR1);
+            break;
+        case PM_ON_EXIT_GROUP_LEFT:
+            status = KILLED (SIGTERM);
+            group_alive = true;
+            break;
+        case PM_ON_DOWN:
+        case PM_ON_DOWN_FAILED:
+            status = KILLED (SIGTERM);
+            break;
+        default:
+            return false;
+    }
+    if (pm_service_exit_event (svc, status, group_alive) != event)
+        return false;
+    pm_service_exited (svc, status, group_alive, 7.0, action);
+    return true;
+}
+
+static void
+test_table_walk (void)
+{
+    pm_config_service_t spec = s_spec ("walk");
+    size_t fed = 0;
+    for (int st = 0; st < PM_STATE_COUNT_; st++)
+        for (int ev = 0; ev < PM_ON_COUNT_; ev++) {
+            pm_state_t state = (pm_state_t) st;
+            pm_service_event_t event = (pm_service_event_t) ev;
+            char want = s_expected [st][ev];
+            pm_service_cell_t cell = pm_service_cell (state, event);
+            bool allowed = want != '-';
+            pm_state_t next = allowed ? s_letter_state (want) : state;
+            if (cell.allowed != allowed || cell.next != next)
+                fprintf (stderr, "cell [%s][%s]: allowed %d next %s, want "
+                         "%c\n", pm_state_name (state),
+                         pm_service_event_name (event), cell.allowed,
+                         pm_state_name (cell.next), want);
+            CHECK (cell.allowed == allowed);
+            CHECK (cell.next == next);
+            if (!allowed)
+                CHECK (cell.action == PM_DO_NOTHING);
+            //  And through the public event functions, from a service
+            //  really in that state.
+            bool failing = event == PM_ON_DOWN_FAILED
+                        && state == PM_STATE_STOPPING;
+            pm_service_t *svc = s_make (&spec, state, failing);
+            pm_action_t action;
+            if (s_feed (svc, event, &action)) {
+                fed++;
+                pm_state_t old_state = PM_STATE_COUNT_;
+                pm_state_t new_state = PM_STATE_COUNT_;
+                int moves = s_drain (svc, &old_state, &new_state);
+                if (pm_service_state (svc) != next)
+                    fprintf (stderr, "[%s][%s] went to %s, want %c\n",
+                             pm_state_name (state),
+                             pm_service_event_name (event),
+                             pm_state_name (pm_service_state (svc)), want);
+                CHECK (pm_service_state (svc) == next);
+                CHECK (moves == (next != state ? 1 : 0));
+                if (moves)
+                    CHECK (old_state == state && new_state == next);
+                //  The action asked for is the cell's.
+                bool signals = action.kill_signal != 0;
+                switch (cell.action) {
+                    case PM_DO_SIGNAL_STOP:
+                        CHECK (action.kill_signal == SIGTERM
+                               && action.arm_stop_timer);
+                        break;
+                    case PM_DO_KILL:
+                        CHECK (action.kill_signal == SIGKILL
+                               && !action.arm_stop_timer);
+                        break;
+                    case PM_DO_KILL_NOW:
+                        CHECK (action.kill_signal == SIGKILL
+                               && action.cancel_stop_timer);
+                        break;
+                    case PM_DO_END_STOP:
+                        CHECK (!signals && action.cancel_stop_timer);
+                        break;
+                    case PM_DO_NOTHING:
+                        CHECK (!signals && !action.arm_stop_timer);
+                        break;
+                }
+            }
+            else
+                //  An exit that means another event here: never a cell
+                //  that could be reached by it.
+                CHECK (event >= PM_ON_EXIT_OK && event <= PM_ON_DOWN_FAILED);
+            pm_service_destroy (&svc);
+        }
+    //  Every event of every state but the exits the state tells apart.
+    CHECK (fed > 100);
+    //  Requests' results.
+    CHECK (pm_service_cell (PM_STATE_STOPPING, PM_ON_START).result
+           == PM_REQ_BUSY);
+    CHECK (pm_service_cell (PM_STATE_RUNNING, PM_ON_START).result
+           == PM_REQ_ALREADY);
+    CHECK (pm_service_cell (PM_STATE_FAILED, PM_ON_STOP).result
+           == PM_REQ_NOT_RUNNING);
+    CHECK (pm_service_cell (PM_STATE_STOPPING, PM_ON_STOP).result
+           == PM_REQ_ALREADY);
+    CHECK (pm_service_cell (PM_STATE_INACTIVE, PM_ON_READY).result
+           == PM_REQ_REFUSED);
+    CHECK (pm_service_cell (PM_STATE_BACKOFF, PM_ON_START).result
+           == PM_REQ_DONE);
+}
+
 int
 main (void)
 {
+    test_table_walk ();
     test_signal_on_request ();
     test_start_run_complete ();
     test_crash_exit_code_and_signal ();

@@ -151,6 +151,10 @@ class ProcessTest(pmtest.AgentTest):
                                  and e["record"]["restarts"] >= 1,
                                  what="%s started again" % name)
             self.assertGreaterEqual(again["ts"], record["next_start"] - 0.05)
+        #  The second run has written its line (a stop sent earlier could
+        #  end it before its echo).
+        wait_until(lambda: tail(self.log_path("flaky")).count(b"run ") >= 2,
+                   10.0, what="flaky's second run in its log")
         reply = agent.request("stop", {"names": ["flaky", "again"]})
         self.assertTrue(reply["ok"], reply)
         for name in ("flaky", "again"):
