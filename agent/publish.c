@@ -22,7 +22,6 @@
 struct pm_publish_t {
     zsock_t *sock;            /* XPUB, owned */
     char *agent;              /* agent name, owned */
-    size_t agent_len;
     uint64_t agent_seq;       /* last agent event seq */
     uint64_t sent;
     uint64_t dropped;
@@ -63,7 +62,6 @@ pm_publish_new (const char *endpoint, const char *agent, char *err,
     assert (self);
     self->sock = sock;
     self->agent = strdup (agent);
-    self->agent_len = strlen (agent);
     self->buffer = pm_buffer_new ();
     return self;
 }
@@ -159,28 +157,6 @@ s_wanted (pm_publish_t *self, const char *topic, size_t len)
     return false;
 }
 
-//  "kind/agent/[service/][stream/]" by copying, not formatting: this runs
-//  for every line a service writes.
-static int
-s_topic (pm_publish_t *self, char *buf, size_t size, const char *kind,
-         const char *service, const char *stream)
-{
-    const char *parts [4] = { kind, self->agent, service, stream };
-    size_t at = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!parts [i])
-            continue;
-        size_t len = i == 1 ? self->agent_len : strlen (parts [i]);
-        if (len == 0 || memchr (parts [i], '/', len) || at + len + 2 > size)
-            return -1;
-        memcpy (buf + at, parts [i], len);
-        at += len;
-        buf [at++] = '/';
-    }
-    buf [at] = 0;
-    return (int) at;
-}
-
 static void
 s_send (pm_publish_t *self, const char *topic, int len,
         const pm_event_t *event)
@@ -207,8 +183,9 @@ pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
                   double ts, pm_state_t old_state, pm_state_t new_state,
                   const pm_record_t *record)
 {
-    char topic [3 * PM_NAME_MAX + 16];
-    int len = s_topic (self, topic, sizeof topic, "state", service, NULL);
+    char topic [PM_TOPIC_MAX + 1];
+    int len = pm_topic_format (topic, sizeof topic, PM_EVENT_STATE,
+                               self->agent, service, PM_STREAM_OUT);
     s_read_subscriptions (self);
     if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
         self->unheard++;
@@ -232,9 +209,9 @@ pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
                 double ts, pm_stream_t stream, const char *line, size_t size,
                 bool partial)
 {
-    char topic [3 * PM_NAME_MAX + 16];
-    int len = s_topic (self, topic, sizeof topic, "log", service,
-                       pm_stream_name (stream));
+    char topic [PM_TOPIC_MAX + 1];
+    int len = pm_topic_format (topic, sizeof topic, PM_EVENT_LOG,
+                               self->agent, service, stream);
     if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
         self->unheard++;
         return;
@@ -259,8 +236,9 @@ pm_publish_agent (pm_publish_t *self, const char *name, const char *message)
     //  Agent events are numbered whether or not anyone listens: a later
     //  subscriber can tell how many it missed.
     uint64_t seq = ++self->agent_seq;
-    char topic [3 * PM_NAME_MAX + 16];
-    int len = s_topic (self, topic, sizeof topic, "agent", NULL, NULL);
+    char topic [PM_TOPIC_MAX + 1];
+    int len = pm_topic_format (topic, sizeof topic, PM_EVENT_AGENT,
+                               self->agent, NULL, PM_STREAM_OUT);
     s_read_subscriptions (self);
     if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
         self->unheard++;
