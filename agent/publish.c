@@ -7,13 +7,15 @@
     chatty service when nobody is listening.  Subscriptions are read before
     every decision, so one made just before a message is never missed.
 
-    A full subscriber queue drops rather than blocks; the subscriber sees
-    the gap in seq and fetches what it missed (`logs since`).
+    A full subscriber queue drops rather than blocks, silently (the XPUB
+    does not tell us): the subscriber sees the gap in seq and fetches what
+    it missed (`logs since`).
 */
 #include "publish.h"
 #include "agentlog.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +25,7 @@ struct pm_publish_t {
     zsock_t *sock;            /* XPUB, owned */
     char *agent;              /* agent name, owned */
     uint64_t agent_seq;       /* last agent event seq */
-    uint64_t sent;
-    uint64_t dropped;
-    uint64_t unheard;         /* not published: no subscription matched */
+    bool unencodable;         /* a message did not encode (logged once) */
     char **prefixes;          /* subscribed topic prefixes, owned */
     size_t prefixes_count;
     pm_buffer_t *buffer;      /* encoding buffer, reused */
@@ -137,10 +137,17 @@ s_on_subscription (zloop_t *loop, zsock_t *sock, void *arg)
 }
 
 int
-pm_publish_watch (pm_publish_t *self, zloop_t *loop)
+pm_publish_watch (pm_publish_t *self, zloop_t *loop, char *err,
+                  size_t errlen)
 {
-    if (zloop_reader (loop, self->sock, s_on_subscription, self) == -1)
+    errno = 0;
+    if (zloop_reader (loop, self->sock, s_on_subscription, self) == -1) {
+        int error = errno;
+        snprintf (err, errlen, "cannot watch the events socket for "
+                  "subscriptions: zloop_reader failed%s%s",
+                  error ? ": " : "", error ? strerror (error) : "");
         return -1;
+    }
     self->loop = loop;
     return 0;
 }
@@ -163,19 +170,19 @@ s_send (pm_publish_t *self, const char *topic, int len,
 {
     if (len < 0 || pm_event_encode_to (event, self->buffer) == -1) {
         //  Cannot happen within the config's limits; say so if it does.
-        if (self->dropped++ == 0)
+        if (!self->unencodable)
             pm_log_error ("cannot publish on %s: the message does not "
-                          "encode (over 1 MiB?); counting such drops",
+                          "encode (over 1 MiB?); not saying it again",
                           len < 0 ? "(bad topic)" : topic);
+        self->unencodable = true;
         return;
     }
+    //  Never fails for lack of room: an XPUB drops, silently, for each
+    //  subscriber at its high-water mark.
     void *handle = zsock_resolve (self->sock);
-    if (zmq_send (handle, topic, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
-    ||  zmq_send (handle, pm_buffer_data (self->buffer),
-                  pm_buffer_size (self->buffer), ZMQ_DONTWAIT) == -1)
-        self->dropped++;
-    else
-        self->sent++;
+    if (zmq_send (handle, topic, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT) != -1)
+        zmq_send (handle, pm_buffer_data (self->buffer),
+                  pm_buffer_size (self->buffer), ZMQ_DONTWAIT);
 }
 
 void
@@ -188,7 +195,6 @@ pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
                                self->agent, service, PM_STREAM_OUT);
     s_read_subscriptions (self);
     if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
-        self->unheard++;
         return;
     }
     pm_event_t event;
@@ -213,7 +219,6 @@ pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
     int len = pm_topic_format (topic, sizeof topic, PM_EVENT_LOG,
                                self->agent, service, stream);
     if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
-        self->unheard++;
         return;
     }
     pm_event_t event;
@@ -241,7 +246,6 @@ pm_publish_agent (pm_publish_t *self, const char *name, const char *message)
                                self->agent, NULL, PM_STREAM_OUT);
     s_read_subscriptions (self);
     if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
-        self->unheard++;
         return seq;
     }
     pm_event_t event;
@@ -254,16 +258,4 @@ pm_publish_agent (pm_publish_t *self, const char *name, const char *message)
     event.message = (char *) message;
     s_send (self, topic, len, &event);
     return seq;
-}
-
-uint64_t
-pm_publish_sent (const pm_publish_t *self)
-{
-    return self->sent;
-}
-
-uint64_t
-pm_publish_dropped (const pm_publish_t *self)
-{
-    return self->dropped;
 }
