@@ -1,9 +1,12 @@
-/*  publish.h - the PUB socket: events, topics, sequence numbers
+/*  publish.h - the events socket: events, topics, sequence numbers
 
-    Owns: the agent's PUB socket and its settings (high-water mark,
-    linger), the topic of every message, and the agent event stream's
-    sequence number.  Service state and log sequence numbers belong to the
-    service and log capture; they are passed in.
+    Owns: the agent's XPUB socket and its settings (high-water mark,
+    linger), the topic prefixes its subscribers asked for (read from the
+    socket, kept in a pm_prefixes_t), which messages are encoded and sent,
+    and the agent event stream's sequence number.  Leaves to others:
+    building topics and encoding bodies (libpmproto), and the service
+    state and log sequence numbers, which belong to the service and the
+    log capture and are passed in.
 
     Publishing never blocks: a subscriber past its high-water mark loses
     messages (and sees the gap in seq), the agent and the services never
@@ -29,7 +32,8 @@
 
 typedef struct pm_publish_t pm_publish_t;
 
-/*  Binds a PUB socket to endpoint.  Returns NULL with a message in err. */
+/*  Binds an XPUB socket to endpoint.  Returns NULL with a message in
+    err. */
 pm_publish_t *pm_publish_new (const char *endpoint, const char *agent,
                               char *err, size_t errlen);
 void pm_publish_destroy (pm_publish_t **self_p);
