@@ -368,7 +368,8 @@ main (int argc, char *argv [])
     pub = pm_publish_new (paths.events, name, err, sizeof err);
     if (!pub)
         goto fail;
-    pm_publish_watch (pub, loop);
+    if (pm_publish_watch (pub, loop, err, sizeof err) == -1)
+        goto fail;
     sup = pm_supervisor_new (loop, &config, name, pub, err, sizeof err);
     if (!sup)
         goto fail;

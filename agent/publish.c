@@ -1,4 +1,4 @@
-/*  publish.c - the PUB side (publish.h)
+/*  publish.c - the events socket (publish.h)
 
     Each message is two frames, topic then body, sent with ZMQ_DONTWAIT.
     The socket is an XPUB: it behaves as a PUB for subscribers, and tells
@@ -7,13 +7,21 @@
     chatty service when nobody is listening.  Subscriptions are read before
     every decision, so one made just before a message is never missed.
 
-    A full subscriber queue drops rather than blocks; the subscriber sees
-    the gap in seq and fetches what it missed (`logs since`).
+    The prefixes are bytes from peers: kept with their lengths (a NUL is a
+    byte), and capped (prefixes.h); past the cap the filter is off and
+    everything is published, so the cap never costs a subscriber a message.
+    Each change is logged at debug level with the count held.
+
+    A full subscriber queue drops rather than blocks, silently (the XPUB
+    does not tell us): the subscriber sees the gap in seq and fetches what
+    it missed (`logs since`).
 */
 #include "publish.h"
 #include "agentlog.h"
+#include "prefixes.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +30,9 @@
 struct pm_publish_t {
     zsock_t *sock;            /* XPUB, owned */
     char *agent;              /* agent name, owned */
-    size_t agent_len;
     uint64_t agent_seq;       /* last agent event seq */
-    uint64_t sent;
-    uint64_t dropped;
-    uint64_t unheard;         /* not published: no subscription matched */
-    char **prefixes;          /* subscribed topic prefixes, owned */
-    size_t prefixes_count;
+    pm_prefixes_t *prefixes;  /* subscribed topic prefixes, owned */
+    bool unencodable;         /* a message did not encode (logged once) */
     pm_buffer_t *buffer;      /* encoding buffer, reused */
     zloop_t *loop;            /* watching the socket, or NULL; not owned */
 };
@@ -47,7 +51,7 @@ pm_publish_new (const char *endpoint, const char *agent, char *err,
 {
     zsock_t *sock = zsock_new (ZMQ_XPUB);
     if (!sock) {
-        snprintf (err, errlen, "cannot create PUB socket: %s",
+        snprintf (err, errlen, "cannot create the events socket: %s",
                   zmq_strerror (zmq_errno ()));
         return NULL;
     }
@@ -63,7 +67,8 @@ pm_publish_new (const char *endpoint, const char *agent, char *err,
     assert (self);
     self->sock = sock;
     self->agent = strdup (agent);
-    self->agent_len = strlen (agent);
+    assert (self->agent);
+    self->prefixes = pm_prefixes_new (PM_PREFIXES_MAX);
     self->buffer = pm_buffer_new ();
     return self;
 }
@@ -77,51 +82,80 @@ pm_publish_destroy (pm_publish_t **self_p)
     if (self->loop)
         zloop_reader_end (self->loop, self->sock);
     zsock_destroy (&self->sock);
-    for (size_t i = 0; i < self->prefixes_count; i++)
-        free (self->prefixes [i]);
-    free (self->prefixes);
+    pm_prefixes_destroy (&self->prefixes);
     pm_buffer_destroy (&self->buffer);
     free (self->agent);
     free (self);
     *self_p = NULL;
 }
 
+//  A prefix as log text: printable ASCII as it is, any other byte (and the
+//  backslash and quote) as \xNN.  buf holds 4 * PM_TOPIC_MAX + 1 bytes.
+static const char *
+s_printable (char *buf, const unsigned char *data, size_t size)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < size && i < PM_TOPIC_MAX; i++) {
+        if (data [i] >= 0x20 && data [i] < 0x7f
+        &&  data [i] != '\\' && data [i] != '\'')
+            buf [at++] = (char) data [i];
+        else
+            at += (size_t) sprintf (buf + at, "\\x%02x", data [i]);
+    }
+    buf [at] = 0;
+    return buf;
+}
+
+//  One subscription change: 1 + prefix or 0 + prefix (size >= 1).
+static void
+s_subscription (pm_publish_t *self, const unsigned char *data, size_t size)
+{
+    const unsigned char *prefix = data + 1;
+    size_t prefix_size = size - 1;
+    bool subscribe = data [0] == 1;
+    bool was_full = pm_prefixes_overflowed (self->prefixes);
+    int rc = subscribe
+           ? pm_prefixes_add (self->prefixes, prefix, prefix_size)
+           : pm_prefixes_remove (self->prefixes, prefix, prefix_size);
+    char text [4 * PM_TOPIC_MAX + 1];
+    if (rc == 1)
+        pm_log_debug ("events: %s '%s' (%zu prefixes held)",
+                      subscribe ? "subscribed to" : "unsubscribed from",
+                      s_printable (text, prefix, prefix_size),
+                      pm_prefixes_count (self->prefixes));
+    else
+    if (rc == -1 && !was_full)
+        pm_log_warn ("events: a subscription to '%s' is past the %d "
+                     "prefixes the agent tracks; from now on every "
+                     "message is published, listened to or not",
+                     s_printable (text, prefix, prefix_size),
+                     PM_PREFIXES_MAX);
+}
+
 //  Reads the subscription messages waiting on the XPUB: 1 + prefix to
 //  subscribe, 0 + prefix to unsubscribe.  Without XPUB_VERBOSE, libzmq
 //  passes only the first subscription and the last unsubscription of a
-//  prefix, so the set below is the set of prefixes someone wants.
+//  prefix, so the set is the set of prefixes someone wants.  It also
+//  passes on, as they are, frames an XSUB sent that are not subscriptions:
+//  libzmq treats any frame starting with 0 or 1 as a subscription change,
+//  even inside a multi-frame message, so each frame is judged alone.
 static void
 s_read_subscriptions (pm_publish_t *self)
 {
     void *handle = zsock_resolve (self->sock);
-    char data [3 * PM_NAME_MAX + 32];
+    //  A byte more than the longest prefix that can start a topic:
+    //  zmq_recv truncates, and returns the whole size.
+    unsigned char data [1 + PM_TOPIC_MAX + 1];
     while (true) {
         int got = zmq_recv (handle, data, sizeof data, ZMQ_DONTWAIT);
-        if (got < 1)
+        if (got == -1)
             break;
-        size_t len = (size_t) got > sizeof data ? sizeof data : (size_t) got;
-        const char *prefix = data + 1;
-        size_t prefix_len = len - 1;
-        size_t found = self->prefixes_count;
-        for (size_t i = 0; i < self->prefixes_count; i++)
-            if (strlen (self->prefixes [i]) == prefix_len
-            &&  memcmp (self->prefixes [i], prefix, prefix_len) == 0)
-                found = i;
-        if (data [0] == 1 && found == self->prefixes_count) {
-            self->prefixes = realloc (self->prefixes, (self->prefixes_count + 1)
-                                      * sizeof *self->prefixes);
-            assert (self->prefixes);
-            char *copy = malloc (prefix_len + 1);
-            assert (copy);
-            memcpy (copy, prefix, prefix_len);
-            copy [prefix_len] = 0;
-            self->prefixes [self->prefixes_count++] = copy;
-        }
-        else
-        if (data [0] == 0 && found < self->prefixes_count) {
-            free (self->prefixes [found]);
-            self->prefixes [found] = self->prefixes [--self->prefixes_count];
-        }
+        if (got == 0 || (data [0] != 0 && data [0] != 1))
+            continue;
+        //  Cut to PM_TOPIC_MAX + 1 bytes, a longer prefix is still too
+        //  long to start a topic, and is not held (prefixes.h).
+        size_t size = (size_t) got > sizeof data ? sizeof data : (size_t) got;
+        s_subscription (self, data, size);
     }
 }
 
@@ -139,46 +173,28 @@ s_on_subscription (zloop_t *loop, zsock_t *sock, void *arg)
 }
 
 int
-pm_publish_watch (pm_publish_t *self, zloop_t *loop)
+pm_publish_watch (pm_publish_t *self, zloop_t *loop, char *err,
+                  size_t errlen)
 {
-    if (zloop_reader (loop, self->sock, s_on_subscription, self) == -1)
+    errno = 0;
+    if (zloop_reader (loop, self->sock, s_on_subscription, self) == -1) {
+        int error = errno;
+        snprintf (err, errlen, "cannot watch the events socket for "
+                  "subscriptions: zloop_reader failed%s%s",
+                  error ? ": " : "", error ? strerror (error) : "");
         return -1;
+    }
     self->loop = loop;
     return 0;
 }
 
-//  True if some subscription matches topic (as last read).
+//  True if the message on topic (len bytes, or -1: it could not be built)
+//  goes on to be encoded and sent; s_send reports a topic that could not
+//  be built.
 static bool
-s_wanted (pm_publish_t *self, const char *topic, size_t len)
+s_heard (pm_publish_t *self, const char *topic, int len)
 {
-    for (size_t i = 0; i < self->prefixes_count; i++) {
-        size_t plen = strlen (self->prefixes [i]);
-        if (plen <= len && memcmp (self->prefixes [i], topic, plen) == 0)
-            return true;
-    }
-    return false;
-}
-
-//  "kind/agent/[service/][stream/]" by copying, not formatting: this runs
-//  for every line a service writes.
-static int
-s_topic (pm_publish_t *self, char *buf, size_t size, const char *kind,
-         const char *service, const char *stream)
-{
-    const char *parts [4] = { kind, self->agent, service, stream };
-    size_t at = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!parts [i])
-            continue;
-        size_t len = i == 1 ? self->agent_len : strlen (parts [i]);
-        if (len == 0 || memchr (parts [i], '/', len) || at + len + 2 > size)
-            return -1;
-        memcpy (buf + at, parts [i], len);
-        at += len;
-        buf [at++] = '/';
-    }
-    buf [at] = 0;
-    return (int) at;
+    return len < 0 || pm_prefixes_match (self->prefixes, topic, (size_t) len);
 }
 
 static void
@@ -187,19 +203,19 @@ s_send (pm_publish_t *self, const char *topic, int len,
 {
     if (len < 0 || pm_event_encode_to (event, self->buffer) == -1) {
         //  Cannot happen within the config's limits; say so if it does.
-        if (self->dropped++ == 0)
+        if (!self->unencodable)
             pm_log_error ("cannot publish on %s: the message does not "
-                          "encode (over 1 MiB?); counting such drops",
+                          "encode (over 1 MiB?); not saying it again",
                           len < 0 ? "(bad topic)" : topic);
+        self->unencodable = true;
         return;
     }
+    //  Never fails for lack of room: an XPUB drops, silently, for each
+    //  subscriber at its high-water mark.
     void *handle = zsock_resolve (self->sock);
-    if (zmq_send (handle, topic, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
-    ||  zmq_send (handle, pm_buffer_data (self->buffer),
-                  pm_buffer_size (self->buffer), ZMQ_DONTWAIT) == -1)
-        self->dropped++;
-    else
-        self->sent++;
+    if (zmq_send (handle, topic, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT) != -1)
+        zmq_send (handle, pm_buffer_data (self->buffer),
+                  pm_buffer_size (self->buffer), ZMQ_DONTWAIT);
 }
 
 void
@@ -207,13 +223,12 @@ pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
                   double ts, pm_state_t old_state, pm_state_t new_state,
                   const pm_record_t *record)
 {
-    char topic [3 * PM_NAME_MAX + 16];
-    int len = s_topic (self, topic, sizeof topic, "state", service, NULL);
+    char topic [PM_TOPIC_MAX + 1];
+    int len = pm_topic_format (topic, sizeof topic, PM_EVENT_STATE,
+                               self->agent, service, PM_STREAM_OUT);
     s_read_subscriptions (self);
-    if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
-        self->unheard++;
+    if (!s_heard (self, topic, len))
         return;
-    }
     pm_event_t event;
     memset (&event, 0, sizeof event);
     event.kind = PM_EVENT_STATE;
@@ -232,13 +247,11 @@ pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
                 double ts, pm_stream_t stream, const char *line, size_t size,
                 bool partial)
 {
-    char topic [3 * PM_NAME_MAX + 16];
-    int len = s_topic (self, topic, sizeof topic, "log", service,
-                       pm_stream_name (stream));
-    if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
-        self->unheard++;
+    char topic [PM_TOPIC_MAX + 1];
+    int len = pm_topic_format (topic, sizeof topic, PM_EVENT_LOG,
+                               self->agent, service, stream);
+    if (!s_heard (self, topic, len))
         return;
-    }
     pm_event_t event;
     memset (&event, 0, sizeof event);
     event.kind = PM_EVENT_LOG;
@@ -259,13 +272,12 @@ pm_publish_agent (pm_publish_t *self, const char *name, const char *message)
     //  Agent events are numbered whether or not anyone listens: a later
     //  subscriber can tell how many it missed.
     uint64_t seq = ++self->agent_seq;
-    char topic [3 * PM_NAME_MAX + 16];
-    int len = s_topic (self, topic, sizeof topic, "agent", NULL, NULL);
+    char topic [PM_TOPIC_MAX + 1];
+    int len = pm_topic_format (topic, sizeof topic, PM_EVENT_AGENT,
+                               self->agent, NULL, PM_STREAM_OUT);
     s_read_subscriptions (self);
-    if (len >= 0 && !s_wanted (self, topic, (size_t) len)) {
-        self->unheard++;
+    if (!s_heard (self, topic, len))
         return seq;
-    }
     pm_event_t event;
     memset (&event, 0, sizeof event);
     event.kind = PM_EVENT_AGENT;
@@ -276,16 +288,4 @@ pm_publish_agent (pm_publish_t *self, const char *name, const char *message)
     event.message = (char *) message;
     s_send (self, topic, len, &event);
     return seq;
-}
-
-uint64_t
-pm_publish_sent (const pm_publish_t *self)
-{
-    return self->sent;
-}
-
-uint64_t
-pm_publish_dropped (const pm_publish_t *self)
-{
-    return self->dropped;
 }

@@ -1,13 +1,17 @@
-/*  publish.h - the PUB socket: events, topics, sequence numbers
+/*  publish.h - the events socket: events, topics, sequence numbers
 
-    Owns: the agent's PUB socket and its settings (high-water mark,
-    linger), the topic of every message, and the agent event stream's
-    sequence number.  Service state and log sequence numbers belong to the
-    service and log capture; they are passed in.
+    Owns: the agent's XPUB socket and its settings (high-water mark,
+    linger), the topic prefixes its subscribers asked for (read from the
+    socket, kept in a pm_prefixes_t), which messages are encoded and sent,
+    and the agent event stream's sequence number.  Leaves to others:
+    building topics and encoding bodies (libpmproto), and the service
+    state and log sequence numbers, which belong to the service and the
+    log capture and are passed in.
 
     Publishing never blocks: a subscriber past its high-water mark loses
     messages (and sees the gap in seq), the agent and the services never
-    wait for it.
+    wait for it.  The socket drops those silently, so the agent cannot
+    count them, and does not pretend to.
 */
 #ifndef PM_PUBLISH_H
 #define PM_PUBLISH_H
@@ -28,7 +32,8 @@
 
 typedef struct pm_publish_t pm_publish_t;
 
-/*  Binds a PUB socket to endpoint.  Returns NULL with a message in err. */
+/*  Binds an XPUB socket to endpoint.  Returns NULL with a message in
+    err. */
 pm_publish_t *pm_publish_new (const char *endpoint, const char *agent,
                               char *err, size_t errlen);
 void pm_publish_destroy (pm_publish_t **self_p);
@@ -38,8 +43,10 @@ void pm_publish_destroy (pm_publish_t **self_p);
     capture calls this once per chunk it reads. */
 void pm_publish_refresh (pm_publish_t *self);
 
-/*  Also reads subscriptions whenever the socket signals them. */
-int pm_publish_watch (pm_publish_t *self, zloop_t *loop);
+/*  Also reads subscriptions whenever the socket signals them.  Returns 0,
+    or -1 with a message in err. */
+int pm_publish_watch (pm_publish_t *self, zloop_t *loop, char *err,
+                      size_t errlen);
 
 /*  Publishes a state transition of service (record borrowed). */
 void pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
@@ -55,10 +62,5 @@ void pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
     NULL.  Returns its seq. */
 uint64_t pm_publish_agent (pm_publish_t *self, const char *event,
                            const char *message);
-
-/*  Messages published and messages the socket refused (counted, never
-    retried). */
-uint64_t pm_publish_sent (const pm_publish_t *self);
-uint64_t pm_publish_dropped (const pm_publish_t *self);
 
 #endif

@@ -35,6 +35,8 @@ extern "C" {
 #define PM_NAMES_MAX      4096            /* names in one request */
 #define PM_TEXT_MAX       4096            /* bytes in a note, error or message */
 #define PM_TIMEOUT_MAX    31536000        /* seconds in a request's timeout (a year) */
+/*  Bytes in the longest topic, "log/<agent>/<service>/out/" */
+#define PM_TOPIC_MAX      (4 + 2 * (PM_NAME_MAX + 1) + 4)
 
 /* ------------------------------------------------------------------ */
 /*  Enumerations, with their wire names                                */
@@ -391,8 +393,9 @@ size_t pm_buffer_size (const pm_buffer_t *self);
 int pm_event_encode_to (const pm_event_t *self, pm_buffer_t *buffer);
 
 /*  Writes the topic for an event into buf ("state/demo/db/",
-    "log/demo/db/out/", "agent/demo/").  Returns the length, or -1 if it
-    does not fit. */
+    "log/demo/db/out/", "agent/demo/"), NUL-terminated.  Returns the
+    length, or -1 if it does not fit or a name is missing, empty or holds
+    a '/' (buf then holds "" if size allows). */
 int pm_topic_format (char *buf, size_t size, pm_event_kind_t kind,
                      const char *agent, const char *service,
                      pm_stream_t stream);

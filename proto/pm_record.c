@@ -718,43 +718,58 @@ done:
 /*  Topics                                                             */
 /* ------------------------------------------------------------------ */
 
-//  A name that can sit between two slashes of a topic.
+//  Appends part and its slash to buf at *at.  False if part is not a name
+//  that can sit between two slashes, or if it does not fit with the NUL.
 static bool
-s_topic_part (const char *name)
+s_topic_append (char *buf, size_t size, size_t *at, const char *part)
 {
-    return name && *name && !strchr (name, '/');
+    if (!part || !*part)
+        return false;
+    size_t len = strlen (part);
+    if (memchr (part, '/', len) || *at + len + 2 > size)
+        return false;
+    memcpy (buf + *at, part, len);
+    *at += len;
+    buf [(*at)++] = '/';
+    return true;
 }
 
+//  By copying, not formatting: the agent builds a topic for every line a
+//  service writes.
 int
 pm_topic_format (char *buf, size_t size, pm_event_kind_t kind,
                  const char *agent, const char *service, pm_stream_t stream)
 {
-    if (!buf || !s_topic_part (agent))
-        return -1;
-    int len;
+    const char *parts [4] = { NULL, agent, service, NULL };
+    size_t count;
     switch (kind) {
         case PM_EVENT_STATE:
-            if (!s_topic_part (service))
-                return -1;
-            len = snprintf (buf, size, "state/%s/%s/", agent, service);
+            parts [0] = "state";
+            count = 3;
             break;
         case PM_EVENT_LOG:
-            if (!s_topic_part (service)
-            ||  (stream != PM_STREAM_OUT && stream != PM_STREAM_ERR))
+            if (stream != PM_STREAM_OUT && stream != PM_STREAM_ERR)
                 return -1;
-            len = snprintf (buf, size, "log/%s/%s/%s/", agent, service,
-                            pm_stream_name (stream));
+            parts [0] = "log";
+            parts [3] = pm_stream_name (stream);
+            count = 4;
             break;
         case PM_EVENT_AGENT:
-            len = snprintf (buf, size, "agent/%s/", agent);
+            parts [0] = "agent";
+            count = 2;
             break;
         default:
             return -1;
     }
-    if (len < 0 || (size_t) len >= size) {
-        if (size)
-            buf [0] = 0;
+    if (!buf)
         return -1;
-    }
-    return len;
+    size_t at = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!s_topic_append (buf, size, &at, parts [i])) {
+            if (size)
+                buf [0] = 0;
+            return -1;
+        }
+    buf [at] = 0;
+    return (int) at;
 }

@@ -565,6 +565,14 @@ test_topics (void)
     CHECK (pm_topic_format (buf, sizeof buf, PM_EVENT_LOG, "demo", longname,
                             PM_STREAM_OUT) == -1);
     free (longname);
+    //  The longest topic there is: two names at their limit.
+    char *maxname = s_repeat ('m', PM_NAME_MAX);
+    char maxbuf [PM_TOPIC_MAX + 1];
+    CHECK (pm_topic_format (maxbuf, sizeof maxbuf, PM_EVENT_LOG, maxname,
+                            maxname, PM_STREAM_ERR) == PM_TOPIC_MAX);
+    CHECK (pm_topic_format (maxbuf, sizeof maxbuf, PM_EVENT_STATE, maxname,
+                            maxname, PM_STREAM_OUT) < PM_TOPIC_MAX);
+    free (maxname);
     //  Names that would break prefix matching, or are missing.
     CHECK (pm_topic_format (buf, sizeof buf, PM_EVENT_STATE, "de/mo", "db",
                             PM_STREAM_OUT) == -1);
