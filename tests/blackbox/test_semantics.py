@@ -477,6 +477,9 @@ class SemanticsTest(pmtest.AgentTest):
     def test_stop_all_in_reverse_start_order(self):
         self.start_chain()
         sub = self.agent.subscribe()
+        #  The sync's probe ("true") may still be running: let it end, so
+        #  that it is not-running like the other services that are down.
+        self.agent.wait_state(pmtest.PROBE, ("completed", "failed"))
         out, err = self.pmctl("stop", "--all")
         results = results_of(out)
         for name in ("db", "cache", "api", "web"):
