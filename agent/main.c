@@ -427,10 +427,13 @@ fail:
     pm_log_error ("%s", err);
     s_notify (&notify_fd, EXIT_RUNTIME, err);
 done:
+    //  Teardown in the reverse of the wiring: the supervisor lets its
+    //  parked requests go through the control socket's free function, so
+    //  it goes before the control socket; both publish, so before pub.
     pm_leases_destroy (&lease_set);
-    pm_control_destroy (&control);
     pm_reaper_destroy (&reaper);
     pm_supervisor_destroy (&sup);
+    pm_control_destroy (&control);
     pm_publish_destroy (&pub);
     zloop_destroy (&loop);
     pm_timer_shutdown ();
