@@ -115,12 +115,34 @@ s_answer (pm_supervisor_t *self, pm_parked_t **parked_p, pm_err_t code)
     s_parked_destroy (parked_p);
 }
 
-//  Detaches from list and answers (or, with answer false, just frees)
-//  every request for which pick is true.
+//  What becomes of a request taken off its list: answered with code,
+//  answered as lost to a reload, or let go unanswered.
+typedef void (s_take_fn) (pm_supervisor_t *self, pm_parked_t **parked_p,
+                          pm_err_t code);
+
+static void
+s_drop (pm_supervisor_t *self, pm_parked_t **parked_p, pm_err_t code)
+{
+    s_parked_destroy (parked_p);
+}
+
+static void
+s_answer_lost (pm_supervisor_t *self, pm_parked_t **parked_p, pm_err_t code)
+{
+    pm_reply_t *reply = pm_reply_new ((*parked_p)->want.id);
+    pm_reply_set_error (reply, PM_ERR_FAILED, "a reload removed a service "
+                        "this request was waiting for");
+    pm_sup_answer (self, &(*parked_p)->token, reply);
+    pm_reply_destroy (&reply);
+    s_parked_destroy (parked_p);
+}
+
+//  Detaches from list every request for which pick (NULL: all) is true,
+//  and hands it to take.
 static void
 s_take_each (pm_supervisor_t *self, zlistx_t *list,
-             bool (*pick) (const pm_parked_t *parked, const void *arg),
-             const void *arg, bool answer, pm_err_t code)
+             bool (*pick) (pm_parked_t *parked, const void *arg),
+             const void *arg, s_take_fn *take, pm_err_t code)
 {
     pm_parked_t *parked = (pm_parked_t *) zlistx_first (list);
     while (parked) {
@@ -129,23 +151,20 @@ s_take_each (pm_supervisor_t *self, zlistx_t *list,
         pm_parked_t *next = (pm_parked_t *) zlistx_next (list);
         if (!pick || pick (parked, arg)) {
             zlistx_detach (list, handle);
-            if (answer)
-                s_answer (self, &parked, code);
-            else
-                s_parked_destroy (&parked);
+            take (self, &parked, code);
         }
         parked = next;
     }
 }
 
 static bool
-s_pick_done (const pm_parked_t *parked, const void *arg)
+s_pick_done (pm_parked_t *parked, const void *arg)
 {
     return s_done (parked);
 }
 
 static bool
-s_pick_start (const pm_parked_t *parked, const void *arg)
+s_pick_start (pm_parked_t *parked, const void *arg)
 {
     return parked->want.wait != PM_WAIT_STOPPED;
 }
@@ -153,14 +172,14 @@ s_pick_start (const pm_parked_t *parked, const void *arg)
 void
 pm_sup_parked_check (pm_supervisor_t *self)
 {
-    s_take_each (self, self->parked, s_pick_done, NULL, true, PM_OK);
+    s_take_each (self, self->parked, s_pick_done, NULL, s_answer, PM_OK);
 }
 
 void
 pm_sup_parked_end (pm_supervisor_t *self, pm_err_t code, bool starts_only)
 {
     s_take_each (self, self->parked, starts_only ? s_pick_start : NULL, NULL,
-                 true, code);
+                 s_answer, code);
 }
 
 void
@@ -179,8 +198,8 @@ pm_sup_shutdowns_answer (pm_supervisor_t *self)
 void
 pm_sup_parked_free (pm_supervisor_t *self)
 {
-    s_take_each (self, self->parked, NULL, NULL, false, PM_OK);
-    s_take_each (self, self->shutdowns, NULL, NULL, false, PM_OK);
+    s_take_each (self, self->parked, NULL, NULL, s_drop, PM_OK);
+    s_take_each (self, self->shutdowns, NULL, NULL, s_drop, PM_OK);
 }
 
 //  A reload moved targets; the names in old_entries say where to.
@@ -190,8 +209,9 @@ typedef struct {
     size_t old_count;
 } s_remap_t;
 
+//  Moves parked's targets to their new indexes; true if one is gone.
 static bool
-s_pick_lost (const pm_parked_t *parked, const void *arg)
+s_pick_lost (pm_parked_t *parked, const void *arg)
 {
     const s_remap_t *remap = (const s_remap_t *) arg;
     bool lost = false;
@@ -214,21 +234,8 @@ pm_sup_parked_remap (pm_supervisor_t *self, const pm_config_t *next,
                      pm_entry_t **old_entries, size_t old_count)
 {
     s_remap_t remap = { next, old_entries, old_count };
-    pm_parked_t *parked = (pm_parked_t *) zlistx_first (self->parked);
-    while (parked) {
-        void *handle = zlistx_cursor (self->parked);
-        pm_parked_t *following = (pm_parked_t *) zlistx_next (self->parked);
-        if (s_pick_lost (parked, &remap)) {
-            pm_reply_t *reply = pm_reply_new (parked->want.id);
-            pm_reply_set_error (reply, PM_ERR_FAILED, "a reload removed a "
-                                "service this request was waiting for");
-            pm_sup_answer (self, &parked->token, reply);
-            pm_reply_destroy (&reply);
-            zlistx_detach (self->parked, handle);
-            s_parked_destroy (&parked);
-        }
-        parked = following;
-    }
+    s_take_each (self, self->parked, s_pick_lost, &remap, s_answer_lost,
+                 PM_ERR_FAILED);
 }
 
 static int
