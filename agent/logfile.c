@@ -1,4 +1,10 @@
-/*  logfile.c - a service's log file (logfile.h) */
+/*  logfile.c - a service's log file (logfile.h)
+
+    A rotation renames from the oldest backup down; the first rename that
+    fails (for a reason other than a name not there yet) stops it, and
+    the current file stays open: nothing already written is lost or
+    overwritten, the file grows past its limit instead.
+*/
 #include "logfile.h"
 #include "agentlog.h"
 
@@ -18,6 +24,9 @@ struct pm_logfile_t {
     uint64_t size;            /* bytes in the current file */
     pm_config_log_t settings;
     pm_publish_t *pub;        /* not owned, may be NULL */
+    bool rotate_failed;       /* the last rotation failed (logged) */
+    uint64_t rotate_skip;     /* bytes written before that rotation failed:
+                                 the next try waits for log_max_size more */
 };
 
 static int
@@ -117,6 +126,7 @@ pm_logfile_reopen (pm_logfile_t *self, const char *path, char *err,
         close (self->fd);
     self->fd = fd;
     self->size = s_file_size (fd);
+    self->rotate_skip = 0;
     free (self->path);
     self->path = strdup (path);
     assert (self->path);
@@ -135,7 +145,7 @@ pm_logfile_is_full (const pm_logfile_t *self, uint64_t pending, size_t size)
     uint64_t max = self->settings.max_size;
     if (max == 0)
         return false;
-    uint64_t total = self->size + pending;
+    uint64_t total = self->size - self->rotate_skip + pending;
     return total > 0 && total + size > max;
 }
 
@@ -159,30 +169,65 @@ pm_logfile_write (pm_logfile_t *self, const char *data, size_t size)
     self->size += at;
 }
 
+static void
+s_rotate_failed (pm_logfile_t *self, const char *from, const char *to)
+{
+    if (!self->rotate_failed)
+        pm_log_error ("%s: cannot rotate log file %s: %s %s%s%s: %s; "
+                      "writing on to %s", self->service, self->path,
+                      to ? "rename" : "unlink", from, to ? " to " : "",
+                      to ? to : "", strerror (errno), self->path);
+    self->rotate_failed = true;
+    self->rotate_skip = self->size;
+}
+
+//  rename, or unlink when to is NULL; a name that does not exist is fine.
+static int
+s_move (pm_logfile_t *self, const char *from, const char *to)
+{
+    int rc = to ? rename (from, to) : unlink (from);
+    if (rc == -1 && errno != ENOENT) {
+        s_rotate_failed (self, from, to);
+        return -1;
+    }
+    return 0;
+}
+
 void
 pm_logfile_rotate (pm_logfile_t *self)
 {
-    if (self->fd != -1)
-        close (self->fd);
     size_t len = strlen (self->path) + 16;
     char *from = malloc (len), *to = malloc (len);
     assert (from && to);
     unsigned backups = self->settings.backups;
+    int rc = 0;
     if (backups == 0)
-        unlink (self->path);
+        rc = s_move (self, self->path, NULL);
     else {
         snprintf (to, len, "%s.%u", self->path, backups);
-        unlink (to);
-        for (unsigned k = backups; k > 1; k--) {
+        rc = s_move (self, to, NULL);
+        for (unsigned k = backups; rc == 0 && k > 1; k--) {
             snprintf (from, len, "%s.%u", self->path, k - 1);
             snprintf (to, len, "%s.%u", self->path, k);
-            rename (from, to);
+            rc = s_move (self, from, to);
         }
         snprintf (to, len, "%s.1", self->path);
-        rename (self->path, to);
+        if (rc == 0)
+            rc = s_move (self, self->path, to);
     }
     free (from);
     free (to);
+    //  The current file is kept when the chain broke: nothing is lost,
+    //  the file just grows past its limit until a rotation works.
+    if (rc == -1)
+        return;
+    if (self->rotate_failed)
+        pm_log_info ("%s: rotating log file %s again", self->service,
+                     self->path);
+    self->rotate_failed = false;
+    self->rotate_skip = 0;
+    if (self->fd != -1)
+        close (self->fd);
     char err [4096 + 64];
     self->fd = s_open (self->path, O_TRUNC, err, sizeof err);
     if (self->fd == -1)

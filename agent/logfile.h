@@ -2,7 +2,10 @@
 
     Owns: the descriptor of one service's log file and the names of its
     backups (name.log.1 .. name.log.N): opening it (its directory is
-    created), appending entries, and size-based rotation.
+    created), appending entries, and size-based rotation.  A rotation that
+    fails (a backup name that cannot be renamed) keeps writing to the
+    current file, logged once, and is tried again after another
+    log_max_size bytes.
 
     Leaves to others: what an entry looks like (logcap formats text or
     JSON entries, each ended by a newline, and hands over whole entries),
@@ -51,7 +54,8 @@ bool pm_logfile_is_full (const pm_logfile_t *self, uint64_t pending,
 /*  Appends size bytes of whole entries, each ended by a newline. */
 void pm_logfile_write (pm_logfile_t *self, const char *data, size_t size);
 
-/*  name.log.(k) -> name.log.(k+1), name.log -> name.log.1, a new name.log. */
+/*  name.log.(k) -> name.log.(k+1), name.log -> name.log.1, a new name.log.
+    If a rename fails, the current file stays and is written on. */
 void pm_logfile_rotate (pm_logfile_t *self);
 
 /*  Writes size bytes of text at dst as a JSON string, with quotes; bytes

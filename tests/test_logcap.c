@@ -5,6 +5,7 @@
     log file and the ring back.  No loop runs: drain reads what is there.
 */
 #include "logcap.h"
+#include "agentlog.h"
 
 #include "check.h"
 
@@ -17,6 +18,7 @@
 
 
 static char s_dir [64];
+static char s_agent_log [128];
 
 typedef struct {
     zloop_t *loop;
@@ -236,6 +238,68 @@ test_rotation_keeps_lines_whole (void)
     s_close (&fx);
 }
 
+//  How often text occurs in the file at path.
+static int
+s_count (const char *path, const char *text)
+{
+    size_t size;
+    char *data = s_file (path, &size);
+    int count = 0;
+    for (char *p = data; (p = strstr (p, text)); p += strlen (text))
+        count++;
+    free (data);
+    return count;
+}
+
+//  Writes lines first..last as "line NNNNN" padded to 100 bytes, in
+//  batches of 20, each drained as the loop would.
+static void
+s_write_numbered (s_fixture_t *self, int first, int last)
+{
+    char line [128];
+    for (int i = first; i <= last; i++) {
+        int len = snprintf (line, sizeof line, "line %05d %088d\n", i, 0);
+        CHECK (len == 100);
+        s_write (self->out_w, line, (size_t) len);
+        if ((i - first) % 20 == 19 || i == last)
+            pm_logcap_drain (self->cap);
+    }
+}
+
+//  A backup name that cannot be renamed over (a directory): the rotation
+//  fails, is logged once, and every line stays in the current file; once
+//  the name is free, rotation works again.
+static void
+test_rotation_rename_fails (void)
+{
+    s_fixture_t fx;
+    pm_config_log_t log = s_settings (PM_LOG_TEXT, 1000);
+    log.max_size = 4096;
+    log.backups = 1;
+    s_open (&fx, "stuck", &log);
+    char backup [300];
+    snprintf (backup, sizeof backup, "%s.1", fx.path);
+    CHECK (mkdir (backup, 0700) == 0);
+    s_write_numbered (&fx, 0, 99);
+    size_t size;
+    char *data = s_file (fx.path, &size);
+    CHECK (size == 100 * 100);
+    CHECK (strncmp (data, "line 00000 ", 11) == 0);
+    free (data);
+    CHECK (s_count (s_agent_log, "stuck: cannot rotate log file") == 1);
+    CHECK (s_count (s_agent_log, backup) >= 1);
+    CHECK (rmdir (backup) == 0);
+    //  Tried again once the file grew by another log_max_size.
+    s_write_numbered (&fx, 100, 199);
+    struct stat st;
+    CHECK (stat (backup, &st) == 0 && S_ISREG (st.st_mode));
+    data = s_file (fx.path, &size);
+    CHECK (size > 0 && size <= 4096 && size % 100 == 0);
+    CHECK (size >= 100 && strncmp (data + size - 100, "line 00199 ", 11) == 0);
+    free (data);
+    s_close (&fx);
+}
+
 int
 main (void)
 {
@@ -243,13 +307,18 @@ main (void)
     snprintf (s_dir, sizeof s_dir, "/tmp/pmbus-test-logcap-XXXXXX");
     if (!mkdtemp (s_dir))
         return 1;
+    //  The agent's log, to count the errors it holds.
+    snprintf (s_agent_log, sizeof s_agent_log, "%s/agent.log", s_dir);
+    CHECK (pm_log_open_file (s_agent_log) == 0);
     test_lines_and_ring ();
     test_long_line_pieces ();
     test_other_stream_while_a_line_is_cut ();
     test_json_and_invalid_utf8 ();
     test_rotation_keeps_lines_whole ();
+    test_rotation_rename_fails ();
     char command [128];
     snprintf (command, sizeof command, "rm -rf %s", s_dir);
+    pm_log_close ();
     if (system (command) != 0)
         fprintf (stderr, "test_logcap: cannot remove %s\n", s_dir);
     return check_report ("test_logcap");
