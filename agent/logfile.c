@@ -1,5 +1,15 @@
 /*  logfile.c - a service's log file (logfile.h)
 
+    Whole entries only: a write cut short by a full disk leaves part of an
+    entry at the end of the file; the file is truncated back to the last
+    whole entry, so the marker and what follows start on a line of their
+    own.  (If even that fails, the marker starts with a newline.)
+
+    A failed write costs one system call per chunk of output and nothing
+    else, so the service is never slowed down: its lines still go to the
+    ring and to subscribers.  Errors are counted per episode, which ends
+    when the marker and the entries after it are written.
+
     A rotation renames from the oldest backup down; the first rename that
     fails (for a reason other than a name not there yet) stops it, and
     the current file stays open: nothing already written is lost or
@@ -15,7 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#define s_PATH_MAX 4096
+#define s_TEXT_MAX (PM_NAME_MAX + 256)
+#define s_MARKER_MAX (6 * s_TEXT_MAX + 6 * PM_NAME_MAX + 128)
 
 struct pm_logfile_t {
     char *service;            /* owned */
@@ -24,6 +39,9 @@ struct pm_logfile_t {
     uint64_t size;            /* bytes in the current file */
     pm_config_log_t settings;
     pm_publish_t *pub;        /* not owned, may be NULL */
+    int failed;               /* errno of the write failure going on, or 0 */
+    uint64_t missing;         /* entries not written since then */
+    bool torn;                /* the file ends in part of an entry */
     bool rotate_failed;       /* the last rotation failed (logged) */
     uint64_t rotate_skip;     /* bytes written before that rotation failed:
                                  the next try waits for log_max_size more */
@@ -126,6 +144,7 @@ pm_logfile_reopen (pm_logfile_t *self, const char *path, char *err,
         close (self->fd);
     self->fd = fd;
     self->size = s_file_size (fd);
+    self->torn = false;
     self->rotate_skip = 0;
     free (self->path);
     self->path = strdup (path);
@@ -149,24 +168,146 @@ pm_logfile_is_full (const pm_logfile_t *self, uint64_t pending, size_t size)
     return total > 0 && total + size > max;
 }
 
+uint64_t
+pm_logfile_missing (const pm_logfile_t *self)
+{
+    return self->missing;
+}
+
+static uint64_t
+s_count_lines (const char *data, size_t size)
+{
+    uint64_t lines = 0;
+    const char *end = data + size;
+    while (data < end && (data = memchr (data, '\n', (size_t) (end - data)))) {
+        lines++;
+        data++;
+    }
+    return lines;
+}
+
+//  Writes whole entries; returns 0, or -1 (errno set) after keeping in the
+//  file only the entries written whole, and adding what was not to
+//  missing.
+static int
+s_append (pm_logfile_t *self, const char *data, size_t size)
+{
+    size_t at = 0;
+    int error = 0;
+    while (at < size && !error) {
+        ssize_t rc = write (self->fd, data + at, size - at);
+        if (rc > 0)
+            at += (size_t) rc;
+        else
+        if (rc == 0 || errno != EINTR)
+            error = rc == 0 ? EIO : errno;
+    }
+    if (!error) {
+        self->size += size;
+        return 0;
+    }
+    size_t whole = at;
+    while (whole > 0 && data [whole - 1] != '\n')
+        whole--;
+    if (whole < at) {
+        if (ftruncate (self->fd, (off_t) (self->size + whole)) == 0)
+            at = whole;
+        else
+            self->torn = true;
+    }
+    self->size += at;
+    self->missing += s_count_lines (data + whole, size - whole);
+    errno = error;
+    return -1;
+}
+
+static void
+s_failed (pm_logfile_t *self, int error)
+{
+    if (self->failed)
+        return;
+    self->failed = error;
+    char message [s_PATH_MAX + 256];
+    snprintf (message, sizeof message,
+              "%s: cannot write log file %s: %s; its lines are still "
+              "published and kept in memory (pmctl logs %s)", self->service,
+              self->path, strerror (error), self->service);
+    pm_log_error ("%s", message);
+    if (self->pub)
+        pm_publish_agent (self->pub, "log-write-failed", message);
+}
+
+//  The line that stands for the entries a failure kept out of the file.
+static size_t
+s_marker (pm_logfile_t *self, char *buf, size_t size)
+{
+    char text [s_TEXT_MAX];
+    snprintf (text, sizeof text, "pmd: %llu line%s not written here (%s); "
+              "they may still be in the agent's memory: pmctl logs %s",
+              (unsigned long long) self->missing,
+              self->missing == 1 ? "" : "s", strerror (self->failed),
+              self->service);
+    const char *lead = self->torn ? "\n" : "";
+    if (self->settings.format != PM_LOG_JSON)
+        return (size_t) snprintf (buf, size, "%s%s\n", lead, text);
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    int n = snprintf (buf, size, "%s{\"ts\":%.6f,\"service\":", lead,
+                      (double) now.tv_sec + now.tv_nsec / 1e9);
+    size_t at = (size_t) n;
+    at += pm_logfile_json_string (buf + at, self->service,
+                                  strnlen (self->service, PM_NAME_MAX));
+    at += (size_t) snprintf (buf + at, size - at,
+                             ",\"marker\":true,\"missing\":%llu,\"line\":",
+                             (unsigned long long) self->missing);
+    at += pm_logfile_json_string (buf + at, text, strlen (text));
+    at += (size_t) snprintf (buf + at, size - at, "}\n");
+    return at;
+}
+
 void
 pm_logfile_write (pm_logfile_t *self, const char *data, size_t size)
 {
-    if (self->fd == -1)
+    if (size == 0)
         return;
-    size_t at = 0;
-    while (at < size) {
-        ssize_t rc = write (self->fd, data + at, size - at);
-        if (rc == -1 && errno == EINTR)
-            continue;
-        if (rc <= 0) {
-            pm_log_error ("%s: cannot write log file %s: %s", self->service,
-                          self->path, strerror (errno));
-            break;
+    if (self->fd == -1) {
+        //  A rotation could not open the new file: try again now.
+        char err [s_PATH_MAX + 64];
+        self->fd = s_open (self->path, O_TRUNC, err, sizeof err);
+        if (self->fd == -1) {
+            self->missing += s_count_lines (data, size);
+            s_failed (self, errno);
+            return;
         }
-        at += (size_t) rc;
+        self->size = 0;
     }
-    self->size += at;
+    uint64_t missing = self->missing;
+    if (self->failed) {
+        //  Room for the text and the service's name, escaped 6 for 1.
+        char marker [s_MARKER_MAX];
+        size_t len = s_marker (self, marker, sizeof marker);
+        if (s_append (self, marker, len) == -1) {
+            //  The marker was one entry, and not one of the service's.
+            self->missing = missing + s_count_lines (data, size);
+            return;
+        }
+        self->torn = false;
+        self->missing = 0;
+    }
+    if (s_append (self, data, size) == -1) {
+        s_failed (self, errno);
+        return;
+    }
+    if (self->failed) {
+        char message [s_PATH_MAX + 256];
+        snprintf (message, sizeof message, "%s: writing log file %s again; "
+                  "%llu line%s missing there", self->service, self->path,
+                  (unsigned long long) missing, missing == 1 ? " is" : "s are");
+        pm_log_info ("%s", message);
+        if (self->pub)
+            pm_publish_agent (self->pub, "log-write-resumed", message);
+        self->failed = 0;
+    }
 }
 
 static void
@@ -228,11 +369,12 @@ pm_logfile_rotate (pm_logfile_t *self)
     self->rotate_skip = 0;
     if (self->fd != -1)
         close (self->fd);
-    char err [4096 + 64];
+    char err [s_PATH_MAX + 64];
     self->fd = s_open (self->path, O_TRUNC, err, sizeof err);
     if (self->fd == -1)
-        pm_log_error ("%s: after rotation: %s", self->service, err);
+        s_failed (self, errno);     //  and tried again at the next write
     self->size = 0;
+    self->torn = false;
 }
 
 size_t

@@ -1,15 +1,20 @@
-/*  test_logfile.c - a service's log file: rotation, reopening
+/*  test_logfile.c - a service's log file: whole entries, rotation, markers
 
     Entries are handed over as logcap hands them (whole, newline-ended).
+    A file that stops taking writes is made with RLIMIT_FSIZE (EFBIG, and
+    a write cut short at the limit, as on a full disk), so no root and no
+    full disk is needed; SIGXFSZ is ignored, as the agent's is not needed.
 */
 #include "logfile.h"
 #include "agentlog.h"
 
 #include "check.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +68,48 @@ s_new (const char *name, const pm_config_log_t *log, char *path, size_t size)
                                          sizeof err);
     CHECK (file);
     return file;
+}
+
+static void
+s_limit (rlim_t bytes)
+{
+    struct rlimit limit;
+    CHECK (getrlimit (RLIMIT_FSIZE, &limit) == 0);
+    limit.rlim_cur = bytes;
+    CHECK (setrlimit (RLIMIT_FSIZE, &limit) == 0);
+}
+
+//  A JSON file gets a JSON marker, with a field saying it is one; a write
+//  cut mid-entry is cut back to the last whole entry.
+static void
+test_json_marker_and_whole_entries (void)
+{
+    char path [128];
+    pm_config_log_t log = s_settings (PM_LOG_JSON);
+    pm_logfile_t *file = s_new ("js", &log, path, sizeof path);
+    s_limit (1025);                   //  20 entries and 25 bytes
+    s_entries (file, 0, 29);          //  the 21st is cut at its middle
+    CHECK (pm_logfile_missing (file) == 10);
+    s_entries (file, 30, 39);         //  nothing written
+    CHECK (pm_logfile_missing (file) == 20);
+    s_limit (RLIM_INFINITY);
+    s_entries (file, 40, 41);
+    CHECK (pm_logfile_missing (file) == 0);
+    size_t size;
+    char *data = s_file (path, &size);
+    CHECK (size > 1000 && data [999] == '\n');
+    CHECK (size > 1000 && strncmp (data + 950, "entry 0019 ", 11) == 0);
+    const char *marker = size > 1000 ? data + 1000 : "";
+    CHECK (strncmp (marker, "{\"ts\":", 6) == 0);
+    CHECK (strstr (marker, ",\"service\":\"js\",\"marker\":true,\"missing\""
+                           ":20,\"line\":\"pmd: 20 lines not written here "
+                           "(File too large); they may still be in the "
+                           "agent's memory: pmctl logs js\"}\nentry 0040 ")
+           == marker + 23);
+    CHECK (size >= 100 && strncmp (data + size - 50, "entry 0041 ", 11) == 0);
+    free (data);
+    pm_logfile_destroy (&file);
+    CHECK (file == NULL);
 }
 
 //  After a failed rotation the file is full again only after another
@@ -129,6 +176,14 @@ main (void)
     snprintf (s_dir, sizeof s_dir, "/tmp/pmbus-test-logfile-XXXXXX");
     if (!mkdtemp (s_dir))
         return 1;
+    signal (SIGXFSZ, SIG_IGN);
+    struct rlimit limit;
+    CHECK (getrlimit (RLIMIT_FSIZE, &limit) == 0);
+    if (limit.rlim_max != RLIM_INFINITY)
+        printf ("test_logfile: skipped the write failures: RLIMIT_FSIZE's "
+                "hard limit is set\n");
+    else
+        test_json_marker_and_whole_entries ();
     test_failed_rotation_waits ();
     test_reopen ();
     char command [128];
