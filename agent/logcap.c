@@ -19,6 +19,7 @@
 */
 #include "logcap.h"
 #include "agentlog.h"
+#include "echo.h"
 #include "logfile.h"
 
 #include <errno.h>
@@ -57,7 +58,7 @@ struct pm_logcap_t {
     char *out;                /* file output buffer */
     size_t out_size;
     size_t out_cap;
-    bool echo;                /* also print to stdout */
+    bool echo;                /* also print to stdout (echo.h) */
     int echo_width;
     double ts;                /* timestamp of the chunk being handled */
     char stamp [48];          /* text timestamp of the chunk at stamp_ts */
@@ -242,10 +243,8 @@ s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
     }
     else
         s_text_entry (self, &self->streams [stream], line, size, partial);
-    if (self->echo) {
-        fprintf (stdout, "%-*s | %.*s%s", self->echo_width, self->service,
-                 (int) size, line, partial ? "" : "\n");
-    }
+    if (self->echo)
+        pm_echo_line (self->service, self->echo_width, line, size);
     pm_logring_push (self->ring, seq, self->ts, (int) stream, partial, line,
                      size);
     if (self->pub)
@@ -360,7 +359,7 @@ s_on_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     //  Bounded, so one chatty service cannot keep the loop from the rest.
     s_read (self, i, 16);
     if (self->echo)
-        fflush (stdout);
+        pm_echo_flush ();
     return 0;
 }
 
@@ -395,7 +394,7 @@ pm_logcap_drain (pm_logcap_t *self)
         s_finish_line (self, i);
     s_flush (self);
     if (self->echo)
-        fflush (stdout);
+        pm_echo_flush ();
 }
 
 void

@@ -3,12 +3,12 @@
     Owns: the read ends of one service's stdout and stderr pipes, splitting
     what arrives into lines (with a sequence number per service, shared by
     both streams), formatting them as log file entries (text or JSON), and
-    handing each line to the ring and the publisher.
+    handing each line to the ring, the publisher and the echo.
 
     Leaves to others: creating the pipes (spawn), knowing when the service
     exited (the supervisor calls pm_logcap_drain before it records the
     exit, so the last lines always come before the exit event), the file
-    itself and its rotation (logfile).
+    itself, its rotation and its write errors (logfile), stdout (echo).
 */
 #ifndef PM_LOGCAP_H
 #define PM_LOGCAP_H
