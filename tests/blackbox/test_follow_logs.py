@@ -128,6 +128,61 @@ for i in range(%d):
         self.assertTrue(reply.get("ok"), reply)
         self.assertEqual(agent.wait_exit(30), 0, agent.logs_tail())
 
+    def run_three_lines(self, stdout_fd):
+        """Runs a service printing three lines (one of them long) under
+        pmd --follow-logs with stdout_fd as stdout, to completion."""
+        self.script("three.py", """\
+import sys
+sys.stdout.write("one\\n" + "z" * 3000 + "\\nthree\\n")
+""", shell=PYTHON)
+        config = self.config(
+            '  three: { command = "./three.py"; autostart = false; };\n')
+        agent = self.spawn_following(config, stdout_fd)
+        reply = agent.request("start", {"names": ["three"], "wait": "none"})
+        self.assertTrue(reply.get("ok"), reply)
+        agent.wait_state("three", "completed", timeout=30)
+        return agent
+
+    def test_file_stdout(self):
+        """A file as stdout: every line, "name | line", name padded to
+        the longest service name."""
+        path = self.path("echo.out")
+        with open(path, "wb") as out:
+            agent = self.run_three_lines(out.fileno())
+        want = b"three | one\nthree | " + b"z" * 3000 + b"\nthree | three\n"
+        pmtest.wait_until(lambda: pmtest.read_bytes(path) == want, 10,
+                          what="the three lines in %s" % path)
+        reply = agent.request("shutdown", timeout=30)
+        self.assertTrue(reply.get("ok"), reply)
+        self.assertEqual(agent.wait_exit(30), 0, agent.logs_tail())
+
+    def test_terminal_stdout(self):
+        """A terminal as stdout: the lines arrive, and the terminal's
+        file description (shared with whoever else uses the terminal)
+        stays blocking: the agent made its own."""
+        master, slave = os.openpty()
+        self.addCleanup(os.close, master)
+        try:
+            agent = self.run_three_lines(slave)
+            self.assertEqual(fcntl.fcntl(slave, fcntl.F_GETFL) & os.O_NONBLOCK,
+                             0)
+        finally:
+            os.close(slave)
+        got = b""
+        deadline = Deadline(10)
+        while b"three | three" not in got and not deadline.passed():
+            ready, _, _ = select.select([master], [], [],
+                                        min(0.5, deadline.left()))
+            if ready:
+                got += os.read(master, 1 << 16)
+        #  The terminal turns "\n" into "\r\n".
+        self.assertEqual(got.replace(b"\r\n", b"\n"),
+                         b"three | one\nthree | " + b"z" * 3000
+                         + b"\nthree | three\n")
+        reply = agent.request("shutdown", timeout=30)
+        self.assertTrue(reply.get("ok"), reply)
+        self.assertEqual(agent.wait_exit(30), 0, agent.logs_tail())
+
 
 if __name__ == "__main__":
     pmtest.main()
