@@ -10,20 +10,22 @@
     one system call per chunk rather than per line.
 
     Rotation: before a line would take the file past log_max_size, what is
-    buffered is written and the file is rotated (name.log -> name.log.1 ->
-    ... -> name.log.N, the oldest dropped), so a line is never split
-    across two files.  A single line larger than the limit goes whole into
-    a fresh file.
+    buffered is written and the file is rotated (logfile.c), so a line is
+    never split across two files.  A single line larger than the limit
+    goes whole into a fresh file.
+
+    A line goes to the ring and to subscribers whether or not the file
+    could take it: a full disk costs the file its lines, not the others.
 */
 #include "logcap.h"
 #include "agentlog.h"
+#include "echo.h"
+#include "logfile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,9 +48,7 @@ typedef struct {
 struct pm_logcap_t {
     zloop_t *loop;            /* not owned */
     char *service;            /* owned */
-    char *path;               /* log file path, owned */
-    int file_fd;              /* log file, owned, -1 if it could not be reopened */
-    uint64_t file_size;       /* bytes in the current file */
+    pm_logfile_t *file;       /* owned */
     pm_config_log_t settings;
     pm_logring_t *ring;       /* recent lines, owned */
     uint64_t bytes_in;        /* read from the pipes */
@@ -58,7 +58,7 @@ struct pm_logcap_t {
     char *out;                /* file output buffer */
     size_t out_size;
     size_t out_cap;
-    bool echo;                /* also print to stdout */
+    bool echo;                /* also print to stdout (echo.h) */
     int echo_width;
     double ts;                /* timestamp of the chunk being handled */
     char stamp [48];          /* text timestamp of the chunk at stamp_ts */
@@ -76,55 +76,20 @@ s_now (void)
     return (double) ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int
-s_mkdirs (const char *dir)
-{
-    char path [4096];
-    snprintf (path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir (path, 0755) == -1 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir (path, 0755) == -1 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 pm_logcap_t *
 pm_logcap_new (zloop_t *loop, const char *service, const char *path,
                const pm_config_log_t *settings, pm_publish_t *pub, char *err,
                size_t errlen)
 {
-    char dir [4096];
-    snprintf (dir, sizeof dir, "%s", path);
-    char *slash = strrchr (dir, '/');
-    if (slash && slash != dir) {
-        *slash = 0;
-        if (s_mkdirs (dir) == -1) {
-            snprintf (err, errlen, "cannot create log directory %s: %s", dir,
-                      strerror (errno));
-            return NULL;
-        }
-    }
-    //  0600, like the agent's own log: services' output can hold secrets.
-    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd == -1) {
-        snprintf (err, errlen, "cannot open log file %s: %s", path,
-                  strerror (errno));
+    pm_logfile_t *file = pm_logfile_new (service, path, settings, pub, err,
+                                         errlen);
+    if (!file)
         return NULL;
-    }
-    struct stat st;
     pm_logcap_t *self = calloc (1, sizeof *self);
     assert (self);
     self->loop = loop;
     self->service = strdup (service);
-    self->path = strdup (path);
-    self->file_fd = fd;
-    self->file_size = fstat (fd, &st) == 0 ? (uint64_t) st.st_size : 0;
+    self->file = file;
     self->settings = *settings;
     if (self->settings.line_max == 0)
         self->settings.line_max = PM_LOG_LINE_MAX_DEFAULT;
@@ -144,60 +109,8 @@ pm_logcap_new (zloop_t *loop, const char *service, const char *path,
 static void
 s_flush (pm_logcap_t *self)
 {
-    size_t at = 0;
-    if (self->file_fd == -1) {
-        self->out_size = 0;
-        return;
-    }
-    while (at < self->out_size) {
-        ssize_t rc = write (self->file_fd, self->out + at,
-                            self->out_size - at);
-        if (rc == -1 && errno == EINTR)
-            continue;
-        if (rc <= 0) {
-            pm_log_error ("%s: cannot write log file %s: %s", self->service,
-                          self->path, strerror (errno));
-            break;
-        }
-        at += (size_t) rc;
-    }
-    self->file_size += at;
+    pm_logfile_write (self->file, self->out, self->out_size);
     self->out_size = 0;
-}
-
-//  name.log.(k) -> name.log.(k+1), name.log -> name.log.1, new name.log.
-static void
-s_rotate (pm_logcap_t *self)
-{
-    s_flush (self);
-    if (self->file_fd != -1)
-        close (self->file_fd);
-    size_t len = strlen (self->path) + 16;
-    char *from = malloc (len), *to = malloc (len);
-    assert (from && to);
-    unsigned backups = self->settings.backups;
-    if (backups == 0)
-        unlink (self->path);
-    else {
-        snprintf (to, len, "%s.%u", self->path, backups);
-        unlink (to);
-        for (unsigned k = backups; k > 1; k--) {
-            snprintf (from, len, "%s.%u", self->path, k - 1);
-            snprintf (to, len, "%s.%u", self->path, k);
-            rename (from, to);
-        }
-        snprintf (to, len, "%s.1", self->path);
-        rename (self->path, to);
-    }
-    free (from);
-    free (to);
-    self->file_fd = open (self->path,
-                          O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC,
-                          0600);
-    if (self->file_fd == -1)
-        pm_log_error ("%s: cannot reopen log file %s after rotation: %s",
-                      self->service, self->path, strerror (errno));
-    self->file_size = 0;
 }
 
 //  Makes room for an entry of size bytes in the current file, rotating
@@ -205,12 +118,10 @@ s_rotate (pm_logcap_t *self)
 static void
 s_before_entry (pm_logcap_t *self, size_t size)
 {
-    uint64_t max = self->settings.max_size;
-    if (max == 0)
-        return;
-    uint64_t total = self->file_size + self->out_size;
-    if (total > 0 && total + size > max)
-        s_rotate (self);
+    if (pm_logfile_is_full (self->file, self->out_size, size)) {
+        s_flush (self);
+        pm_logfile_rotate (self->file);
+    }
 }
 
 static void
@@ -224,49 +135,13 @@ s_reserve (pm_logcap_t *self, size_t more)
     assert (self->out);
 }
 
-//  Appends text as a JSON string; bytes that are not valid UTF-8 become
-//  \ufffd, as in the protocol's JSON (the raw bytes are in the events).
+//  Appends text as a JSON string (logfile.h says how).
 static void
 s_json_string (pm_logcap_t *self, const char *text, size_t size)
 {
     s_reserve (self, size * 6 + 2);
-    char *p = self->out + self->out_size;
-    *p++ = '"';
-    const unsigned char *bytes = (const unsigned char *) text;
-    size_t i = 0;
-    while (i < size) {
-        unsigned char c = bytes [i];
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = (char) c;
-            i++;
-        }
-        else
-        if (c < 0x20 || c == 0x7f) {
-            p += sprintf (p, "\\u%04x", c);
-            i++;
-        }
-        else
-        if (c < 0x80) {
-            *p++ = (char) c;
-            i++;
-        }
-        else {
-            size_t len = pm_utf8_next (bytes + i, size - i);
-            if (len == 0) {
-                memcpy (p, "\\ufffd", 6);
-                p += 6;
-                i++;
-            }
-            else {
-                memcpy (p, bytes + i, len);
-                p += len;
-                i += len;
-            }
-        }
-    }
-    *p++ = '"';
-    self->out_size = (size_t) (p - self->out);
+    self->out_size += pm_logfile_json_string (self->out + self->out_size,
+                                              text, size);
 }
 
 static size_t
@@ -368,10 +243,8 @@ s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
     }
     else
         s_text_entry (self, &self->streams [stream], line, size, partial);
-    if (self->echo) {
-        fprintf (stdout, "%-*s | %.*s%s", self->echo_width, self->service,
-                 (int) size, line, partial ? "" : "\n");
-    }
+    if (self->echo)
+        pm_echo_line (self->service, self->echo_width, line, size);
     pm_logring_push (self->ring, seq, self->ts, (int) stream, partial, line,
                      size);
     if (self->pub)
@@ -486,7 +359,7 @@ s_on_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     //  Bounded, so one chatty service cannot keep the loop from the rest.
     s_read (self, i, 16);
     if (self->echo)
-        fflush (stdout);
+        pm_echo_flush ();
     return 0;
 }
 
@@ -521,7 +394,7 @@ pm_logcap_drain (pm_logcap_t *self)
         s_finish_line (self, i);
     s_flush (self);
     if (self->echo)
-        fflush (stdout);
+        pm_echo_flush ();
 }
 
 void
@@ -554,33 +427,9 @@ int
 pm_logcap_update (pm_logcap_t *self, const char *path,
                   const pm_config_log_t *settings, char *err, size_t errlen)
 {
-    if (strcmp (path, self->path) != 0) {
-        char dir [4096];
-        snprintf (dir, sizeof dir, "%s", path);
-        char *slash = strrchr (dir, '/');
-        if (slash && slash != dir) {
-            *slash = 0;
-            if (s_mkdirs (dir) == -1) {
-                snprintf (err, errlen, "cannot create log directory %s: %s",
-                          dir, strerror (errno));
-                return -1;
-            }
-        }
-        int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd == -1) {
-            snprintf (err, errlen, "cannot open log file %s: %s", path,
-                      strerror (errno));
-            return -1;
-        }
-        s_flush (self);
-        if (self->file_fd != -1)
-            close (self->file_fd);
-        self->file_fd = fd;
-        struct stat st;
-        self->file_size = fstat (fd, &st) == 0 ? (uint64_t) st.st_size : 0;
-        free (self->path);
-        self->path = strdup (path);
-    }
+    s_flush (self);
+    if (pm_logfile_reopen (self->file, path, err, errlen) == -1)
+        return -1;
     pm_config_log_t next = *settings;
     if (next.line_max == 0)
         next.line_max = PM_LOG_LINE_MAX_DEFAULT;
@@ -605,6 +454,7 @@ pm_logcap_update (pm_logcap_t *self, const char *path,
         self->ring = pm_logring_new (next.ring, next.ring_bytes);
     }
     self->settings = next;
+    pm_logfile_set_settings (self->file, &next);
     return 0;
 }
 
@@ -658,11 +508,9 @@ pm_logcap_destroy (pm_logcap_t **self_p)
         free (self->streams [i].held);
     }
     s_flush (self);
-    if (self->file_fd != -1)
-        close (self->file_fd);
+    pm_logfile_destroy (&self->file);
     pm_logring_destroy (&self->ring);
     free (self->out);
-    free (self->path);
     free (self->service);
     free (self);
     *self_p = NULL;

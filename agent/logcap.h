@@ -2,12 +2,13 @@
 
     Owns: the read ends of one service's stdout and stderr pipes, splitting
     what arrives into lines (with a sequence number per service, shared by
-    both streams), writing them to the service's log file, and handing each
-    line to the publisher.
+    both streams), formatting them as log file entries (text or JSON), and
+    handing each line to the ring, the publisher and the echo.
 
     Leaves to others: creating the pipes (spawn), knowing when the service
     exited (the supervisor calls pm_logcap_drain before it records the
-    exit, so the last lines always come before the exit event).
+    exit, so the last lines always come before the exit event), the file
+    itself, its rotation and its write errors (logfile), stdout (echo).
 */
 #ifndef PM_LOGCAP_H
 #define PM_LOGCAP_H
@@ -66,7 +67,8 @@ void pm_logcap_attach (pm_logcap_t *self, int out_fd, int err_fd);
 void pm_logcap_drain (pm_logcap_t *self);
 
 /*  Also print every line to stdout as "name | line" (foreground
-    --follow-logs), name padded to width. */
+    --follow-logs, through echo.h, which must be open), name padded to
+    width. */
 void pm_logcap_set_echo (pm_logcap_t *self, bool echo, int width);
 
 /*  Sequence number of the last line (0: none yet). */

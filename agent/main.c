@@ -8,6 +8,7 @@
 */
 #include "agentlog.h"
 #include "control.h"
+#include "echo.h"
 #include "config.h"
 #include "lease.h"
 #include "lifecycle.h"
@@ -376,6 +377,10 @@ main (int argc, char *argv [])
     if (pm_log_open_file (agent_log) == -1)
         pm_log_warn ("cannot open the agent log %s: %s", agent_log,
                      strerror (errno));
+    //  Lines echoed on a stdout that stalls are dropped, not waited for.
+    if (follow && pm_echo_open (loop, STDOUT_FILENO, PM_ECHO_BUFFER) == -1)
+        pm_log_warn ("cannot echo service lines on stdout: %s",
+                     strerror (errno));
     pm_supervisor_set_echo (sup, follow);
     char *service_env [3] = { NULL, NULL, NULL };
     if (asprintf (&service_env [0], "PMBUS_AGENT=%s", name) < 0
@@ -434,6 +439,8 @@ done:
     pm_reaper_destroy (&reaper);
     pm_supervisor_destroy (&sup);
     pm_control_destroy (&control);
+    //  A stalled stdout holds the exit up for one second at most.
+    pm_echo_close (1000);
     pm_publish_destroy (&pub);
     zloop_destroy (&loop);
     pm_timer_shutdown ();

@@ -5,18 +5,22 @@
     log file and the ring back.  No loop runs: drain reads what is there.
 */
 #include "logcap.h"
+#include "agentlog.h"
 
 #include "check.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 
 static char s_dir [64];
+static char s_agent_log [128];
 
 typedef struct {
     zloop_t *loop;
@@ -236,6 +240,109 @@ test_rotation_keeps_lines_whole (void)
     s_close (&fx);
 }
 
+//  How often text occurs in the file at path.
+static int
+s_count (const char *path, const char *text)
+{
+    size_t size;
+    char *data = s_file (path, &size);
+    int count = 0;
+    for (char *p = data; (p = strstr (p, text)); p += strlen (text))
+        count++;
+    free (data);
+    return count;
+}
+
+//  Writes lines first..last as "line NNNNN" padded to 100 bytes, in
+//  batches of 20, each drained as the loop would.
+static void
+s_write_numbered (s_fixture_t *self, int first, int last)
+{
+    char line [128];
+    for (int i = first; i <= last; i++) {
+        int len = snprintf (line, sizeof line, "line %05d %088d\n", i, 0);
+        CHECK (len == 100);
+        s_write (self->out_w, line, (size_t) len);
+        if ((i - first) % 20 == 19 || i == last)
+            pm_logcap_drain (self->cap);
+    }
+}
+
+//  A file that stops taking writes (here RLIMIT_FSIZE: EFBIG, with what
+//  happens on a full disk: a write cut short, then errors): the lines
+//  still reach the ring, the error is logged once, the file keeps whole
+//  lines, and the first write that works again puts a marker first.
+static void
+test_write_failure_then_marker (void)
+{
+    struct rlimit saved;
+    CHECK (getrlimit (RLIMIT_FSIZE, &saved) == 0);
+    if (saved.rlim_cur != RLIM_INFINITY && saved.rlim_cur < (1 << 20)) {
+        printf ("test_write_failure_then_marker: skipped: RLIMIT_FSIZE is "
+                "already low\n");
+        return;
+    }
+    s_fixture_t fx;
+    pm_config_log_t log = s_settings (PM_LOG_TEXT, 1000);
+    s_open (&fx, "full", &log);
+    int errors_before = s_count (s_agent_log, "full: cannot write log file");
+    struct rlimit low = saved;
+    low.rlim_cur = 16384;             //  163 lines and 84 bytes of one
+    CHECK (setrlimit (RLIMIT_FSIZE, &low) == 0);
+    s_write_numbered (&fx, 0, 299);
+    CHECK (setrlimit (RLIMIT_FSIZE, &saved) == 0);
+    CHECK (pm_logring_last (pm_logcap_ring (fx.cap)) == 300);
+    CHECK (s_count (s_agent_log, "full: cannot write log file")
+           == errors_before + 1);
+    s_write_numbered (&fx, 300, 309);
+    size_t size;
+    char *data = s_file (fx.path, &size);
+    const char *marker = "pmd: 137 lines not written here (File too large); "
+                         "they may still be in the agent's memory: pmctl "
+                         "logs full\n";
+    CHECK (size == 163 * 100 + strlen (marker) + 10 * 100);
+    CHECK (size > 16300 && strncmp (data + 16200, "line 00162 ", 11) == 0);
+    CHECK (size > 16300 && strncmp (data + 16300, marker, strlen (marker)) == 0);
+    CHECK (strncmp (data + size - 100, "line 00309 ", 11) == 0);
+    free (data);
+    CHECK (s_count (s_agent_log, "full: writing log file") == 1);
+    s_close (&fx);
+}
+
+//  A backup name that cannot be renamed over (a directory): the rotation
+//  fails, is logged once, and every line stays in the current file; once
+//  the name is free, rotation works again.
+static void
+test_rotation_rename_fails (void)
+{
+    s_fixture_t fx;
+    pm_config_log_t log = s_settings (PM_LOG_TEXT, 1000);
+    log.max_size = 4096;
+    log.backups = 1;
+    s_open (&fx, "stuck", &log);
+    char backup [300];
+    snprintf (backup, sizeof backup, "%s.1", fx.path);
+    CHECK (mkdir (backup, 0700) == 0);
+    s_write_numbered (&fx, 0, 99);
+    size_t size;
+    char *data = s_file (fx.path, &size);
+    CHECK (size == 100 * 100);
+    CHECK (strncmp (data, "line 00000 ", 11) == 0);
+    free (data);
+    CHECK (s_count (s_agent_log, "stuck: cannot rotate log file") == 1);
+    CHECK (s_count (s_agent_log, backup) >= 1);
+    CHECK (rmdir (backup) == 0);
+    //  Tried again once the file grew by another log_max_size.
+    s_write_numbered (&fx, 100, 199);
+    struct stat st;
+    CHECK (stat (backup, &st) == 0 && S_ISREG (st.st_mode));
+    data = s_file (fx.path, &size);
+    CHECK (size > 0 && size <= 4096 && size % 100 == 0);
+    CHECK (size >= 100 && strncmp (data + size - 100, "line 00199 ", 11) == 0);
+    free (data);
+    s_close (&fx);
+}
+
 int
 main (void)
 {
@@ -243,13 +350,20 @@ main (void)
     snprintf (s_dir, sizeof s_dir, "/tmp/pmbus-test-logcap-XXXXXX");
     if (!mkdtemp (s_dir))
         return 1;
+    //  The agent's log, to count the errors it holds.
+    snprintf (s_agent_log, sizeof s_agent_log, "%s/agent.log", s_dir);
+    CHECK (pm_log_open_file (s_agent_log) == 0);
+    signal (SIGXFSZ, SIG_IGN);
     test_lines_and_ring ();
     test_long_line_pieces ();
     test_other_stream_while_a_line_is_cut ();
     test_json_and_invalid_utf8 ();
     test_rotation_keeps_lines_whole ();
+    test_write_failure_then_marker ();
+    test_rotation_rename_fails ();
     char command [128];
     snprintf (command, sizeof command, "rm -rf %s", s_dir);
+    pm_log_close ();
     if (system (command) != 0)
         fprintf (stderr, "test_logcap: cannot remove %s\n", s_dir);
     return check_report ("test_logcap");
