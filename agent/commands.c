@@ -338,7 +338,7 @@ void
 pm_supervisor_status (pm_supervisor_t *self, const size_t *targets,
                       size_t count, pm_reply_t *reply)
 {
-    double now = pm_sup_now ();
+    double now = pm_wall_clock ();
     size_t total = count ? count : self->count;
     for (size_t k = 0; k < total; k++) {
         size_t index = count ? targets [k] : self->config->start_order [k];

@@ -68,14 +68,6 @@ struct pm_logcap_t {
     void *line_arg;
 };
 
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 pm_logcap_t *
 pm_logcap_new (zloop_t *loop, const char *service, const char *path,
                const pm_config_log_t *settings, pm_publish_t *pub, char *err,
@@ -337,7 +329,7 @@ s_read (pm_logcap_t *self, int i, int max_chunks)
             s_close_stream (self, i);
             break;
         }
-        self->ts = s_now ();
+        self->ts = pm_wall_clock ();
         self->bytes_in += (uint64_t) got;
         if (self->pub)
             pm_publish_refresh (self->pub);
@@ -374,7 +366,7 @@ s_finish_line (pm_logcap_t *self, int i)
             s_write_held (self, stream);
         return;
     }
-    self->ts = s_now ();
+    self->ts = pm_wall_clock ();
     s_line (self, (pm_stream_t) i, stream->partial, stream->partial_size,
             false);
     stream->partial_size = 0;
@@ -437,7 +429,7 @@ pm_logcap_update (pm_logcap_t *self, const char *path,
         for (int i = 0; i < 2; i++) {
             //  An unfinished line longer than the new limit ends here.
             if (self->streams [i].partial_size > next.line_max) {
-                self->ts = s_now ();
+                self->ts = pm_wall_clock ();
                 s_line (self, (pm_stream_t) i, self->streams [i].partial,
                         self->streams [i].partial_size, true);
                 self->streams [i].partial_size = 0;

@@ -250,10 +250,8 @@ s_marker (pm_logfile_t *self, char *buf, size_t size)
     const char *lead = self->torn ? "\n" : "";
     if (self->settings.format != PM_LOG_JSON)
         return (size_t) snprintf (buf, size, "%s%s\n", lead, text);
-    struct timespec now;
-    clock_gettime (CLOCK_REALTIME, &now);
     int n = snprintf (buf, size, "%s{\"ts\":%.6f,\"service\":", lead,
-                      (double) now.tv_sec + now.tv_nsec / 1e9);
+                      pm_wall_clock ());
     size_t at = (size_t) n;
     at += pm_logfile_json_string (buf + at, self->service,
                                   strnlen (self->service, PM_NAME_MAX));

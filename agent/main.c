@@ -193,14 +193,6 @@ s_detach_stdio (void)
     pm_log_quiet_stderr (true);
 }
 
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int
 main (int argc, char *argv [])
 {
@@ -398,7 +390,7 @@ main (int argc, char *argv [])
         goto fail;
     }
     pm_control_info_t info = {
-        name, config_path_abs, paths.control, paths.events, s_now ()
+        name, config_path_abs, paths.control, paths.events, pm_wall_clock ()
     };
     control = pm_control_new (loop, sup, &info, err, sizeof err);
     if (!control)

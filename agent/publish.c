@@ -37,14 +37,6 @@ struct pm_publish_t {
     zloop_t *loop;            /* watching the socket, or NULL; not owned */
 };
 
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 pm_publish_t *
 pm_publish_new (const char *endpoint, const char *agent, char *err,
                 size_t errlen)
@@ -282,7 +274,7 @@ pm_publish_agent (pm_publish_t *self, const char *name, const char *message)
     memset (&event, 0, sizeof event);
     event.kind = PM_EVENT_AGENT;
     event.seq = seq;
-    event.ts = s_now ();
+    event.ts = pm_wall_clock ();
     event.agent = self->agent;
     event.event = (char *) name;
     event.message = (char *) message;

@@ -121,7 +121,7 @@ s_fail_run (pm_supervisor_t *self, pm_entry_t *entry, const char *reason)
 {
     pm_log_warn ("%s: %s", pm_service_name (entry->svc), reason);
     pm_action_t action;
-    pm_service_fail (entry->svc, reason, pm_sup_now (), &action);
+    pm_service_fail (entry->svc, reason, pm_wall_clock (), &action);
     pm_sup_publish (self, entry);
     pm_sup_apply (self, entry, &action);
 }
@@ -175,7 +175,7 @@ pm_sup_take_verdict (pm_supervisor_t *self, pm_entry_t *entry)
     if (current && verdict == PM_VERDICT_READY
     &&  state == PM_STATE_STARTING) {
         pm_probe_destroy (&entry->ready_probe);
-        pm_service_ready (entry->svc, pm_sup_now ());
+        pm_service_ready (entry->svc, pm_wall_clock ());
         pm_sup_publish (self, entry);
         s_start_alive (self, entry);
     }
@@ -195,17 +195,17 @@ pm_sup_spawn (pm_supervisor_t *self, pm_entry_t *entry)
     char err [512];
     pm_spawn_options_t options = { self->env, false, spec->ready.notify_fd };
     if (pm_spawn_run (spec, &options, &result, err, sizeof err) == -1) {
-        pm_service_fail_start (entry->svc, err, pm_sup_now ());
+        pm_service_fail_start (entry->svc, err, pm_wall_clock ());
         pm_sup_policy (self, entry);
         pm_sup_publish (self, entry);
         return;
     }
     pm_logcap_attach (entry->log, result.out_fd, result.err_fd);
-    pm_service_spawned (entry->svc, result.pid, pm_sup_now ());
+    pm_service_spawned (entry->svc, result.pid, pm_wall_clock ());
     pm_sup_publish (self, entry);
     if (spec->ready.kind == PM_PROBE_NONE) {
         //  No readiness probe: exec'd is ready.
-        pm_service_ready (entry->svc, pm_sup_now ());
+        pm_service_ready (entry->svc, pm_wall_clock ());
         pm_sup_publish (self, entry);
         s_start_alive (self, entry);
         return;
@@ -274,7 +274,7 @@ pm_sup_policy (pm_supervisor_t *self, pm_entry_t *entry)
     //  A removed service is on its way out, and shutdown restarts nothing.
     if (self->shutting_down || entry->retired)
         return;
-    double now = pm_sup_now ();
+    double now = pm_wall_clock ();
     pm_policy_decision_t decision;
     pm_policy_decide (entry->policy, pm_service_spec (entry->svc),
                       pm_service_state (entry->svc),
@@ -369,7 +369,7 @@ s_check_groups (pm_supervisor_t *self)
         if (pm_service_group_pending (entry->svc)
         &&  !s_group_alive (pm_service_pgid (entry->svc))) {
             pm_action_t action;
-            pm_service_group_gone (entry->svc, pm_sup_now (), &action);
+            pm_service_group_gone (entry->svc, pm_wall_clock (), &action);
             s_run_event (self, entry, &action, true);
         }
         if (entry->linger_pgid && !s_group_alive (entry->linger_pgid)) {
@@ -397,7 +397,7 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
         bool stopping = pm_service_state (entry->svc) == PM_STATE_STOPPING;
         bool group_alive = s_group_alive (pgid);
         pm_action_t action;
-        pm_service_exited (entry->svc, status, group_alive, pm_sup_now (),
+        pm_service_exited (entry->svc, status, group_alive, pm_wall_clock (),
                            &action);
         if (!stopping && group_alive) {
             //  Left behind by a main process that exited by itself.

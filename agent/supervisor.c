@@ -53,7 +53,7 @@ pm_sup_entry_new (pm_supervisor_t *self, const pm_config_service_t *spec,
         return NULL;
     }
     pm_logcap_set_line_fn (entry->log, pm_sup_on_line, entry);
-    entry->svc = pm_service_new (spec, pm_sup_now ());
+    entry->svc = pm_service_new (spec, pm_wall_clock ());
     //  A name seen before (removed by a reload, now back) continues its
     //  streams: one stream per agent and service name, seq always +1.
     //  What is remembered stays until the entry is committed (a reload
@@ -275,7 +275,7 @@ pm_sup_publish (pm_supervisor_t *self, pm_entry_t *entry)
     pm_state_t old_state, new_state;
     while (pm_service_take_transition (entry->svc, &old_state, &new_state)) {
         uint64_t seq = pm_service_next_seq (entry->svc);
-        double now = pm_sup_now ();
+        double now = pm_wall_clock ();
         pm_record_t record;
         pm_service_record (entry->svc, now, &record);
         //  The record reflects the service now; pin its state to this
@@ -342,7 +342,7 @@ s_request_start (pm_supervisor_t *self, pm_entry_t *entry)
         entry->start_after_stop = true;
         return;
     }
-    if (pm_service_request_start (entry->svc, pm_sup_now ()) == PM_REQ_DONE)
+    if (pm_service_request_start (entry->svc, pm_wall_clock ()) == PM_REQ_DONE)
         pm_sup_publish (self, entry);
 }
 
@@ -384,7 +384,7 @@ pm_sup_do_stop (pm_supervisor_t *self, pm_entry_t *entry)
     pm_sup_stop_probes (entry);
     pm_sup_cancel_backoff (self, entry);
     pm_action_t action;
-    pm_req_result_t result = pm_service_request_stop (entry->svc, pm_sup_now (),
+    pm_req_result_t result = pm_service_request_stop (entry->svc, pm_wall_clock (),
                                                       &action);
     if (result == PM_REQ_DONE) {
         pm_sup_publish (self, entry);
@@ -413,7 +413,7 @@ s_pump (pm_supervisor_t *self)
         }
         else
         if (deps == PM_DEPS_NEVER) {
-            pm_service_fail_start (entry->svc, why, pm_sup_now ());
+            pm_service_fail_start (entry->svc, why, pm_wall_clock ());
             pm_sup_publish (self, entry);
             changed = true;
         }

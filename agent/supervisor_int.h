@@ -22,8 +22,6 @@
 #include "probe.h"
 #include "service.h"
 
-#include <time.h>
-
 /*  A probe's verdict, as recorded by its callback (which may be reached
     from inside a drain or a reload, so it never acts): the next settle
     acts on it. */
@@ -91,14 +89,6 @@ struct pm_supervisor_t {
 /*  Requests that may be parked at once; more get `busy`. */
 #define PM_SUP_WAITERS_MAX 10000
 
-/*  Wall-clock time, epoch seconds (records and events carry it). */
-static inline double
-pm_sup_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* --- supervisor.c: entries, order, settling ------------------------ */
 

@@ -222,7 +222,7 @@ s_status (s_events_t *self, char **frame_p, size_t *size_p, int *code)
                                      size_p, err, sizeof err);
     if (call == PM_CALL_REPLY && !reply->ok) {
         *code = pm_render_reply (stdout, stderr, request, reply,
-                                 pm_remote_wall_clock (), false);
+                                 pm_wall_clock (), false);
         pm_reply_destroy (&reply);
         free (*frame_p);
         *frame_p = NULL;

@@ -268,7 +268,7 @@ s_tail (s_logs_t *self, uint64_t tail)
     }
     if (!reply->ok) {
         code = pm_render_reply (stdout, stderr, request, reply,
-                                pm_remote_wall_clock (), false);
+                                pm_wall_clock (), false);
         pm_request_destroy (&request);
         pm_reply_destroy (&reply);
         return code;

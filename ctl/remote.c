@@ -19,14 +19,6 @@
 //  pmctl's margin over the timeout it asked the agent to enforce.
 #define S_MARGIN_MS 2000
 
-double
-pm_remote_wall_clock (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 pm_client_t *
 pm_remote_client (const pm_cli_t *cli, bool warn)
 {
@@ -170,7 +162,7 @@ pm_remote_run (const pm_cli_t *cli, pm_client_t *client,
         code = pm_render_exit_code (reply);
     else
         code = pm_render_reply (stdout, stderr, request, reply,
-                                pm_remote_wall_clock (), cli->json);
+                                pm_wall_clock (), cli->json);
     if (request->cmd == PM_CMD_SHUTDOWN && code == PM_EXIT_OK)
         code = s_wait_gone (cli, client, timeout, started);
     pm_reply_destroy (&reply);

@@ -43,7 +43,4 @@ pm_client_t *pm_remote_client (const pm_cli_t *cli, bool warn);
 int pm_remote_run (const pm_cli_t *cli, pm_client_t *client,
                    pm_request_t *request, double timeout, unsigned flags);
 
-/*  Epoch seconds, for rendering ages. */
-double pm_remote_wall_clock (void);
-
 #endif

@@ -141,6 +141,9 @@ int pm_stream_parse (const char *name, pm_stream_t *stream);
 int pm_signal_parse (const char *text, int *signum);
 const char *pm_signal_name (int signum);
 
+/*  Wall-clock time, epoch seconds: what every time on the wire is. */
+double pm_wall_clock (void);
+
 /* ------------------------------------------------------------------ */
 /*  Requests                                                           */
 /* ------------------------------------------------------------------ */

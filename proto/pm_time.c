@@ -1,0 +1,16 @@
+/*  pm_time.c - the protocol's clock (see pm_proto.h)
+
+    Owns: the one wall-clock reading every `ts`, `started_at` and
+    `state_since` on the wire comes from, in the agent and in clients.
+*/
+#include "pm_proto.h"
+
+#include <time.h>
+
+double
+pm_wall_clock (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
