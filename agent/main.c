@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,10 +344,28 @@ main (int argc, char *argv [])
         pm_config_destroy (&config);
         return holder ? EXIT_RUNNING : EXIT_RUNTIME;
     }
-    pm_lifecycle_write_config (lifecycle, config->path);
+    //  pmctl finds an agent whose config no longer parses by this file.
     //  Orphans of our services are reparented to us, so we reap them and
-    //  can see their process groups die.
-    prctl (PR_SET_CHILD_SUBREAPER, 1);
+    //  can see their process groups die (and sweep what escaped them).
+    bool claimed = false;
+    if (pm_lifecycle_write_config (lifecycle, config->path) == -1)
+        //  (A path that long is cut in the message, not in the file.)
+        snprintf (err, sizeof err, "cannot write %.900s: %s", paths.config,
+                  strerror (errno));
+    else
+    if (prctl (PR_SET_CHILD_SUBREAPER, 1) == -1)
+        snprintf (err, sizeof err, "prctl PR_SET_CHILD_SUBREAPER: %s",
+                  strerror (errno));
+    else
+        claimed = true;
+    if (!claimed) {
+        if (notify_fd == -1)
+            fprintf (stderr, "pmd: %s\n", err);
+        s_notify (&notify_fd, EXIT_RUNTIME, err);
+        pm_lifecycle_release (&lifecycle);
+        pm_config_destroy (&config);
+        return EXIT_RUNTIME;
+    }
 
     char agent_log [PM_PATH_MAX + 32];
     snprintf (agent_log, sizeof agent_log, "%s/pmd.agent.log",
