@@ -16,6 +16,7 @@
     a fresh file.
 */
 #include "logcap.h"
+#include "fdlimit.h"
 #include "agentlog.h"
 
 #include <errno.h>
@@ -94,6 +95,21 @@ s_mkdirs (const char *dir)
     return 0;
 }
 
+//  Opens a log file for appending, 0600 like the agent's own log
+//  (services' output can hold secrets), and never into the descriptors
+//  kept for clients (fdlimit.h).  Returns the fd, or -1 with errno set.
+static int
+s_open_log (const char *path, int flags)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | flags,
+                   0600);
+    if (fd != -1 && pm_fdlimit_check () == -1) {
+        close (fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 pm_logcap_t *
 pm_logcap_new (zloop_t *loop, const char *service, const char *path,
                const pm_config_log_t *settings, pm_publish_t *pub, char *err,
@@ -110,8 +126,7 @@ pm_logcap_new (zloop_t *loop, const char *service, const char *path,
             return NULL;
         }
     }
-    //  0600, like the agent's own log: services' output can hold secrets.
-    int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int fd = s_open_log (path, 0);
     if (fd == -1) {
         snprintf (err, errlen, "cannot open log file %s: %s", path,
                   strerror (errno));
@@ -191,9 +206,7 @@ s_rotate (pm_logcap_t *self)
     }
     free (from);
     free (to);
-    self->file_fd = open (self->path,
-                          O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC,
-                          0600);
+    self->file_fd = s_open_log (self->path, O_TRUNC);
     if (self->file_fd == -1)
         pm_log_error ("%s: cannot reopen log file %s after rotation: %s",
                       self->service, self->path, strerror (errno));
@@ -566,7 +579,7 @@ pm_logcap_update (pm_logcap_t *self, const char *path,
                 return -1;
             }
         }
-        int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int fd = s_open_log (path, 0);
         if (fd == -1) {
             snprintf (err, errlen, "cannot open log file %s: %s", path,
                       strerror (errno));

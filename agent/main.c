@@ -9,6 +9,7 @@
 #include "agentlog.h"
 #include "control.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "lease.h"
 #include "lifecycle.h"
 #include "publish.h"
@@ -333,6 +334,11 @@ main (int argc, char *argv [])
         return EXIT_RUNTIME;
     }
     zsys_handler_set (NULL);
+    //  Room for many services, and some always left for clients: libzmq
+    //  aborts if an accept finds none (fdlimit.h).
+    if (pm_fdlimit_init (PM_FDLIMIT_RESERVE) == -1)
+        pm_log_warn ("cannot raise the descriptor limit: %s",
+                     strerror (errno));
 
     long holder = 0;
     pm_lifecycle_t *lifecycle = pm_lifecycle_acquire (&paths, &holder, err,

@@ -33,6 +33,7 @@
       before the prctl.
 */
 #include "spawn.h"
+#include "fdlimit.h"
 #include "pm_proto.h"
 
 #include <assert.h>
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,6 +68,7 @@ typedef enum {
     s_STEP_STDIO,             //  detail: the standard stream's fd
     s_STEP_NOTIFY_MOVE,       //  the status pipe out of the notify fd's way
     s_STEP_NOTIFY,            //  detail: the notify fd
+    s_STEP_RLIMIT,
     s_STEP_CHDIR,
     s_STEP_SIGMASK,
     s_STEP_EXEC
@@ -267,63 +270,82 @@ s_child_lift (int *fd, int status_fd)
     *fd = moved;
 }
 
+//  What the child needs, all of it built before fork.
+typedef struct {
+    const pm_config_service_t *spec;
+    char **argv;
+    char **candidates;        /* the paths to try, in order */
+    char **envp;
+    int out_w;                /* becomes stdout */
+    int err_w;                /* becomes stderr */
+    int null_fd;              /* becomes stdin */
+    int status_w;             /* the status pipe's write end */
+    int notify_w;             /* the notify pipe's write end, or -1 */
+    int notify_fd;            /* where notify_w goes (>= 3), or 0 */
+    pid_t agent;              /* our parent, the agent */
+    bool has_limit;           /* limit is the service's RLIMIT_NOFILE */
+    struct rlimit limit;
+} s_child_t;
+
 //  In the child, after fork: only async-signal-safe calls from here on.
 //  The agent's signals stay blocked until just before exec (see the
-//  header); every failure is reported on status_w.
+//  header); every failure is reported on the status pipe.
 static void
-s_child (const pm_config_service_t *spec, char **argv, char **candidates,
-         char **envp, int out_w, int err_w, int null_fd, int status_w,
-         pid_t agent, int notify_w, int notify_fd)
+s_child (s_child_t *c)
 {
     //  The status pipe first, so that every later failure can be told.
-    s_child_lift (&status_w, status_w);
-    s_child_lift (&out_w, status_w);
-    s_child_lift (&err_w, status_w);
-    s_child_lift (&null_fd, status_w);
-    s_child_lift (&notify_w, status_w);
+    s_child_lift (&c->status_w, c->status_w);
+    s_child_lift (&c->out_w, c->status_w);
+    s_child_lift (&c->err_w, c->status_w);
+    s_child_lift (&c->null_fd, c->status_w);
+    s_child_lift (&c->notify_w, c->status_w);
 
     //  Out of the agent's process group and terminal: from here on, no
     //  signal aimed at the agent's group reaches us.
     if (setsid () == -1)
-        s_child_fail (status_w, s_STEP_SETSID, errno, 0);
+        s_child_fail (c->status_w, s_STEP_SETSID, errno, 0);
     //  If the agent is already gone, the death signal would never come.
     if (prctl (PR_SET_PDEATHSIG, SIGKILL) == -1)
-        s_child_fail (status_w, s_STEP_PDEATHSIG, errno, 0);
-    if (getppid () != agent)
-        s_child_fail (status_w, s_STEP_AGENT_GONE, ESRCH, 0);
+        s_child_fail (c->status_w, s_STEP_PDEATHSIG, errno, 0);
+    if (getppid () != c->agent)
+        s_child_fail (c->status_w, s_STEP_AGENT_GONE, ESRCH, 0);
 
     const int targets [3] = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
-    const int sources [3] = { null_fd, out_w, err_w };
+    const int sources [3] = { c->null_fd, c->out_w, c->err_w };
     for (int i = 0; i < 3; i++)
         if (dup2 (sources [i], targets [i]) == -1)
-            s_child_fail (status_w, s_STEP_STDIO, errno, targets [i]);
+            s_child_fail (c->status_w, s_STEP_STDIO, errno, targets [i]);
     //  Everything else is close-on-exec already; make sure of it.
     if (syscall (SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == -1) {
         for (int fd = 3; fd < 1024; fd++)
-            if (fd != status_w)
+            if (fd != c->status_w)
                 fcntl (fd, F_SETFD, FD_CLOEXEC);
     }
     //  The notify pipe goes where the service expects it, after the
     //  close-on-exec sweep (dup2 clears the flag on the new descriptor).
-    if (notify_fd >= 3) {
+    if (c->notify_fd >= 3) {
         //  Keep the status pipe out of the way of the notify descriptor.
-        if (status_w == notify_fd) {
-            int moved = fcntl (status_w, F_DUPFD_CLOEXEC, notify_fd + 1);
+        if (c->status_w == c->notify_fd) {
+            int moved = fcntl (c->status_w, F_DUPFD_CLOEXEC, c->notify_fd + 1);
             if (moved == -1)
-                s_child_fail (status_w, s_STEP_NOTIFY_MOVE, errno,
-                              notify_fd);
-            status_w = moved;
+                s_child_fail (c->status_w, s_STEP_NOTIFY_MOVE, errno,
+                              c->notify_fd);
+            c->status_w = moved;
         }
-        if (notify_w == notify_fd) {
-            if (fcntl (notify_fd, F_SETFD, 0) == -1)
-                s_child_fail (status_w, s_STEP_NOTIFY, errno, notify_fd);
+        if (c->notify_w == c->notify_fd) {
+            if (fcntl (c->notify_fd, F_SETFD, 0) == -1)
+                s_child_fail (c->status_w, s_STEP_NOTIFY, errno, c->notify_fd);
         }
         else
-        if (dup2 (notify_w, notify_fd) == -1)
-            s_child_fail (status_w, s_STEP_NOTIFY, errno, notify_fd);
+        if (dup2 (c->notify_w, c->notify_fd) == -1)
+            s_child_fail (c->status_w, s_STEP_NOTIFY, errno, c->notify_fd);
     }
-    if (chdir (spec->working_dir) == -1)
-        s_child_fail (status_w, s_STEP_CHDIR, errno, 0);
+    //  The service's own descriptor limit, once the setup (under the
+    //  agent's) is done.
+    if (c->has_limit && setrlimit (RLIMIT_NOFILE, &c->limit) == -1)
+        s_child_fail (c->status_w, s_STEP_RLIMIT, errno, 0);
+    if (chdir (c->spec->working_dir) == -1)
+        s_child_fail (c->status_w, s_STEP_CHDIR, errno, 0);
 
     //  Still blocked: SIG_IGN discards whatever is pending (a ^C that
     //  reached us before setsid), then SIG_DFL for the service.  SIGKILL,
@@ -341,14 +363,14 @@ s_child (const pm_config_service_t *spec, char **argv, char **candidates,
     sigset_t none;
     sigemptyset (&none);
     if (sigprocmask (SIG_SETMASK, &none, NULL) == -1)
-        s_child_fail (status_w, s_STEP_SIGMASK, errno, 0);
-    s_child_record (status_w, s_STEP_EXEC_NEXT, 0, 0);
+        s_child_fail (c->status_w, s_STEP_SIGMASK, errno, 0);
+    s_child_record (c->status_w, s_STEP_EXEC_NEXT, 0, 0);
 
     //  execvp's rules: remember EACCES, go on past ENOENT and the like.
     int error = ENOENT;
     bool seen_eacces = false;
-    for (char **path = candidates; *path; path++) {
-        execve (*path, argv, envp);
+    for (char **path = c->candidates; *path; path++) {
+        execve (*path, c->argv, c->envp);
         if (errno == EACCES)
             seen_eacces = true;
         else
@@ -360,7 +382,7 @@ s_child (const pm_config_service_t *spec, char **argv, char **candidates,
     }
     if (seen_eacces && error == ENOENT)
         error = EACCES;
-    s_child_fail (status_w, s_STEP_EXEC, error, 0);
+    s_child_fail (c->status_w, s_STEP_EXEC, error, 0);
 }
 
 //  What each step did, for the messages: "<what>: <strerror>", or with
@@ -376,6 +398,7 @@ static const struct {
     { s_STEP_STDIO, "dup2 onto fd", true },
     { s_STEP_NOTIFY_MOVE, "fcntl F_DUPFD_CLOEXEC above notify_fd", true },
     { s_STEP_NOTIFY, "dup2 onto notify_fd", true },
+    { s_STEP_RLIMIT, "setrlimit RLIMIT_NOFILE", false },
     { s_STEP_SIGMASK, "sigprocmask", false }
 };
 
@@ -511,22 +534,30 @@ pm_spawn_run (const pm_config_service_t *spec,
         snprintf (err, errlen, "pipe: %s", strerror (errno));
         goto done;
     }
+    if (pm_fdlimit_check () == -1) {
+        snprintf (err, errlen, "pipe: %s (the last %d descriptors are kept "
+                  "for clients)", strerror (errno), pm_fdlimit_reserve ());
+        goto done;
+    }
     //  A larger pipe means fewer wakeups for a chatty service; best effort.
     if (!options->quiet)
         fcntl (out_pipe [0], F_SETPIPE_SZ, 256 * 1024);
 
-    pid_t agent = getpid ();
+    s_child_t child = {
+        spec, argv, candidates, envp,
+        options->quiet ? null_fd : out_pipe [1],
+        options->quiet ? null_fd : err_pipe [1],
+        null_fd, status_pipe [1], notify_pipe [1], options->notify_fd,
+        getpid (), false, { 0, 0 }
+    };
+    child.has_limit = pm_fdlimit_for_services (&child.limit) == 0;
     pid_t pid = fork ();
     if (pid == -1) {
         snprintf (err, errlen, "fork: %s", strerror (errno));
         goto done;
     }
     if (pid == 0)
-        s_child (spec, argv, candidates, envp,
-                 options->quiet ? null_fd : out_pipe [1],
-                 options->quiet ? null_fd : err_pipe [1],
-                 null_fd, status_pipe [1], agent, notify_pipe [1],
-                 options->notify_fd);
+        s_child (&child);
 
     close (status_pipe [1]);
     status_pipe [1] = -1;

@@ -36,6 +36,159 @@ from pmtest import AgentTest, Deadline, wait_until, pack
 SLOW = 3.0 if os.environ.get("PM_SANITIZE", "").upper() in ("ON", "1", "TRUE") else 1.0
 
 
+def _open_fds(pid):
+    """The descriptor numbers pid has open."""
+    return {int(fd) for fd in os.listdir("/proc/%d/fd" % pid)}
+
+
+def _limit_for_free(pid, free):
+    """A soft RLIMIT_NOFILE under which pid has exactly `free` descriptor
+    numbers left (the kernel hands out the lowest free number, and none at
+    or above the limit)."""
+    used = _open_fds(pid)
+    limit, left = 0, free
+    while True:
+        if limit not in used:
+            if left == 0:
+                return limit
+            left -= 1
+        limit += 1
+
+
+#  The descriptors the agent keeps free for its clients (agent/fdlimit.h).
+RESERVE = 16
+
+
+class FdTest(AgentTest):
+    """Out of file descriptors."""
+
+    def setUp(self):
+        super().setUp()
+        self.hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+    def set_soft_limit(self, agent, soft):
+        resource.prlimit(agent.pid, resource.RLIMIT_NOFILE, (soft, self.hard))
+
+    def sleepers(self, count):
+        """count processes (ours, not the agent's) to lease the agent to,
+        killed and reaped by pid at the end."""
+        procs = [subprocess.Popen(["sleep", "1000"]) for _ in range(count)]
+
+        def end():
+            for proc in procs:
+                proc.kill()
+                proc.wait(10)
+        self.addCleanup(end)
+        return [proc.pid for proc in procs]
+
+    def test_start_out_of_fds(self):
+        services = "".join(
+            '  s%02d: { command = "sleep 1000"; autostart = false; '
+            'stop_timeout = 1.0; };\n' % i for i in range(20))
+        agent = self.start_agent(services)
+        client = agent.default_client()
+        #  Room for two starts (7 descriptors each while spawning, 2 kept
+        #  for the output pipes) and not a third, besides the reserve.
+        self.set_soft_limit(agent, _limit_for_free(agent.pid, RESERVE + 12))
+        started, failure = [], None
+        for i in range(20):
+            name = "s%02d" % i
+            reply = client.request("start", {"names": [name]},
+                                   timeout=10 * SLOW)
+            if not reply["ok"]:
+                failure = (name, reply)
+                break
+            started.append(name)
+        self.assertIsNotNone(failure, "every start succeeded under the limit")
+        self.assertTrue(started, "not even one start fitted: %r" % (failure,))
+        name, reply = failure
+        result = reply["results"][0]
+        self.assertEqual(result["state"], "failed", reply)
+        self.assertRegex(result["error"],
+                         r"^(pipe|open /dev/null): Too many open files"
+                         r"( \(the last %d descriptors are kept for "
+                         r"clients\))?$" % RESERVE)
+        record = agent.record(name)
+        self.assertEqual(record["state"], "failed", record)
+        self.assertEqual(record["error"], result["error"])
+        #  The agent goes on: clients are served at once, a new one too,
+        #  and the services started before are untouched.
+        deadline = Deadline(2 * SLOW)
+        status = agent.status()
+        self.assertFalse(deadline.passed(), "status took too long")
+        for other in started:
+            self.assertEqual(status[other]["state"], "running", status[other])
+            self.assertTrue(pmtest.pid_alive(status[other]["pid"]))
+        code, out, err = self.run_pmctl("status", name)
+        self.assertEqual(code, 0, (out, err))
+        self.assertIn("Too many open files", out)
+        self.assertTrue(agent.alive())
+        #  Descriptors freed (two services stopped), the same start works.
+        for other in started[:2]:
+            self.assertTrue(client.request("stop", {"names": [other]},
+                                           timeout=10 * SLOW)["ok"])
+        reply = client.request("start", {"names": [name]}, timeout=10 * SLOW)
+        self.assertTrue(reply["ok"], reply)
+
+    def test_clients_keep_the_last_descriptors(self):
+        """libzmq aborts the process when accept fails with EMFILE, so the
+        agent must never take the last descriptors itself: here leases
+        (a pidfd each) take them one by one until one is refused, and a
+        new client is still accepted and answered."""
+        agent = self.start_agent("")
+        pids = self.sleepers(RESERVE + 16)
+        self.set_soft_limit(agent, _limit_for_free(agent.pid, RESERVE + 8))
+        refused = None
+        for pid in pids:
+            reply = agent.request("lease", {"pid": pid})
+            if not reply["ok"]:
+                refused = reply
+                break
+        self.assertIsNotNone(refused, "every lease fitted")
+        self.assertIn("Too many open files", refused["error"]["message"])
+        for _ in range(3):
+            code, out, err = self.run_pmctl("status")
+            self.assertEqual(code, 0, (out, err, agent.logs_tail()))
+        self.assertTrue(agent.alive(), agent.logs_tail())
+
+    def test_services_get_the_limit_the_agent_started_with(self):
+        """The agent raises its own soft limit to the hard one (room for
+        many services), and services get the limit it started with."""
+        if self.hard == resource.RLIM_INFINITY or self.hard < 2048:
+            self.skipTest("the hard limit (%s) leaves nothing to raise to"
+                          % self.hard)
+        saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1000, self.hard))
+        try:
+            agent = self.start_agent('  limit: { command = "ulimit -n"; };\n')
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+        agent.wait_state("limit", "completed")
+        self.assertEqual(agent.service_log("limit"), b"1000\n")
+        self.assertEqual(resource.prlimit(agent.pid, resource.RLIMIT_NOFILE),
+                         (self.hard, self.hard))
+
+    def test_notify_fd_over_the_limit(self):
+        """A child-side setup failure other than exec: the notify
+        descriptor cannot be placed.  The start fails with the step
+        named, and the agent goes on."""
+        agent = self.start_agent("""\
+  notified: { command = "sleep 1000"; autostart = false;
+              ready: { notify_fd = 200; }; };
+  plain:    { command = "sleep 1000"; autostart = false; stop_timeout = 1.0; };
+""")
+        self.set_soft_limit(agent, 150)
+        reply = agent.request("start", {"names": ["notified"]})
+        self.assertFalse(reply["ok"], reply)
+        self.assertEqual(reply["results"][0]["state"], "failed", reply)
+        want = "dup2 onto notify_fd 200: Bad file descriptor"
+        self.assertEqual(reply["results"][0]["error"], want)
+        record = agent.record("notified")
+        self.assertEqual((record["state"], record["error"], record["pid"]),
+                         ("failed", want, None))
+        self.assertTrue(agent.request("start", {"names": ["plain"]})["ok"])
+
+
 class RundirTest(AgentTest):
 
     def test_config_file_cannot_be_written(self):
