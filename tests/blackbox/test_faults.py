@@ -210,5 +210,88 @@ class RundirTest(AgentTest):
         self.assertFalse(os.path.exists(agent.lockfile))
 
 
+class ClientFaultTest(AgentTest):
+    """Clients that misbehave; the others are served promptly."""
+
+    SERVICES = """\
+  a:    { command = "sleep 1000"; stop_timeout = 1.0; };
+  slow: { command = "./slow.sh"; autostart = false; stop_timeout = 1.0;
+          ready: { log = "^up$"; interval = 0.1; }; };
+"""
+
+    def setUp(self):
+        super().setUp()
+        #  Ready a second after it starts.
+        self.script("slow.sh", "sleep 1\necho up\nexec sleep 1000\n")
+
+    def assert_prompt(self, agent, bound=2.0):
+        """A fresh client's status is answered within bound (x SLOW)."""
+        other = agent.client()
+        start = time.monotonic()
+        reply = other.request("status", timeout=bound * SLOW)
+        self.assertTrue(reply["ok"], reply)
+        return time.monotonic() - start
+
+    def test_garbage(self):
+        agent = self.start_agent(self.SERVICES)
+        agent.wait_state("a", "running")
+        rogue = agent.client()
+        frames = [b"", b"\xc1" * 100, os.urandom(4096), b"\x80",
+                  pack({"v": 1, "id": 1, "cmd": 7}),
+                  pack({"v": 1, "id": 2, "cmd": "start",
+                        "args": {"names": [b"\xff" * 40]}})]
+        for i in range(200):
+            rogue.send_frames([frames[i % len(frames)],
+                               frames[(i + 1) % len(frames)]])
+            rogue.send_frames([os.urandom(i + 1)])
+        self.assert_prompt(agent)
+        #  The rogue itself got answers (errors), and nothing changed.
+        self.assertTrue(rogue.sock.poll(int(5000 * SLOW)))
+        self.assertEqual(agent.record("a")["state"], "running")
+        self.assertTrue(agent.alive())
+
+    def test_disconnect_during_a_parked_start(self):
+        agent = self.start_agent(self.SERVICES)
+        leaving = agent.client()
+        leaving.send("start", {"names": ["slow"], "wait": "running"})
+        #  Parked (slow is starting), then the client is gone.
+        agent.wait_state("slow", "starting", timeout=5 * SLOW)
+        leaving.close()
+        self.assert_prompt(agent)
+        #  The answer to nobody goes out when slow is ready; the agent
+        #  goes on.
+        agent.wait_state("slow", "running", timeout=10 * SLOW)
+        self.assert_prompt(agent)
+        self.assertTrue(agent.alive())
+
+    def test_replies_never_read(self):
+        agent = self.start_agent(self.SERVICES)
+        agent.wait_state("a", "running")
+        deaf = agent.client()
+        #  Its own queue holds one reply; the agent's queue to it fills
+        #  next, and the agent must drop rather than wait.
+        deaf.sock.rcvhwm = 1
+        deadline = Deadline(30 * SLOW)
+        sent = checked = 0
+        while sent < 10000:
+            try:
+                deaf.sock.send(pack({"v": 1, "id": sent + 1, "cmd": "status"}),
+                               zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:
+                self.assertFalse(deadline.passed(), "the agent stopped "
+                                 "taking requests after %d" % sent)
+                time.sleep(0.001)
+            if sent - checked >= 1000:
+                checked = sent
+                self.assert_prompt(agent)
+        #  Every request taken (the last has been answered, or dropped)
+        #  while others are served.
+        self.assert_prompt(agent)
+        self.assertTrue(agent.alive())
+        reply = agent.request("start", {"names": ["slow"], "wait": "none"})
+        self.assertTrue(reply["ok"], reply)
+
+
 if __name__ == "__main__":
     pmtest.main()
