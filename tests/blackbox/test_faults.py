@@ -210,6 +210,121 @@ class RundirTest(AgentTest):
         self.assertFalse(os.path.exists(agent.lockfile))
 
 
+class AgentKilledTest(AgentTest):
+    """SIGKILL of the agent at a bad moment; the next pmd starts clean."""
+
+    def old_run(self, agent):
+        """Every live process of the run of agent (dead now) that is still
+        around: our descendants, apart from the agents still running and
+        what they run."""
+        live_agents = {a.pid for a in self.agents if a.alive()}
+        procs = pmtest.descendants()
+        below_live = set()
+        for pid in live_agents:
+            below_live |= set(pmtest.descendants(pid))
+        return {p: s for p, s in procs.items()
+                if s[0] not in ("Z", "X") and p not in live_agents
+                and p not in below_live}
+
+    def kill_agent(self, agent):
+        os.kill(agent.pid, signal.SIGKILL)
+        agent.wait_exit(5 * SLOW)
+
+    def restart_clean(self, old, config):
+        """Starts the next pmd for config and checks that it took over
+        and that nothing of old's run survives."""
+        new = self.start_agent(config=config, timeout=10 * SLOW)
+        hello = new.request("hello")
+        self.assertEqual(hello["pid"], new.pid)
+        with open(new.pidfile) as f:
+            self.assertEqual(int(f.read()), new.pid)
+
+        def gone():
+            pmtest.reap_zombie_children(skip={a.pid for a in self.agents})
+            return not self.old_run(old)
+        try:
+            wait_until(gone, 5 * SLOW, what="the old run's processes to die")
+        except AssertionError:
+            self.fail("left by the killed agent: %s"
+                      % pmtest.describe(self.old_run(old)))
+        return new
+
+    #  A service with a grandchild that outlives the death signal of its
+    #  parent, so that only the next agent's sweep can end it.
+    FAMILY = 'command = "sleep 1000 & exec sleep 1001"; stop_timeout = 1.0;'
+
+    def test_killed_during_a_reload(self):
+        path = self.config("""\
+  stubborn: { command = "./stubborn.sh"; stop_timeout = 30.0; };
+  family:   { %s };
+""" % self.FAMILY)
+        self.script("stubborn.sh", 'trap "" TERM\nsleep 1000 &\n'
+                    'echo up\nwait\n')
+        agent = self.start_agent(config=path)
+        for name in ("stubborn", "family"):
+            agent.wait_state(name, "running", timeout=10 * SLOW)
+        sub = agent.subscribe()
+        #  The new config drops stubborn, which ignores SIGTERM: the
+        #  reload waits for its stop_timeout, and the agent dies then.
+        self.config("""\
+  family: { %s };
+  fresh:  { command = "sleep 1002"; stop_timeout = 1.0; };
+""" % self.FAMILY)
+        client = agent.client()
+        client.send("reload")
+        sub.wait_for(lambda e: e.get("service") == "stubborn"
+                     and e.get("new") == "stopping", timeout=10 * SLOW,
+                     what="stubborn stopping")
+        self.assertTrue(pmtest.descendants(agent.pid))
+        self.kill_agent(agent)
+        new = self.restart_clean(agent, path)
+        new.wait_state("fresh", "running", timeout=10 * SLOW)
+        self.assertNotIn("stubborn", new.status())
+
+    def test_killed_during_a_start_of_100(self):
+        services = "".join('  s%03d: { %s autostart = false; };\n'
+                           % (i, self.FAMILY) for i in range(100))
+        path = self.config(services)
+        agent = self.start_agent(config=path)
+        client = agent.client()
+        client.send("start", {"all": True, "wait": "none"})
+        #  Killed once some of the hundred run, typically long before all.
+        wait_until(lambda: len(pmtest.descendants(agent.pid)) >= 10,
+                   10 * SLOW, interval=0.001, what="the first services")
+        self.kill_agent(agent)
+        new = self.restart_clean(agent, path)
+        status = new.status()
+        self.assertEqual(len(status), 101)
+        self.assertEqual({r["state"] for n, r in status.items()},
+                         {"inactive"}, status)
+        reply = new.request("start", {"names": ["s000", "s099"]},
+                            timeout=10 * SLOW)
+        self.assertTrue(reply["ok"], reply)
+
+    def test_killed_during_a_log_burst(self):
+        #  The writer ignores SIGPIPE: the end of its pipe does not stop
+        #  it, and it is not the agent's child, so no death signal either.
+        self.script("burst.sh", 'trap "" PIPE\n'
+                    '(while :; do echo "burst line of some length"; done) &\n'
+                    'exec sleep 1000\n')
+        path = self.config('  burst: { command = "./burst.sh"; '
+                           'stop_timeout = 1.0; };\n'
+                           '  later: { command = "echo later-run"; '
+                           'autostart = false; };\n')
+        agent = self.start_agent(config=path)
+        log = self.path("logs", "burst.log")
+        wait_until(lambda: os.path.exists(log)
+                   and os.path.getsize(log) > 256 * 1024, 10 * SLOW,
+                   what="a burst of output in %s" % log)
+        self.kill_agent(agent)
+        new = self.restart_clean(agent, path)
+        new.wait_state("burst", "running", timeout=10 * SLOW)
+        #  The log goes on under the new agent.
+        self.assertTrue(new.request("start", {"names": ["later"]})["ok"])
+        wait_until(lambda: b"later-run" in pmtest.read_bytes(
+            self.path("logs", "later.log")), 5 * SLOW, what="later's log")
+
+
 class ClientFaultTest(AgentTest):
     """Clients that misbehave; the others are served promptly."""
 
