@@ -4,9 +4,10 @@
     - a failure in the child: the status pipe is close-on-exec and stays
       open in the child until exec.  Every step that can fail in the child
       (setsid, the death signal, the standard streams, the notify
-      descriptor, chdir, the signal mask, exec) writes one record, its
-      step, errno and detail, and exits; the parent turns it into a start
-      failure naming the step ("chdir /srv/x: No such file or directory").
+      descriptor, the descriptor limit, chdir, the signal mask, exec)
+      writes one record, its step, errno and detail, and exits; the
+      parent turns it into a start failure naming the step ("chdir
+      /srv/x: No such file or directory").
       Just before exec the child writes a "reached exec" record.  So the
       end of the pipe means success only after that record: an end without
       it is a child that died during its setup (a SIGKILL, a crash), and a
@@ -31,6 +32,10 @@
     - agent death: the direct child gets SIGKILL if the agent dies
       (PR_SET_PDEATHSIG), checked against the race where the agent died
       before the prctl.
+    - descriptors running out: the parent's pipes are checked against
+      the reserve kept for libzmq (fdlimit.h) before fork, and the child
+      drops from the agent's raised RLIMIT_NOFILE to the service's after
+      its own descriptor setup, which needed the agent's.
 */
 #include "spawn.h"
 #include "fdlimit.h"
