@@ -4,7 +4,9 @@
     (ZMQ_MAXMSGSIZE), the decoder validates every field, names are all
     checked before anything is done, and a bad request gets an error reply
     that echoes its id when one could be read.  Nothing here blocks: a
-    command that waits is parked in the supervisor with its envelope.
+    command that waits is parked in the supervisor with its envelope, and
+    a reply to a client whose queue is full (it does not read) or who is
+    gone is dropped, never waited for.
 */
 #include "control.h"
 #include "agentlog.h"
@@ -323,7 +325,14 @@ pm_control_new (zloop_t *loop, pm_supervisor_t *sup,
     //  which drops the connection of whoever sent them.
     zsock_set_maxmsgsize (router, 2 * PM_FRAME_MAX);
     zsock_set_linger (router, 1000);
-    zsock_set_sndhwm (router, 10000);
+    //  A client that never reads its replies must not stall the agent:
+    //  once sndhwm replies wait for it (PROTOCOL.md 1.4), a ROUTER that is
+    //  not "mandatory" drops the next ones (zmsg_send still returns 0),
+    //  where a mandatory one would block the loop in zmsg_send.  Off is
+    //  libzmq's default; said here so that nobody turns it on for its
+    //  better errors.
+    zsock_set_sndhwm (router, 1000);
+    zsock_set_router_mandatory (router, 0);
     if (zsock_bind (router, "%s", info->control) == -1) {
         snprintf (err, errlen, "cannot bind control socket %s: %s",
                   info->control, zmq_strerror (zmq_errno ()));

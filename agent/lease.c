@@ -6,6 +6,7 @@
 */
 #include "lease.h"
 #include "agentlog.h"
+#include "fdlimit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -101,6 +102,10 @@ pm_leases_add (pm_leases_t *self, pid_t pid, char *err, size_t errlen)
         return -1;
     }
     int fd = s_pidfd_open (pid);
+    if (fd != -1 && pm_fdlimit_check () == -1) {
+        close (fd);
+        fd = -1;
+    }
     if (fd == -1) {
         if (errno == ESRCH)
             snprintf (err, errlen, "no process %d", (int) pid);

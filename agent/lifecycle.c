@@ -269,32 +269,65 @@ pm_lifecycle_acquire (const pm_paths_t *paths, long *holder, char *err,
     return self;
 }
 
+//  Replaces path with text: a temporary file beside it, then rename, so a
+//  reader (pmctl, another agent) sees the old content or the new, never
+//  half of it.  No fsync: the runtime directory is volatile by design
+//  (a reboot empties XDG_RUNTIME_DIR, and a dead agent's files are
+//  rewritten by the next), so only atomicity matters.  Returns 0, or -1
+//  with errno set; the temporary file is removed on failure.
+static int
+s_write_atomic (const char *path, const char *text)
+{
+    char temp [PM_PATH_MAX + 48];
+    if ((size_t) snprintf (temp, sizeof temp, "%s.tmp", path) >= sizeof temp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd == -1)
+        return -1;
+    size_t size = strlen (text), done = 0;
+    while (done < size) {
+        ssize_t rc = write (fd, text + done, size - done);
+        if (rc == -1 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            if (rc == 0)
+                errno = EIO;
+            break;
+        }
+        done += (size_t) rc;
+    }
+    int error = done == size ? 0 : errno;
+    if (close (fd) == -1 && !error)
+        error = errno;
+    if (!error && rename (temp, path) == -1)
+        error = errno;
+    if (error) {
+        unlink (temp);
+        errno = error;
+        return -1;
+    }
+    return 0;
+}
+
 int
 pm_lifecycle_write_config (pm_lifecycle_t *self, const char *path)
 {
-    FILE *file = fopen (self->paths.config, "we");
-    if (!file)
+    char text [PM_PATH_MAX + 2];
+    if ((size_t) snprintf (text, sizeof text, "%s\n", path) >= sizeof text) {
+        errno = ENAMETOOLONG;
         return -1;
-    fprintf (file, "%s\n", path);
-    return fclose (file) == 0 ? 0 : -1;
+    }
+    return s_write_atomic (self->paths.config, text);
 }
 
 int
 pm_lifecycle_write_pid (pm_lifecycle_t *self)
 {
-    //  Write a temporary file and rename it, so a reader never sees a
-    //  half-written pid.
-    char temp [sizeof self->paths.pidfile + 8];
-    snprintf (temp, sizeof temp, "%s.tmp", self->paths.pidfile);
-    FILE *file = fopen (temp, "we");
-    if (!file)
-        return -1;
-    fprintf (file, "%ld\n", (long) getpid ());
-    if (fclose (file) != 0 || rename (temp, self->paths.pidfile) == -1) {
-        unlink (temp);
-        return -1;
-    }
-    return 0;
+    char text [32];
+    snprintf (text, sizeof text, "%ld\n", (long) getpid ());
+    return s_write_atomic (self->paths.pidfile, text);
 }
 
 void

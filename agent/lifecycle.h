@@ -40,10 +40,13 @@ int pm_lifecycle_kill_marked (const char *dir, const char *service,
                               bool descendants);
 
 /*  Writes the config file's absolute path to <dir>/config, so a client
-    whose copy of the file no longer parses can still find the agent. */
+    whose copy of the file no longer parses can still find the agent.
+    Atomic (a temporary file renamed over it).  Returns 0, or -1 with
+    errno set. */
 int pm_lifecycle_write_config (pm_lifecycle_t *self, const char *path);
 
-/*  Rewrites the pid file (after a fork into the background). */
+/*  Rewrites the pid file (after a fork into the background), atomically
+    like the config file.  Returns 0, or -1 with errno set. */
 int pm_lifecycle_write_pid (pm_lifecycle_t *self);
 
 /*  Removes the socket files, the pid file and the lock file, then drops

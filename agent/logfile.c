@@ -16,6 +16,7 @@
     overwritten, the file grows past its limit instead.
 */
 #include "logfile.h"
+#include "fdlimit.h"
 #include "agentlog.h"
 
 #include <assert.h>
@@ -81,9 +82,14 @@ s_open (const char *path, int flags, char *err, size_t errlen)
             return -1;
         }
     }
-    //  0600, like the agent's own log: services' output can hold secrets.
+    //  0600, like the agent's own log: services' output can hold secrets;
+    //  never into the descriptors kept for clients (fdlimit.h).
     int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | flags,
                    0600);
+    if (fd != -1 && pm_fdlimit_check () == -1) {
+        close (fd);
+        fd = -1;
+    }
     if (fd == -1)
         snprintf (err, errlen, "cannot open log file %s: %s", path,
                   strerror (errno));

@@ -10,6 +10,7 @@
 #include "control.h"
 #include "echo.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "lease.h"
 #include "lifecycle.h"
 #include "publish.h"
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +327,11 @@ main (int argc, char *argv [])
         return EXIT_RUNTIME;
     }
     zsys_handler_set (NULL);
+    //  Room for many services, and some always left for clients: libzmq
+    //  aborts if an accept finds none (fdlimit.h).
+    if (pm_fdlimit_init (PM_FDLIMIT_RESERVE) == -1)
+        pm_log_warn ("cannot raise the descriptor limit: %s",
+                     strerror (errno));
 
     long holder = 0;
     pm_lifecycle_t *lifecycle = pm_lifecycle_acquire (&paths, &holder, err,
@@ -336,10 +343,28 @@ main (int argc, char *argv [])
         pm_config_destroy (&config);
         return holder ? EXIT_RUNNING : EXIT_RUNTIME;
     }
-    pm_lifecycle_write_config (lifecycle, config->path);
+    //  pmctl finds an agent whose config no longer parses by this file.
     //  Orphans of our services are reparented to us, so we reap them and
-    //  can see their process groups die.
-    prctl (PR_SET_CHILD_SUBREAPER, 1);
+    //  can see their process groups die (and sweep what escaped them).
+    bool claimed = false;
+    if (pm_lifecycle_write_config (lifecycle, config->path) == -1)
+        //  (A path that long is cut in the message, not in the file.)
+        snprintf (err, sizeof err, "cannot write %.900s: %s", paths.config,
+                  strerror (errno));
+    else
+    if (prctl (PR_SET_CHILD_SUBREAPER, 1) == -1)
+        snprintf (err, sizeof err, "prctl PR_SET_CHILD_SUBREAPER: %s",
+                  strerror (errno));
+    else
+        claimed = true;
+    if (!claimed) {
+        if (notify_fd == -1)
+            fprintf (stderr, "pmd: %s\n", err);
+        s_notify (&notify_fd, EXIT_RUNTIME, err);
+        pm_lifecycle_release (&lifecycle);
+        pm_config_destroy (&config);
+        return EXIT_RUNTIME;
+    }
 
     char agent_log [PM_PATH_MAX + 32];
     snprintf (agent_log, sizeof agent_log, "%s/pmd.agent.log",

@@ -15,6 +15,7 @@
     exit 0 passes; on timeout the group gets SIGKILL.
 */
 #include "probe.h"
+#include "fdlimit.h"
 #include "agentlog.h"
 #include "spawn.h"
 #include "timer.h"
@@ -252,6 +253,10 @@ s_attempt_connect (pm_probe_t *self)
     char error [256];
     self->sock = socket (self->config->addr.ss_family,
                          SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (self->sock != -1 && pm_fdlimit_check () == -1) {
+        close (self->sock);
+        self->sock = -1;
+    }
     if (self->sock == -1) {
         snprintf (error, sizeof error, "socket: %s", strerror (errno));
         s_attempt_done (self, false, error);

@@ -1,22 +1,45 @@
 /*  spawn.c - fork/exec of a service (spawn.h)
 
     The races closed here:
-    - exec failure: a close-on-exec pipe stays open in the child until exec
-      succeeds (closing it) or fails (the child writes the step and errno).
-      The parent's read returns 0 bytes on success.
-    - signals: the agent keeps its signals blocked (signalfd); the child
-      resets every disposition and unblocks all before exec, so services
-      start with a clean slate.
+    - a failure in the child: the status pipe is close-on-exec and stays
+      open in the child until exec.  Every step that can fail in the child
+      (setsid, the death signal, the standard streams, the notify
+      descriptor, the descriptor limit, chdir, the signal mask, exec)
+      writes one record, its step, errno and detail, and exits; the
+      parent turns it into a start failure naming the step ("chdir
+      /srv/x: No such file or directory").
+      Just before exec the child writes a "reached exec" record.  So the
+      end of the pipe means success only after that record: an end without
+      it is a child that died during its setup (a SIGKILL, a crash), and a
+      failed start too, never a service that seems to run.
+    - signals: the agent keeps its signals blocked (signalfd), and the
+      child keeps them blocked through its whole setup.  Until setsid it
+      is still in the agent's process group, so a terminal's ^C (or a
+      kill of the group) aimed at the agent reaches it too; blocked, such
+      a signal stays pending instead of killing it before exec.  After
+      setsid, every disposition goes to SIG_IGN (which discards what is
+      pending: it was meant for the agent's group) and back to SIG_DFL;
+      the mask is emptied last, just before exec, so services start with
+      a clean slate.
     - fork in a threaded process (libzmq has I/O threads): everything the
       child needs (argv, envp, candidate paths) is built before fork; the
       child only calls async-signal-safe functions.
     - leaked descriptors: every agent fd is close-on-exec; the child also
-      marks everything above stderr close-on-exec as a second guard.
+      marks everything above stderr close-on-exec as a second guard.  Our
+      descriptors that sit on 0, 1 or 2 (an agent started with a standard
+      stream closed) are moved up first, so the dup2s onto the standard
+      streams cannot clobber them.
     - agent death: the direct child gets SIGKILL if the agent dies
       (PR_SET_PDEATHSIG), checked against the race where the agent died
       before the prctl.
+    - descriptors running out: the parent's pipes are checked against
+      the reserve kept for libzmq (fdlimit.h) before fork, and the child
+      drops from the agent's raised RLIMIT_NOFILE to the service's after
+      its own descriptor setup, which needed the agent's.
 */
 #include "spawn.h"
+#include "fdlimit.h"
+#include "pm_proto.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -28,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,12 +62,28 @@ extern char **environ;
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-enum { s_STEP_CHDIR = 1, s_STEP_EXEC = 2, s_STEP_SETUP = 3 };
+//  What the child reports on the status pipe, one record per write (a
+//  record is far below PIPE_BUF, so it arrives whole or not at all).
+typedef enum {
+    s_STEP_EXEC_NEXT = 0,     //  setup done, exec comes next: not a failure
+    s_STEP_MOVE,              //  moving one of our fds off 0, 1 or 2
+    s_STEP_SETSID,
+    s_STEP_PDEATHSIG,
+    s_STEP_AGENT_GONE,        //  the agent died before the prctl
+    s_STEP_STDIO,             //  detail: the standard stream's fd
+    s_STEP_NOTIFY_MOVE,       //  the status pipe out of the notify fd's way
+    s_STEP_NOTIFY,            //  detail: the notify fd
+    s_STEP_RLIMIT,
+    s_STEP_CHDIR,
+    s_STEP_SIGMASK,
+    s_STEP_EXEC
+} s_step_t;
 
 typedef struct {
-    int step;
-    int error;
-} s_failure_t;
+    int step;                 /* s_step_t */
+    int error;                /* errno, 0 for s_STEP_EXEC_NEXT */
+    int detail;               /* a descriptor number, or 0 */
+} s_record_t;
 
 //  Words that only a shell understands: builtins and keywords.
 static const char *s_shell_words [] = {
@@ -207,72 +247,135 @@ s_candidates (const char *file, char **envp)
 }
 
 static void
-s_child_fail (int status_fd, int step, int error)
+s_child_record (int status_fd, s_step_t step, int error, int detail)
 {
-    s_failure_t failure = { step, error };
-    ssize_t rc = write (status_fd, &failure, sizeof failure);
-    (void) rc;
+    s_record_t record = { (int) step, error, detail };
+    ssize_t rc;
+    do
+        rc = write (status_fd, &record, sizeof record);
+    while (rc == -1 && errno == EINTR);
+}
+
+static void
+s_child_fail (int status_fd, s_step_t step, int error, int detail)
+{
+    s_child_record (status_fd, step, error, detail);
     _exit (127);
 }
 
-//  In the child, after fork: only async-signal-safe calls from here on.
+//  Moves *fd above the standard streams if it sits on one of them.
 static void
-s_child (const pm_config_service_t *spec, char **argv, char **candidates,
-         char **envp, int out_w, int err_w, int null_fd, int status_w,
-         pid_t agent, int notify_w, int notify_fd)
+s_child_lift (int *fd, int status_fd)
 {
-    //  Dispositions back to default, then unblock everything.
-    struct sigaction dfl;
-    memset (&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++)
-        sigaction (sig, &dfl, NULL);
-    sigset_t none;
-    sigemptyset (&none);
-    sigprocmask (SIG_SETMASK, &none, NULL);
+    if (*fd < 0 || *fd > STDERR_FILENO)
+        return;
+    int moved = fcntl (*fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    if (moved == -1)
+        s_child_fail (status_fd, s_STEP_MOVE, errno, *fd);
+    *fd = moved;
+}
 
+//  What the child needs, all of it built before fork.
+typedef struct {
+    const pm_config_service_t *spec;
+    char **argv;
+    char **candidates;        /* the paths to try, in order */
+    char **envp;
+    int out_w;                /* becomes stdout */
+    int err_w;                /* becomes stderr */
+    int null_fd;              /* becomes stdin */
+    int status_w;             /* the status pipe's write end */
+    int notify_w;             /* the notify pipe's write end, or -1 */
+    int notify_fd;            /* where notify_w goes (>= 3), or 0 */
+    pid_t agent;              /* our parent, the agent */
+    bool has_limit;           /* limit is the service's RLIMIT_NOFILE */
+    struct rlimit limit;
+} s_child_t;
+
+//  In the child, after fork: only async-signal-safe calls from here on.
+//  The agent's signals stay blocked until just before exec (see the
+//  header); every failure is reported on the status pipe.
+static void
+s_child (s_child_t *c)
+{
+    //  The status pipe first, so that every later failure can be told.
+    s_child_lift (&c->status_w, c->status_w);
+    s_child_lift (&c->out_w, c->status_w);
+    s_child_lift (&c->err_w, c->status_w);
+    s_child_lift (&c->null_fd, c->status_w);
+    s_child_lift (&c->notify_w, c->status_w);
+
+    //  Out of the agent's process group and terminal: from here on, no
+    //  signal aimed at the agent's group reaches us.
     if (setsid () == -1)
-        s_child_fail (status_w, s_STEP_SETUP, errno);
+        s_child_fail (c->status_w, s_STEP_SETSID, errno, 0);
     //  If the agent is already gone, the death signal would never come.
-    if (prctl (PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid () != agent)
-        s_child_fail (status_w, s_STEP_SETUP, ESRCH);
+    if (prctl (PR_SET_PDEATHSIG, SIGKILL) == -1)
+        s_child_fail (c->status_w, s_STEP_PDEATHSIG, errno, 0);
+    if (getppid () != c->agent)
+        s_child_fail (c->status_w, s_STEP_AGENT_GONE, ESRCH, 0);
 
-    if (dup2 (null_fd, STDIN_FILENO) == -1
-    ||  dup2 (out_w, STDOUT_FILENO) == -1
-    ||  dup2 (err_w, STDERR_FILENO) == -1)
-        s_child_fail (status_w, s_STEP_SETUP, errno);
+    const int targets [3] = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
+    const int sources [3] = { c->null_fd, c->out_w, c->err_w };
+    for (int i = 0; i < 3; i++)
+        if (dup2 (sources [i], targets [i]) == -1)
+            s_child_fail (c->status_w, s_STEP_STDIO, errno, targets [i]);
     //  Everything else is close-on-exec already; make sure of it.
     if (syscall (SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == -1) {
         for (int fd = 3; fd < 1024; fd++)
-            if (fd != status_w)
+            if (fd != c->status_w)
                 fcntl (fd, F_SETFD, FD_CLOEXEC);
     }
     //  The notify pipe goes where the service expects it, after the
     //  close-on-exec sweep (dup2 clears the flag on the new descriptor).
-    if (notify_fd >= 3) {
+    if (c->notify_fd >= 3) {
         //  Keep the status pipe out of the way of the notify descriptor.
-        if (status_w == notify_fd) {
-            int moved = fcntl (status_w, F_DUPFD_CLOEXEC, notify_fd + 1);
+        if (c->status_w == c->notify_fd) {
+            int moved = fcntl (c->status_w, F_DUPFD_CLOEXEC, c->notify_fd + 1);
             if (moved == -1)
-                _exit (127);
-            status_w = moved;
+                s_child_fail (c->status_w, s_STEP_NOTIFY_MOVE, errno,
+                              c->notify_fd);
+            c->status_w = moved;
         }
-        if (notify_w == notify_fd) {
-            if (fcntl (notify_fd, F_SETFD, 0) == -1)
-                s_child_fail (status_w, s_STEP_SETUP, errno);
+        if (c->notify_w == c->notify_fd) {
+            if (fcntl (c->notify_fd, F_SETFD, 0) == -1)
+                s_child_fail (c->status_w, s_STEP_NOTIFY, errno, c->notify_fd);
         }
         else
-        if (dup2 (notify_w, notify_fd) == -1)
-            s_child_fail (status_w, s_STEP_SETUP, errno);
+        if (dup2 (c->notify_w, c->notify_fd) == -1)
+            s_child_fail (c->status_w, s_STEP_NOTIFY, errno, c->notify_fd);
     }
-    if (chdir (spec->working_dir) == -1)
-        s_child_fail (status_w, s_STEP_CHDIR, errno);
+    //  The service's own descriptor limit, once the setup (under the
+    //  agent's) is done.
+    if (c->has_limit && setrlimit (RLIMIT_NOFILE, &c->limit) == -1)
+        s_child_fail (c->status_w, s_STEP_RLIMIT, errno, 0);
+    if (chdir (c->spec->working_dir) == -1)
+        s_child_fail (c->status_w, s_STEP_CHDIR, errno, 0);
+
+    //  Still blocked: SIG_IGN discards whatever is pending (a ^C that
+    //  reached us before setsid), then SIG_DFL for the service.  SIGKILL,
+    //  SIGSTOP and the C library's own signals refuse; that is fine.
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    for (int sig = 1; sig < NSIG; sig++) {
+        action.sa_handler = SIG_IGN;
+        sigaction (sig, &action, NULL);
+        action.sa_handler = SIG_DFL;
+        sigaction (sig, &action, NULL);
+    }
+    //  Last: from here a signal kills us with its default action, as it
+    //  would the service.
+    sigset_t none;
+    sigemptyset (&none);
+    if (sigprocmask (SIG_SETMASK, &none, NULL) == -1)
+        s_child_fail (c->status_w, s_STEP_SIGMASK, errno, 0);
+    s_child_record (c->status_w, s_STEP_EXEC_NEXT, 0, 0);
 
     //  execvp's rules: remember EACCES, go on past ENOENT and the like.
     int error = ENOENT;
     bool seen_eacces = false;
-    for (char **path = candidates; *path; path++) {
-        execve (*path, argv, envp);
+    for (char **path = c->candidates; *path; path++) {
+        execve (*path, c->argv, c->envp);
         if (errno == EACCES)
             seen_eacces = true;
         else
@@ -284,7 +387,101 @@ s_child (const pm_config_service_t *spec, char **argv, char **candidates,
     }
     if (seen_eacces && error == ENOENT)
         error = EACCES;
-    s_child_fail (status_w, s_STEP_EXEC, error);
+    s_child_fail (c->status_w, s_STEP_EXEC, error, 0);
+}
+
+//  What each step did, for the messages: "<what>: <strerror>", or with
+//  the record's descriptor, "<what> <fd>: <strerror>".
+static const struct {
+    s_step_t step;
+    const char *what;
+    bool with_fd;
+} s_steps [] = {
+    { s_STEP_MOVE, "fcntl F_DUPFD_CLOEXEC of fd", true },
+    { s_STEP_SETSID, "setsid", false },
+    { s_STEP_PDEATHSIG, "prctl PR_SET_PDEATHSIG", false },
+    { s_STEP_STDIO, "dup2 onto fd", true },
+    { s_STEP_NOTIFY_MOVE, "fcntl F_DUPFD_CLOEXEC above notify_fd", true },
+    { s_STEP_NOTIFY, "dup2 onto notify_fd", true },
+    { s_STEP_RLIMIT, "setrlimit RLIMIT_NOFILE", false },
+    { s_STEP_SIGMASK, "sigprocmask", false }
+};
+
+//  The start failure that a child's record tells, in err.
+static void
+s_describe (const s_record_t *record, const pm_config_service_t *spec,
+            const char *program, char *err, size_t errlen)
+{
+    const char *why = strerror (record->error);
+    if (record->step == s_STEP_CHDIR) {
+        snprintf (err, errlen, "chdir %s: %s", spec->working_dir, why);
+        return;
+    }
+    if (record->step == s_STEP_EXEC) {
+        snprintf (err, errlen, "exec %s: %s", program, why);
+        return;
+    }
+    if (record->step == s_STEP_AGENT_GONE) {
+        snprintf (err, errlen, "the agent exited while the process was "
+                  "being set up");
+        return;
+    }
+    for (size_t i = 0; i < sizeof s_steps / sizeof *s_steps; i++)
+        if ((int) s_steps [i].step == record->step) {
+            if (s_steps [i].with_fd)
+                snprintf (err, errlen, "%s %d: %s", s_steps [i].what,
+                          record->detail, why);
+            else
+                snprintf (err, errlen, "%s: %s", s_steps [i].what, why);
+            return;
+        }
+    snprintf (err, errlen, "setup step %d: %s", record->step, why);
+}
+
+//  Reads the child's records until the pipe ends.  Returns 0 if the child
+//  reached exec and no failure followed (exec succeeded); -1 with the
+//  reason in err, the child reaped.
+static int
+s_await_exec (pid_t pid, int status_r, const pm_config_service_t *spec,
+              const char *program, char *err, size_t errlen)
+{
+    //  At most two records come: "exec next", then perhaps a failure.
+    s_record_t records [2];
+    size_t got = 0;
+    while (got < sizeof records) {
+        ssize_t rc = read (status_r, (char *) records + got,
+                           sizeof records - got);
+        if (rc == -1 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            break;
+        got += (size_t) rc;
+    }
+    size_t count = got / sizeof *records;
+    bool reached_exec = count >= 1 && records [0].step == s_STEP_EXEC_NEXT;
+    if (reached_exec && count == 1 && got % sizeof *records == 0)
+        return 0;
+    //  The child failed or died before exec and is exiting right now;
+    //  reap it here so the reaper never sees an unknown pid.
+    int status = 0;
+    while (waitpid (pid, &status, 0) == -1 && errno == EINTR)
+        ;
+    const s_record_t *failure = reached_exec ? &records [1] : &records [0];
+    if (count > (reached_exec ? 1u : 0u))
+        s_describe (failure, spec, program, err, errlen);
+    else
+    if (WIFSIGNALED (status)) {
+        const char *name = pm_signal_name (WTERMSIG (status));
+        if (name)
+            snprintf (err, errlen, "killed by %s before exec", name);
+        else
+            snprintf (err, errlen, "killed by signal %d before exec",
+                      WTERMSIG (status));
+    }
+    else
+        snprintf (err, errlen, "exited with code %d before exec",
+                  WIFEXITED (status) ? WEXITSTATUS (status) : -1);
+    return -1;
 }
 
 int
@@ -331,55 +528,47 @@ pm_spawn_run (const pm_config_service_t *spec,
     int notify_pipe [2] = { -1, -1 };
     int null_fd = -1;
     int rc = -1;
-    if ((null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC)) == -1
-    ||  pipe2 (status_pipe, O_CLOEXEC) == -1
+    if ((null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC)) == -1) {
+        snprintf (err, errlen, "open /dev/null: %s", strerror (errno));
+        goto done;
+    }
+    if (pipe2 (status_pipe, O_CLOEXEC) == -1
     ||  (!options->quiet && pipe2 (out_pipe, O_CLOEXEC) == -1)
     ||  (!options->quiet && pipe2 (err_pipe, O_CLOEXEC) == -1)
     ||  (options->notify_fd >= 3 && pipe2 (notify_pipe, O_CLOEXEC) == -1)) {
-        snprintf (err, errlen, "cannot create pipes: %s", strerror (errno));
+        snprintf (err, errlen, "pipe: %s", strerror (errno));
+        goto done;
+    }
+    if (pm_fdlimit_check () == -1) {
+        snprintf (err, errlen, "pipe: %s (the last %d descriptors are kept "
+                  "for clients)", strerror (errno), pm_fdlimit_reserve ());
         goto done;
     }
     //  A larger pipe means fewer wakeups for a chatty service; best effort.
     if (!options->quiet)
         fcntl (out_pipe [0], F_SETPIPE_SZ, 256 * 1024);
 
-    pid_t agent = getpid ();
+    s_child_t child = {
+        spec, argv, candidates, envp,
+        options->quiet ? null_fd : out_pipe [1],
+        options->quiet ? null_fd : err_pipe [1],
+        null_fd, status_pipe [1], notify_pipe [1], options->notify_fd,
+        getpid (), false, { 0, 0 }
+    };
+    child.has_limit = pm_fdlimit_for_services (&child.limit) == 0;
     pid_t pid = fork ();
     if (pid == -1) {
         snprintf (err, errlen, "fork: %s", strerror (errno));
         goto done;
     }
     if (pid == 0)
-        s_child (spec, argv, candidates, envp,
-                 options->quiet ? null_fd : out_pipe [1],
-                 options->quiet ? null_fd : err_pipe [1],
-                 null_fd, status_pipe [1], agent, notify_pipe [1],
-                 options->notify_fd);
+        s_child (&child);
 
     close (status_pipe [1]);
     status_pipe [1] = -1;
-    s_failure_t failure;
-    ssize_t got;
-    do
-        got = read (status_pipe [0], &failure, sizeof failure);
-    while (got == -1 && errno == EINTR);
-    if (got == (ssize_t) sizeof failure) {
-        //  The child is exiting right now; reap it here so the reaper
-        //  never sees an unknown pid.
-        while (waitpid (pid, NULL, 0) == -1 && errno == EINTR)
-            ;
-        if (failure.step == s_STEP_CHDIR)
-            snprintf (err, errlen, "chdir %s: %s", spec->working_dir,
-                      strerror (failure.error));
-        else
-        if (failure.step == s_STEP_EXEC)
-            snprintf (err, errlen, "exec %s: %s", argv [0],
-                      strerror (failure.error));
-        else
-            snprintf (err, errlen, "cannot set up the process: %s",
-                      strerror (failure.error));
+    if (s_await_exec (pid, status_pipe [0], spec, argv [0], err,
+                      errlen) == -1)
         goto done;
-    }
     if (out_pipe [0] != -1)
         fcntl (out_pipe [0], F_SETFL, O_NONBLOCK);
     if (err_pipe [0] != -1)

@@ -3,7 +3,9 @@
     Owns: fork and exec, the child's session and process group, its
     standard streams (stdin /dev/null, stdout and stderr on two pipes), its
     environment and working directory, and the close-on-exec status pipe
-    that turns an exec failure into an error message instead of a crash.
+    that turns any failure in the child before exec (setsid, the standard
+    streams, the notify descriptor, chdir, exec itself) into an error
+    message instead of a service that seems to start and dies.
 
     Leaves to others: reading the pipes (logcap), reaping (reaper), and
     deciding when to spawn (supervisor).
@@ -38,16 +40,22 @@ typedef struct {
     `environment`, then options->extra_env, then PMBUS_SERVICE=<name>; a
     later one replaces an earlier one of the same key.  options may be
     NULL.  The calling thread must have SIGCHLD (and the
-    agent's other signals) blocked; the child unblocks everything.
+    agent's other signals) blocked; the child keeps them blocked through
+    its setup, drops whatever arrived meanwhile (it was meant for the
+    agent's process group), resets every disposition and unblocks
+    everything just before exec.
 
     A `command` with no shell syntax is split on blanks and executed
     directly, so "not found" is an exec error; any other command runs as
     /bin/sh -c COMMAND.  `argv` is executed directly.  The PATH search is
     done before fork, so the child only calls async-signal-safe functions.
 
-    Returns 0 and fills result; or -1 with a message in err such as
-    "exec ./api: No such file or directory" or "chdir /srv/x: Permission
-    denied" (the child, if any, has been reaped). */
+    Returns 0 and fills result once the child has exec'd; or -1 with a
+    message in err naming the step that failed, such as "exec ./api: No
+    such file or directory", "chdir /srv/x: Permission denied", "pipe: Too
+    many open files", "dup2 onto notify_fd 200: Bad file descriptor" or
+    "killed by SIGKILL before exec" (the child, if any, has been
+    reaped). */
 int pm_spawn_run (const pm_config_service_t *spec,
                   const pm_spawn_options_t *options,
                   pm_spawn_result_t *result, char *err, size_t errlen);
