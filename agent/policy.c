@@ -72,7 +72,8 @@ pm_policy_decide (pm_policy_t *self, const pm_config_service_t *spec,
                     && spec->restart == PM_RESTART_ALWAYS);
     if (!applies)
         return;
-    if (started_at > 0 && now - started_at >= spec->min_uptime)
+    bool healthy = started_at > 0 && now - started_at >= spec->min_uptime;
+    if (healthy)
         pm_policy_reset (self);
     //  Restarts older than the window no longer count.
     size_t kept = 0;
@@ -86,6 +87,16 @@ pm_policy_decide (pm_policy_t *self, const pm_config_service_t *spec,
                   "gave up after %u restarts within %g s; last: %s",
                   spec->max_restarts, spec->restart_window,
                   last_error ? last_error : "exited with code 0");
+        return;
+    }
+    if (healthy) {
+        //  Not part of a loop: a quick crash after it backs off from
+        //  backoff_initial.
+        self->consecutive = 0;
+        if (spec->max_restarts)
+            self->history [self->history_count++] = now;
+        decision->verdict = PM_POLICY_RESTART;
+        decision->attempt = 1;
         return;
     }
     double delay = spec->backoff_initial;

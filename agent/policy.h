@@ -14,12 +14,14 @@
     The rules, in the order they apply:
     - `restart = "no"` never restarts; "on-failure" restarts a failed run;
       "always" also a completed one (exit 0);
-    - a run that lasted min_uptime or more was healthy: the count and the
-      delay start again from the beginning;
-    - with max_restarts set, restarts older than restart_window are
-      forgotten, and reaching max_restarts within it gives up;
-    - otherwise the delay is backoff_initial doubled for each restart in a
-      row, at most backoff_max.
+    - a run that lasted min_uptime or more was healthy: it is started
+      again at once (like runit), and the count and the delay start again
+      from the beginning;
+    - a run that ended sooner is part of a crash loop:
+      with max_restarts set, restarts older than restart_window are
+      forgotten, and reaching max_restarts within it gives up; otherwise
+      the delay is backoff_initial doubled for each restart in a row
+      since the last healthy run, at most backoff_max.
 */
 #ifndef PM_POLICY_H
 #define PM_POLICY_H
@@ -35,6 +37,7 @@ typedef struct pm_policy_t pm_policy_t;
 typedef enum {
     PM_POLICY_STAY = 0,       /* the policy does not apply: stay down */
     PM_POLICY_GIVE_UP,        /* too many restarts: stay down, say why */
+    PM_POLICY_RESTART,        /* a healthy run ended: start again at once */
     PM_POLICY_BACKOFF         /* start again after delay seconds */
 } pm_policy_verdict_t;
 
@@ -61,7 +64,8 @@ unsigned pm_policy_attempts (const pm_policy_t *self);
 /*  A run of spec ended by itself in state (failed or completed; other
     states stay), started at started_at (0: never ran, e.g. exec failed),
     its last error last_error (NULL: exited with code 0), at time now.
-    Fills decision; a BACKOFF is counted as a restart made at now. */
+    Fills decision; a RESTART or BACKOFF is counted as a restart made at
+    now. */
 void pm_policy_decide (pm_policy_t *self, const pm_config_service_t *spec,
                        pm_state_t state, double started_at,
                        const char *last_error, double now,

@@ -285,6 +285,15 @@ pm_sup_policy (pm_supervisor_t *self, pm_entry_t *entry)
         pm_log_warn ("%s: %s", pm_service_name (entry->svc), decision.reason);
     }
     else
+    if (decision.verdict == PM_POLICY_RESTART) {
+        //  Its run was healthy: no crash loop, start it again now (the
+        //  failure is published first, then the start).
+        pm_log_info ("%s: restarting at once (policy; the run lasted "
+                     "%.1f s)", pm_service_name (entry->svc),
+                     now - pm_service_started_at (entry->svc));
+        pm_sup_start_with_deps (self, entry);
+    }
+    else
     if (decision.verdict == PM_POLICY_BACKOFF) {
         pm_service_backoff (entry->svc, now + decision.delay, now);
         pm_sup_cancel_backoff (self, entry);

@@ -2,7 +2,7 @@
 
     No system call, no clock: times are plain numbers.  Covered: which
     endings the policy applies to for each `restart` value, the delay
-    doubling up to backoff_max, a healthy run (min_uptime) resetting the
+    doubling up to backoff_max, a healthy run (min_uptime) restarted at once and resetting the
     count and the delay, giving up at max_restarts within restart_window
     with the text that says so, restarts older than the window forgotten,
     max_restarts 0 never giving up, reset on request, and a resize.
@@ -87,14 +87,18 @@ test_delays (void)
         CHECK (d.attempt == i + 1);
         now += d.delay + 1.0;
     }
-    //  A healthy run: the count and the delay start again.
+    //  A healthy run: started again at once, and a crash loop after it
+    //  starts from the first delay.
     pm_policy_decision_t d;
     pm_policy_decide (policy, &spec, PM_STATE_FAILED, now - 10.0, "x", now, &d);
-    CHECK (d.verdict == PM_POLICY_BACKOFF && s_near (d.delay, 1.0));
+    CHECK (d.verdict == PM_POLICY_RESTART && d.delay == 0);
     CHECK (d.attempt == 1);
+    pm_policy_decide (policy, &spec, PM_STATE_FAILED, now + 0.5, "x",
+                      now + 1.0, &d);
+    CHECK (d.verdict == PM_POLICY_BACKOFF && s_near (d.delay, 1.0));
     //  A run that never started (exec failed) is not healthy.
     pm_policy_decide (policy, &spec, PM_STATE_FAILED, 0, "x", now + 100.0, &d);
-    CHECK (s_near (d.delay, 2.0));
+    CHECK (d.verdict == PM_POLICY_BACKOFF && s_near (d.delay, 2.0));
     //  A start on request forgets.
     pm_policy_reset (policy);
     CHECK (pm_policy_attempts (policy) == 0);
