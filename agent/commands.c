@@ -83,6 +83,8 @@ s_done (const pm_parked_t *parked)
 void
 pm_sup_answer (pm_supervisor_t *self, void **token_p, const pm_reply_t *reply)
 {
+    //  What the reply says is already in the snapshot and the events.
+    pm_sup_flush (self);
     if (*token_p && self->reply_fn)
         self->reply_fn (self->reply_arg, *token_p, reply);
     *token_p = NULL;
@@ -651,6 +653,7 @@ pm_supervisor_shutdown (pm_supervisor_t *self, bool force, uint64_t id,
     }
     self->shutting_down = true;
     pm_log_info ("shutting down: stopping services in reverse order");
+    pm_sup_flush (self);        //  events keep their order
     if (self->pub)
         pm_publish_agent (self->pub, "stopping", "shutdown requested");
     //  Parked starts cannot succeed any more: answer them now.

@@ -8,6 +8,7 @@
 */
 #include "agentlog.h"
 #include "control.h"
+#include "snapshot.h"
 #include "echo.h"
 #include "config.h"
 #include "fdlimit.h"
@@ -376,6 +377,7 @@ main (int argc, char *argv [])
     zloop_t *loop = NULL;
     pm_publish_t *pub = NULL;
     pm_supervisor_t *sup = NULL;
+    pm_snapshot_t *snapshot = NULL;
     pm_control_t *control = NULL;
     pm_reaper_t *reaper = NULL;
     pm_leases_t *lease_set = NULL;
@@ -405,6 +407,9 @@ main (int argc, char *argv [])
         abort ();
     pm_supervisor_set_env (sup, service_env);
     pm_supervisor_set_rundir (sup, paths.dir);
+    double started_at = pm_wall_clock ();
+    snapshot = pm_snapshot_new (paths.dir, name, started_at);
+    pm_supervisor_set_snapshot (sup, snapshot);
     free (service_env [0]);
     free (service_env [1]);
     agent.sup = sup;
@@ -415,7 +420,7 @@ main (int argc, char *argv [])
         goto fail;
     }
     pm_control_info_t info = {
-        name, config_path_abs, paths.control, paths.events, pm_wall_clock ()
+        name, config_path_abs, paths.control, paths.events, started_at
     };
     control = pm_control_new (loop, sup, &info, err, sizeof err);
     if (!control)
@@ -455,6 +460,7 @@ done:
     pm_leases_destroy (&lease_set);
     pm_reaper_destroy (&reaper);
     pm_supervisor_destroy (&sup);
+    pm_snapshot_destroy (&snapshot);
     pm_control_destroy (&control);
     //  A stalled stdout holds the exit up for one second at most.
     pm_echo_close (1000);

@@ -269,6 +269,7 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
         pm_config_destroy (&old_config);
     pm_sup_build_graph (self);
     pm_sup_update_echo (self);
+    self->dirty = true;         //  the set of records and their specs moved
 
     //  4. What to restart: changed services that are up, services whose
     //  new dependencies are not met, then whatever depends on those.
@@ -334,6 +335,7 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
               lists->reload_count [PM_RELOAD_UPDATED],
               lists->reload_count [PM_RELOAD_UNCHANGED]);
     pm_log_info ("reloaded %s: %s", next->path, summary);
+    pm_sup_flush (self);        //  events keep their order
     if (self->pub)
         pm_publish_agent (self->pub, "reload", summary);
 

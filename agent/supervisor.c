@@ -21,6 +21,7 @@
 #include "supervisor_int.h"
 #include "agentlog.h"
 #include "order.h"
+#include "snapshot.h"
 #include "timer.h"
 
 #include <stdio.h>
@@ -121,6 +122,17 @@ s_free_item (void **item_p)
     *item_p = NULL;
 }
 
+/*  A state event held until the end of the pass. */
+typedef struct {
+    uint64_t seq;
+    double ts;
+    pm_state_t old_state;
+    pm_state_t new_state;
+    pm_record_t record;       /* as it was at the transition, owned */
+} s_outgoing_t;
+
+static void s_outgoing_destroy (void **item_p);
+
 pm_supervisor_t *
 pm_supervisor_new (zloop_t *loop, pm_config_t **config_p, const char *agent,
                    pm_publish_t *pub, char *err, size_t errlen)
@@ -136,6 +148,8 @@ pm_supervisor_new (zloop_t *loop, pm_config_t **config_p, const char *agent,
     self->agent = strdup (agent);
     self->pub = pub;
     self->parked = zlistx_new ();
+    self->outbox = zlistx_new ();
+    zlistx_set_destructor (self->outbox, s_outgoing_destroy);
     self->shutdowns = zlistx_new ();
     self->settle_timer = -1;
     self->entries = calloc (self->config->services_count + 1,
@@ -164,6 +178,7 @@ pm_supervisor_destroy (pm_supervisor_t **self_p)
         return;
     pm_sup_parked_free (self);
     zlistx_destroy (&self->parked);
+    zlistx_destroy (&self->outbox);
     zlistx_destroy (&self->shutdowns);
     pm_timer_end (self->loop, &self->settle_timer);
     for (size_t i = 0; i < self->total; i++)
@@ -297,11 +312,55 @@ pm_sup_publish (pm_supervisor_t *self, pm_entry_t *entry)
         else
             pm_log_info ("%s: %s -> %s", record.name,
                          pm_state_name (old_state), pm_state_name (new_state));
-        if (self->pub)
-            pm_publish_state (self->pub, record.name, seq, now, old_state,
-                              new_state, &record);
-        pm_record_clear (&record);
+        //  Held until the pass ends: the snapshot first (pm_sup_flush).
+        s_outgoing_t *out = calloc (1, sizeof *out);
+        assert (out);
+        out->seq = seq;
+        out->ts = now;
+        out->old_state = old_state;
+        out->new_state = new_state;
+        out->record = record;   //  taken
+        zlistx_add_end (self->outbox, out);
+        self->dirty = true;
     }
+}
+
+static void
+s_outgoing_destroy (void **item_p)
+{
+    s_outgoing_t *out = (s_outgoing_t *) *item_p;
+    if (out) {
+        pm_record_clear (&out->record);
+        free (out);
+    }
+    *item_p = NULL;
+}
+
+void
+pm_sup_flush (pm_supervisor_t *self)
+{
+    if (self->dirty && self->snapshot) {
+        pm_reply_t *reply = pm_reply_new (0);
+        pm_supervisor_status (self, NULL, 0, reply);
+        pm_snapshot_write (self->snapshot, reply);
+        pm_reply_destroy (&reply);
+    }
+    self->dirty = false;
+    s_outgoing_t *out;
+    while ((out = (s_outgoing_t *) zlistx_detach (self->outbox, NULL))) {
+        if (self->pub)
+            pm_publish_state (self->pub, out->record.name, out->seq, out->ts,
+                              out->old_state, out->new_state, &out->record);
+        void *item = out;
+        s_outgoing_destroy (&item);
+    }
+}
+
+void
+pm_supervisor_set_snapshot (pm_supervisor_t *self, pm_snapshot_t *snapshot)
+{
+    self->snapshot = snapshot;
+    self->dirty = true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -541,6 +600,8 @@ pm_sup_settle (pm_supervisor_t *self)
     while (s_pump (self))
         ;
     s_sweep_retired (self);
+    //  The pass's records are final: snapshot, then events, then replies.
+    pm_sup_flush (self);
     pm_sup_parked_check (self);
     self->settling = false;
     if (self->shutting_down && s_all_down (self))

@@ -55,6 +55,13 @@ void pm_supervisor_set_env (pm_supervisor_t *self, char *const *env);
     environment (PMBUS_RUNTIME_DIR, PMBUS_SERVICE) and killed. */
 void pm_supervisor_set_rundir (pm_supervisor_t *self, const char *rundir);
 
+/*  Keeps snapshot (not owned; it outlives the supervisor) up to date:
+    written once per loop pass in which a record changed, before any reply
+    or state event of that pass goes out. */
+typedef struct pm_snapshot_t pm_snapshot_t;
+void pm_supervisor_set_snapshot (pm_supervisor_t *self,
+                                 pm_snapshot_t *snapshot);
+
 /*  Print every service line on stdout, prefixed by its name. */
 void pm_supervisor_set_echo (pm_supervisor_t *self, bool echo);
 

@@ -21,6 +21,7 @@
 #include "policy.h"
 #include "probe.h"
 #include "service.h"
+#include "snapshot.h"
 
 /*  A probe's verdict, as recorded by its callback (which may be reached
     from inside a drain or a reload, so it never acts): the next settle
@@ -84,6 +85,9 @@ struct pm_supervisor_t {
     int settle_timer;         /* a settle asked for by a callback, -1 */
     char **env;               /* extra "KEY=value" for services, owned */
     char *rundir;             /* runtime directory, for the escapee sweep */
+    pm_snapshot_t *snapshot;  /* the status file, not owned, or NULL */
+    bool dirty;               /* a record changed since the last snapshot */
+    zlistx_t *outbox;         /* state events of this pass, not sent yet */
 };
 
 /*  Requests that may be parked at once; more get `busy`. */
@@ -118,6 +122,10 @@ void pm_sup_after_down (pm_supervisor_t *self, pm_entry_t *entry);
 /*  Acts on what the last event changed (see supervisor.c).  Only a loop
     handler calls it, once, at its end. */
 void pm_sup_settle (pm_supervisor_t *self);
+/*  The pass's records are final: writes the snapshot if a record changed,
+    then publishes the state events held since (settling calls it before
+    it answers, and so does every reply). */
+void pm_sup_flush (pm_supervisor_t *self);
 /*  A callback changed something: settle right after the current loop
     handler (a 1 ms timer; a settle before it fires cancels it). */
 void pm_sup_settle_soon (pm_supervisor_t *self);

@@ -298,6 +298,8 @@ typedef struct {
     char *control;            /* control endpoint */
     char *events;             /* events endpoint */
     double started_at;        /* "started_at" of the agent; 0 = absent */
+    uint64_t generation;      /* "generation" of a status snapshot file
+                                 (PROTOCOL.md 12); 0 = absent */
     int64_t *leases;          /* "leases": leased pids, or NULL */
     size_t leases_count;
 

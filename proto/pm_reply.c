@@ -129,7 +129,7 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
                   + (self->agent != NULL) + (self->version != NULL)
                   + (self->agent_pid != 0) + (self->config != NULL)
                   + (self->control != NULL) + (self->events != NULL)
-                  + (self->started_at != 0);
+                  + (self->started_at != 0) + (self->generation != 0);
 
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
@@ -215,6 +215,10 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
     if (self->started_at != 0) {
         pm_pack_str (&pk, "started_at");
         msgpack_pack_double (&pk, self->started_at);
+    }
+    if (self->generation != 0) {
+        pm_pack_str (&pk, "generation");
+        msgpack_pack_uint64 (&pk, self->generation);
     }
     if (leases) {
         pm_pack_str (&pk, "leases");
@@ -385,12 +389,14 @@ enum {
     S_REPLY_RELOAD,
     S_REPLY_ID,
     S_REPLY_OK,
+    S_REPLY_GENERATION,
     S_REPLY_COUNT_
 };
 
 static const char *const s_reply_fields [S_REPLY_COUNT_] = {
     "error", "results", "services", "agent", "version", "pid", "config",
-    "control", "events", "started_at", "leases", "logs", "reload", "id", "ok"
+    "control", "events", "started_at", "leases", "logs", "reload", "id", "ok",
+    "generation"
 };
 
 static int
@@ -456,6 +462,8 @@ s_decode_reply_field (pm_decoder_t *dec, int field,
                                      &reply->events);
         case S_REPLY_STARTED_AT:
             return pm_decode_number (dec, val, path, 0, &reply->started_at);
+        case S_REPLY_GENERATION:
+            return pm_decode_uint (dec, val, path, &reply->generation);
         case S_REPLY_LEASES:
             if (s_check_list (dec, val, path))
                 return -1;
