@@ -116,7 +116,7 @@ typedef struct {
     double backoff_max;       /* "backoff_max": the delay doubles up to this, default 30 s */
     unsigned max_restarts;    /* "max_restarts" within restart_window, default 5, 0 = no limit, at most 1000 */
     double restart_window;    /* "restart_window" seconds, default 60 */
-    double min_uptime;        /* "min_uptime": a run this long resets the count, default 10 s */
+    double min_uptime;        /* "min_uptime": a run this long was healthy (restarted at once, count reset), default 1 s */
 } pm_config_service_t;
 
 typedef struct {

@@ -6,6 +6,12 @@
     probe groups, whose tcp and http hosts are resolved here (getaddrinfo,
     at load only).  Each checks type and range and fails with the file,
     the line, the key and what was expected.
+
+    Leaves to others: which group a key belongs to and the order keys are
+    read in (config.c for the agent group, config_service.c for a
+    service), the error format and typed reads (config_setting.c), and
+    what the values mean at run time (supervisor, probes, logcap).  Talks
+    to libconfig, libpmproto (signal names) and the resolver.
 */
 #include "config_int.h"
 
@@ -77,8 +83,8 @@ pm_cfg_count (pm_cfg_ctx_t *ctx, const config_setting_t *member, bool size,
     return 0;
 }
 
-//  The log_* keys, shared by agent and services.  Returns 1 if key is not
-//  one of them, 0 when parsed, -1 on error.
+//  The log_* keys, shared by agent and services; the last branch of both
+//  readers, so any other key is unknown.
 int
 pm_cfg_log_key (pm_cfg_ctx_t *ctx, const config_setting_t *member, pm_config_log_t *log)
 {
@@ -86,13 +92,8 @@ pm_cfg_log_key (pm_cfg_ctx_t *ctx, const config_setting_t *member, pm_config_log
     uint64_t value;
     if (pm_cfg_streq (key, "log_format"))
         return s_log_format (ctx, member, &log->format);
-    if (pm_cfg_streq (key, "log_timestamps")) {
-        if (config_setting_type (member) != CONFIG_TYPE_BOOL)
-            return pm_cfg_fail (ctx, member, "expected true or false, not %s",
-                           pm_cfg_type_name (member));
-        log->timestamps = config_setting_get_bool (member);
-        return 0;
-    }
+    if (pm_cfg_streq (key, "log_timestamps"))
+        return pm_cfg_bool (ctx, member, &log->timestamps);
     if (pm_cfg_streq (key, "log_max_size")) {
         if (pm_cfg_count (ctx, member, true, 0, 1ULL << 40, &value))
             return -1;
@@ -128,7 +129,7 @@ pm_cfg_log_key (pm_cfg_ctx_t *ctx, const config_setting_t *member, pm_config_log
         log->ring_bytes = (size_t) value;
         return 0;
     }
-    return 1;
+    return pm_cfg_fail (ctx, member, "unknown key '%s'", key);
 }
 
 int
@@ -146,8 +147,7 @@ pm_cfg_stop_signal (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
         //  Through the same parser as "15", so both forms accept the
         //  same numbers.
         char number [32];
-        snprintf (number, sizeof number, "%lld",
-                  config_setting_get_int64 (setting));
+        pm_cfg_decimal (setting, number, sizeof number);
         if (pm_signal_parse (number, &signum))
             return pm_cfg_fail (ctx, setting, "unknown signal %s", number);
     }
@@ -158,16 +158,26 @@ pm_cfg_stop_signal (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
     return 0;
 }
 
+//  A number of seconds, integer or float, of any value.
+static int
+s_number (pm_cfg_ctx_t *ctx, const config_setting_t *setting, double *value)
+{
+    if (!config_setting_is_number (setting))
+        return pm_cfg_fail (ctx, setting, "expected a number of seconds, not %s",
+                            pm_cfg_type_name (setting));
+    *value = config_setting_type (setting) == CONFIG_TYPE_FLOAT
+           ? config_setting_get_float (setting)
+           : (double) config_setting_get_int64 (setting);
+    return 0;
+}
+
 int
 pm_cfg_stop_timeout (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
                 pm_config_service_t *service)
 {
-    if (!config_setting_is_number (setting))
-        return pm_cfg_fail (ctx, setting, "expected a number of seconds, not %s",
-                       pm_cfg_type_name (setting));
-    double value = config_setting_type (setting) == CONFIG_TYPE_FLOAT
-                 ? config_setting_get_float (setting)
-                 : (double) config_setting_get_int64 (setting);
+    double value = 0;
+    if (s_number (ctx, setting, &value))
+        return -1;
     //  Written so that NaN fails too.
     if (!(value > 0 && value <= PM_CFG_STOP_TIMEOUT_MAX))
         return pm_cfg_fail (ctx, setting, "expected more than 0 and at most %g "
@@ -201,12 +211,9 @@ int
 pm_cfg_seconds (pm_cfg_ctx_t *ctx, const config_setting_t *setting, double min,
            double max, double *value)
 {
-    if (!config_setting_is_number (setting))
-        return pm_cfg_fail (ctx, setting, "expected a number of seconds, not %s",
-                       pm_cfg_type_name (setting));
-    double number = config_setting_type (setting) == CONFIG_TYPE_FLOAT
-                  ? config_setting_get_float (setting)
-                  : (double) config_setting_get_int64 (setting);
+    double number = 0;
+    if (s_number (ctx, setting, &number))
+        return -1;
     if (!(number >= min && number <= max))
         return pm_cfg_fail (ctx, setting, "expected %g to %g seconds", min, max);
     *value = number;
