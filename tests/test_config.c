@@ -372,7 +372,7 @@ test_probes_and_restart (void)
     CHECK (plain->alive.kind == PM_PROBE_NONE);
     CHECK (plain->backoff_initial == 1.0 && plain->backoff_max == 30.0);
     CHECK (plain->max_restarts == 5 && plain->restart_window == 60.0);
-    CHECK (plain->min_uptime == 10.0);
+    CHECK (plain->min_uptime == 1.0);
     pm_config_service_t *db = &config->services [1];
     CHECK (db->ready.kind == PM_PROBE_TCP);
     CHECK_STR (db->ready.host, "127.0.0.1");
