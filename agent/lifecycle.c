@@ -269,15 +269,12 @@ pm_lifecycle_acquire (const pm_paths_t *paths, long *holder, char *err,
     return self;
 }
 
-//  Replaces path with text: a temporary file beside it, then rename, so a
-//  reader (pmctl, another agent) sees the old content or the new, never
-//  half of it.  No fsync: the runtime directory is volatile by design
-//  (a reboot empties XDG_RUNTIME_DIR, and a dead agent's files are
-//  rewritten by the next), so only atomicity matters.  Returns 0, or -1
-//  with errno set; the temporary file is removed on failure.
-static int
-s_write_atomic (const char *path, const char *text)
+int
+pm_lifecycle_write_file (const char *path, const void *data, size_t size)
 {
+    //  No fsync: the runtime directory is volatile by design (a reboot
+    //  empties XDG_RUNTIME_DIR, and a dead agent's files are rewritten by
+    //  the next), so only atomicity matters.
     char temp [PM_PATH_MAX + 48];
     if ((size_t) snprintf (temp, sizeof temp, "%s.tmp", path) >= sizeof temp) {
         errno = ENAMETOOLONG;
@@ -286,9 +283,10 @@ s_write_atomic (const char *path, const char *text)
     int fd = open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd == -1)
         return -1;
-    size_t size = strlen (text), done = 0;
+    const char *bytes = (const char *) data;
+    size_t done = 0;
     while (done < size) {
-        ssize_t rc = write (fd, text + done, size - done);
+        ssize_t rc = write (fd, bytes + done, size - done);
         if (rc == -1 && errno == EINTR)
             continue;
         if (rc <= 0) {
@@ -319,7 +317,7 @@ pm_lifecycle_write_config (pm_lifecycle_t *self, const char *path)
         errno = ENAMETOOLONG;
         return -1;
     }
-    return s_write_atomic (self->paths.config, text);
+    return pm_lifecycle_write_file (self->paths.config, text, strlen (text));
 }
 
 int
@@ -327,7 +325,7 @@ pm_lifecycle_write_pid (pm_lifecycle_t *self)
 {
     char text [32];
     snprintf (text, sizeof text, "%ld\n", (long) getpid ());
-    return s_write_atomic (self->paths.pidfile, text);
+    return pm_lifecycle_write_file (self->paths.pidfile, text, strlen (text));
 }
 
 void

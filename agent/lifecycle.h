@@ -39,6 +39,14 @@ int pm_lifecycle_kill_leftovers (const pm_paths_t *paths);
 int pm_lifecycle_kill_marked (const char *dir, const char *service,
                               bool descendants);
 
+/*  Replaces the file at path with size bytes of data: a temporary file
+    beside it (path.tmp, mode 0600), then rename, so a reader (pmctl,
+    another agent) sees the old content or the new, never half of it.
+    Returns 0, or -1 with errno set; the temporary file is removed on
+    failure. */
+int pm_lifecycle_write_file (const char *path, const void *data,
+                             size_t size);
+
 /*  Writes the config file's absolute path to <dir>/config, so a client
     whose copy of the file no longer parses can still find the agent.
     Atomic (a temporary file renamed over it).  Returns 0, or -1 with

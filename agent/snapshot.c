@@ -1,10 +1,10 @@
 /*  snapshot.c - the status snapshot file (snapshot.h) */
 #include "snapshot.h"
 #include "agentlog.h"
+#include "lifecycle.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,6 @@
 
 struct pm_snapshot_t {
     char *path;               /* <dir>/status.snapshot, owned */
-    char *temp;               /* <dir>/status.snapshot.tmp, owned */
     char *agent;              /* the agent's name, owned */
     double started_at;        /* the agent's start, epoch seconds */
     uint64_t generation;      /* last written, 0: none */
@@ -24,8 +23,7 @@ pm_snapshot_new (const char *dir, const char *agent, double started_at)
 {
     pm_snapshot_t *self = calloc (1, sizeof *self);
     assert (self);
-    if (asprintf (&self->path, "%s/status.snapshot", dir) < 0
-    ||  asprintf (&self->temp, "%s/status.snapshot.tmp", dir) < 0)
+    if (asprintf (&self->path, "%s/status.snapshot", dir) < 0)
         abort ();
     self->agent = strdup (agent);
     assert (self->agent);
@@ -41,59 +39,10 @@ pm_snapshot_destroy (pm_snapshot_t **self_p)
         return;
     if (self->generation)
         unlink (self->path);
-    unlink (self->temp);
     free (self->path);
-    free (self->temp);
     free (self->agent);
     free (self);
     *self_p = NULL;
-}
-
-//  Writes size bytes of data to a new temporary file, then renames it
-//  over the snapshot.  Returns 0, or -1 with errno set and what failed.
-static int
-s_replace (pm_snapshot_t *self, const char *data, size_t size,
-           const char **what)
-{
-    *what = "open";
-    int fd = open (self->temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                   0600);
-    if (fd == -1)
-        return -1;
-    size_t done = 0;
-    *what = "write";
-    while (done < size) {
-        ssize_t rc = write (fd, data + done, size - done);
-        if (rc == -1 && errno == EINTR)
-            continue;
-        if (rc <= 0) {
-            if (rc == 0)
-                errno = EIO;
-            int saved = errno;
-            close (fd);
-            unlink (self->temp);
-            errno = saved;
-            return -1;
-        }
-        done += (size_t) rc;
-    }
-    *what = "close";
-    if (close (fd) == -1) {
-        int saved = errno;
-        unlink (self->temp);
-        errno = saved;
-        return -1;
-    }
-    //  The rename is what makes it whole for readers: the old file or
-    //  the new one, never a mix.
-    *what = "rename";
-    if (rename (self->temp, self->path) == -1) {
-        int saved = errno;
-        unlink (self->temp);
-        errno = saved;
-        return -1;
-    }
-    return 0;
 }
 
 int
@@ -116,13 +65,12 @@ pm_snapshot_write (pm_snapshot_t *self, pm_reply_t *reply)
         self->failing = true;
         return -1;
     }
-    const char *what;
-    int rc = s_replace (self, data, size, &what);
+    int rc = pm_lifecycle_write_file (self->path, data, size);
     free (data);
     if (rc == -1) {
         if (!self->failing)
-            pm_log_error ("status snapshot: %s %s: %s (pmctl status asks "
-                          "the agent instead)", what, self->temp,
+            pm_log_error ("status snapshot: cannot write %s: %s (pmctl "
+                          "status asks the agent instead)", self->path,
                           strerror (errno));
         self->failing = true;
         return -1;
