@@ -13,6 +13,7 @@
 */
 #include "supervisor_int.h"
 #include "agentlog.h"
+#include "lease.h"
 #include "logring.h"
 #include "timer.h"
 #include "waiter.h"
@@ -349,6 +350,7 @@ pm_supervisor_status (pm_supervisor_t *self, const size_t *targets,
         pm_reply_add_service (reply, &record);
         pm_record_clear (&record);
     }
+    pm_leases_to_reply (self->leases, reply);
     reply->ok = true;
 }
 

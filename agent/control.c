@@ -72,17 +72,6 @@ s_reply_now (pm_control_t *self, zmsg_t **envelope_p, pm_reply_t **reply_p)
 }
 
 static void
-s_add_leases (pm_control_t *self, pm_reply_t *reply)
-{
-    size_t count = self->leases ? pm_leases_count (self->leases) : 0;
-    reply->leases = calloc (count + 1, sizeof *reply->leases);
-    assert (reply->leases);
-    reply->leases_count = count
-                        ? pm_leases_list (self->leases, reply->leases, count)
-                        : 0;
-}
-
-static void
 s_lease (pm_control_t *self, const pm_request_t *request, pm_reply_t *reply)
 {
     char err [256];
@@ -98,7 +87,7 @@ s_lease (pm_control_t *self, const pm_request_t *request, pm_reply_t *reply)
         pm_reply_set_error (reply, PM_ERR_FAILED, "cannot lease: %s", err);
     else {
         reply->ok = true;
-        s_add_leases (self, reply);
+        pm_leases_to_reply (self->leases, reply);
     }
 }
 
@@ -113,7 +102,7 @@ s_hello (pm_control_t *self, pm_reply_t *reply)
     reply->control = strdup (self->control);
     reply->events = strdup (self->events);
     reply->started_at = self->started_at;
-    s_add_leases (self, reply);
+    pm_leases_to_reply (self->leases, reply);
 }
 
 static bool
@@ -145,8 +134,7 @@ s_resolve (pm_control_t *self, const pm_request_t *request, size_t **targets,
     for (size_t k = 0; k < request->names_count; k++) {
         int index = pm_supervisor_find (self->sup, request->names [k]);
         if (index < 0) {
-            if (unknown++ == 0)
-                pm_reply_set_error (reply, PM_ERR_UNKNOWN_SERVICE, "x");
+            unknown++;
             pm_reply_add_err_name (reply, request->names [k]);
         }
         else
@@ -157,15 +145,7 @@ s_resolve (pm_control_t *self, const pm_request_t *request, size_t **targets,
     }
     free (seen);
     if (unknown) {
-        //  One message naming them all.
-        size_t len = 0;
-        char text [PM_TEXT_MAX];
-        len += (size_t) snprintf (text, sizeof text, "unknown service%s: ",
-                                  unknown > 1 ? "s" : "");
-        for (size_t k = 0; k < reply->err_names_count && len < sizeof text; k++)
-            len += (size_t) snprintf (text + len, sizeof text - len, "%s%s",
-                                      k ? ", " : "", reply->err_names [k]);
-        pm_reply_set_error (reply, PM_ERR_UNKNOWN_SERVICE, "%s", text);
+        pm_reply_set_unknown (reply);
         return -1;
     }
     return 0;
@@ -217,7 +197,6 @@ s_dispatch (pm_control_t *self, zmsg_t *envelope, pm_request_t *request)
             break;
         case PM_CMD_STATUS:
             pm_supervisor_status (self->sup, targets, count, reply);
-            s_add_leases (self, reply);
             break;
         case PM_CMD_LEASE:
             s_lease (self, request, reply);

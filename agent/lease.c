@@ -26,7 +26,7 @@ struct pm_leases_t {
     zloop_t *loop;            /* not owned */
     s_lease_t leases [s_LEASES_MAX];
     size_t count;
-    pm_leases_empty_fn *on_empty;
+    pm_leases_change_fn *on_change;
     void *arg;
 };
 
@@ -42,12 +42,12 @@ s_pidfd_open (pid_t pid)
 }
 
 pm_leases_t *
-pm_leases_new (zloop_t *loop, pm_leases_empty_fn *on_empty, void *arg)
+pm_leases_new (zloop_t *loop, pm_leases_change_fn *on_change, void *arg)
 {
     pm_leases_t *self = calloc (1, sizeof *self);
     assert (self);
     self->loop = loop;
-    self->on_empty = on_empty;
+    self->on_change = on_change;
     self->arg = arg;
     return self;
 }
@@ -84,8 +84,8 @@ s_on_exit (zloop_t *loop, zmq_pollitem_t *item, void *arg)
                      (int) self->leases [i].pid, self->count - 1,
                      self->count - 1 == 1 ? "" : "s");
         s_remove (self, i);
-        if (self->count == 0 && self->on_empty)
-            self->on_empty (self->arg);
+        if (self->on_change)
+            self->on_change (self->arg, self->count);
         break;
     }
     return 0;
@@ -129,6 +129,8 @@ pm_leases_add (pm_leases_t *self, pid_t pid, char *err, size_t errlen)
     self->count++;
     pm_log_info ("leased to process %d (%zu lease%s)", (int) pid,
                  self->count, self->count == 1 ? "" : "s");
+    if (self->on_change)
+        self->on_change (self->arg, self->count);
     return 0;
 }
 
@@ -145,4 +147,15 @@ pm_leases_list (const pm_leases_t *self, int64_t *pids, size_t max)
     for (size_t i = 0; i < self->count && n < max; i++)
         pids [n++] = self->leases [i].pid;
     return n;
+}
+
+void
+pm_leases_to_reply (const pm_leases_t *self, pm_reply_t *reply)
+{
+    size_t count = self ? self->count : 0;
+    free (reply->leases);
+    reply->leases = calloc (count + 1, sizeof *reply->leases);
+    assert (reply->leases);
+    reply->leases_count = count ? pm_leases_list (self, reply->leases, count)
+                                : 0;
 }

@@ -95,11 +95,14 @@ s_on_signal (void *arg, int signum)
 }
 
 static void
-s_on_leases_empty (void *arg)
+s_on_leases_change (void *arg, size_t count)
 {
     s_agent_t *agent = (s_agent_t *) arg;
-    pm_log_info ("the last leased process exited: shutting down");
-    pm_supervisor_shutdown (agent->sup, false, 0, NULL);
+    pm_supervisor_leases_changed (agent->sup);
+    if (count == 0) {
+        pm_log_info ("the last leased process exited: shutting down");
+        pm_supervisor_shutdown (agent->sup, false, 0, NULL);
+    }
 }
 
 //  Tells the process that started a daemon how the start went: one line,
@@ -425,8 +428,9 @@ main (int argc, char *argv [])
     control = pm_control_new (loop, sup, &info, err, sizeof err);
     if (!control)
         goto fail;
-    lease_set = pm_leases_new (loop, s_on_leases_empty, &agent);
+    lease_set = pm_leases_new (loop, s_on_leases_change, &agent);
     pm_control_set_leases (control, lease_set);
+    pm_supervisor_set_leases (sup, lease_set);
     for (size_t i = 0; i < leases_count; i++)
         if (pm_leases_add (lease_set, leases [i], err, sizeof err) == -1)
             goto fail;
@@ -457,11 +461,12 @@ done:
     //  Teardown in the reverse of the wiring: the supervisor lets its
     //  parked requests go through the control socket's free function, so
     //  it goes before the control socket; both publish, so before pub.
-    pm_leases_destroy (&lease_set);
+    //  Both list the leases, so those go after them.
     pm_reaper_destroy (&reaper);
     pm_supervisor_destroy (&sup);
     pm_snapshot_destroy (&snapshot);
     pm_control_destroy (&control);
+    pm_leases_destroy (&lease_set);
     //  A stalled stdout holds the exit up for one second at most.
     pm_echo_close (1000);
     pm_publish_destroy (&pub);

@@ -220,10 +220,7 @@ pm_service_record (const pm_service_t *self, double now, pm_record_t *record)
     record->pid = self->pid;
     record->started_at = self->started_at;
     record->state_since = self->state_since;
-    record->uptime = self->pid > 0 && self->started_at > 0
-                   ? now - self->started_at : -1;
-    if (record->uptime < -0.5 && self->pid > 0)
-        record->uptime = 0;
+    record->uptime = pm_uptime (self->pid, self->started_at, now);
     record->restarts = self->spawns > 1 ? self->spawns - 1 : 0;
     record->has_exit_code = self->has_exit_code;
     record->exit_code = self->exit_code;

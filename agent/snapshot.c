@@ -73,6 +73,11 @@ pm_snapshot_write (pm_snapshot_t *self, pm_reply_t *reply)
                           "status asks the agent instead)", self->path,
                           strerror (errno));
         self->failing = true;
+        //  An older generation must not pass for the truth: readers find
+        //  no file and ask the agent.
+        if (unlink (self->path) == -1 && errno != ENOENT)
+            pm_log_error ("status snapshot: cannot remove the stale %s: %s",
+                          self->path, strerror (errno));
         return -1;
     }
     if (self->failing)

@@ -363,6 +363,20 @@ pm_supervisor_set_snapshot (pm_supervisor_t *self, pm_snapshot_t *snapshot)
     self->dirty = true;
 }
 
+void
+pm_supervisor_set_leases (pm_supervisor_t *self, const pm_leases_t *leases)
+{
+    self->leases = leases;
+    self->dirty = true;
+}
+
+void
+pm_supervisor_leases_changed (pm_supervisor_t *self)
+{
+    self->dirty = true;
+    pm_sup_flush (self);
+}
+
 /* ------------------------------------------------------------------ */
 /*  The order rules' view of the entries                               */
 /* ------------------------------------------------------------------ */

@@ -62,6 +62,15 @@ typedef struct pm_snapshot_t pm_snapshot_t;
 void pm_supervisor_set_snapshot (pm_supervisor_t *self,
                                  pm_snapshot_t *snapshot);
 
+/*  The agent's leases (not owned; they outlive the supervisor), listed in
+    status replies and the status snapshot; pm_supervisor_leases_changed
+    after every change rewrites the snapshot before anything else goes
+    out. */
+typedef struct pm_leases_t pm_leases_t;
+void pm_supervisor_set_leases (pm_supervisor_t *self,
+                               const pm_leases_t *leases);
+void pm_supervisor_leases_changed (pm_supervisor_t *self);
+
 /*  Print every service line on stdout, prefixed by its name. */
 void pm_supervisor_set_echo (pm_supervisor_t *self, bool echo);
 

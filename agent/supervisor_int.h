@@ -86,6 +86,7 @@ struct pm_supervisor_t {
     char **env;               /* extra "KEY=value" for services, owned */
     char *rundir;             /* runtime directory, for the escapee sweep */
     pm_snapshot_t *snapshot;  /* the status file, not owned, or NULL */
+    const pm_leases_t *leases;    /* listed in status, not owned, or NULL */
     bool dirty;               /* a record changed since the last snapshot */
     zlistx_t *outbox;         /* state events of this pass, not sent yet */
 };

@@ -22,6 +22,7 @@ typedef struct {
     bool follow;                  //  -f, --follow (logs, events)
     bool no_color;                //  --no-color (logs)
     bool quiet;                   //  -q, --quiet (is-running)
+    bool live;                    //  --live (status: ask the agent)
     const char *wait;             //  --wait MODE, or NULL
     const char *timeout;          //  --timeout S, or NULL
     const char *lines;            //  -n, --lines N (logs), or NULL

@@ -59,6 +59,7 @@
 #define S_LEASE           0x0800  //  --lease PID
 #define S_QUIET           0x1000  //  -q
 #define S_PID             0x2000  //  one PID operand (lease)
+#define S_LIVE            0x4000  //  --live (status)
 
 //  How a command runs.
 typedef enum {
@@ -81,8 +82,8 @@ typedef struct {
 } s_command_t;
 
 static const s_command_t s_commands [] = {
-    { "status",   S_RUN_REMOTE, PM_CMD_STATUS,   S_NAMES, NULL },
-    { "ps",       S_RUN_REMOTE, PM_CMD_STATUS,   S_NAMES, NULL },
+    { "status",   S_RUN_REMOTE, PM_CMD_STATUS,   S_NAMES | S_LIVE, NULL },
+    { "ps",       S_RUN_REMOTE, PM_CMD_STATUS,   S_NAMES | S_LIVE, NULL },
     { "start",    S_RUN_REMOTE, PM_CMD_START,    S_NAMES | S_ALL | S_WAIT
                                                | S_TIMEOUT,
                   "none|started|running" },
@@ -121,8 +122,10 @@ s_usage (FILE *out)
 "the command.\n"
 "\n"
 "commands:\n"
-"  status [NAME...]          a table of services: NAME STATE PID UPTIME\n"
-"                            RESTARTS EXIT ERROR (alias: ps)\n"
+"  status [--live] [NAME...] a table of services: NAME STATE PID UPTIME\n"
+"                            RESTARTS EXIT ERROR (alias: ps); read from\n"
+"                            the agent's status snapshot file, or asked\n"
+"                            of the agent with --live (same output)\n"
 "  start [--wait none|started|running] [--timeout S] (NAME...|--all)\n"
 "                            start services, dependencies first; waits\n"
 "                            until they are running (ready) by default\n"
@@ -196,6 +199,8 @@ s_usage (FILE *out)
 "                            $NO_COLOR is set)\n"
 "      --lease PID           up: lease the agent to PID\n"
 "  -q, --quiet               is-running: print nothing\n"
+"      --live                status: ask the agent over its socket instead\n"
+"                            of reading its status snapshot file\n"
 "  -h, --help                this text\n"
 "      --version             pmctl's version\n"
 "\n"
@@ -296,7 +301,7 @@ static int
 s_parse (int argc, char **argv, pm_cli_t *options)
 {
     enum { O_JSON = 256, O_ALL, O_WAIT, O_TIMEOUT, O_DEPENDENTS, O_VERSION,
-           O_NO_COLOR, O_FOR, O_LEASE };
+           O_NO_COLOR, O_FOR, O_LEASE, O_LIVE };
     static const struct option longs [] = {
         { "config",          required_argument, NULL, 'c' },
         { "runtime-dir",     required_argument, NULL, 's' },
@@ -313,6 +318,7 @@ s_parse (int argc, char **argv, pm_cli_t *options)
         { "for",             required_argument, NULL, O_FOR },
         { "lease",           required_argument, NULL, O_LEASE },
         { "quiet",           no_argument,       NULL, 'q' },
+        { "live",            no_argument,       NULL, O_LIVE },
         { NULL, 0, NULL, 0 }
     };
     memset (options, 0, sizeof *options);
@@ -373,6 +379,9 @@ s_parse (int argc, char **argv, pm_cli_t *options)
                 break;
             case O_LEASE:
                 options->lease = optarg;
+                break;
+            case O_LIVE:
+                options->live = true;
                 break;
             case ':':
                 return pm_cli_usage_error ("option %s needs a value",
@@ -439,6 +448,7 @@ s_check_options (pm_cli_t *options, const s_command_t *command)
         { options->wait_for != NULL, S_FOR,       "--for" },
         { options->lease != NULL,   S_LEASE,      "--lease" },
         { options->quiet,           S_QUIET,      "-q (--quiet)" },
+        { options->live,            S_LIVE,       "--live" },
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks [0]; i++)
         if (checks [i].given && !(command->takes & checks [i].flag))

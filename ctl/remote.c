@@ -15,6 +15,7 @@
 
 #include "pmctl.h"
 #include "render.h"
+#include "snapfile.h"
 
 //  pmctl's margin over the timeout it asked the agent to enforce.
 #define S_MARGIN_MS 2000
@@ -102,6 +103,24 @@ s_accept_completed (pm_reply_t *reply)
     }
 }
 
+//  status without --live, while the agent's lock is held: the reply from
+//  the agent's status snapshot, with no socket.  Returns 0 with the reply
+//  as pm_client_call gives it, or -1 when the request must go to the
+//  agent (no agent, no usable file: the live path then says why).
+static int
+s_snapshot (const pm_cli_t *cli, pm_client_t *client,
+            const pm_request_t *request, pm_reply_t **reply_p,
+            char **frame_p, size_t *size_p)
+{
+    if (request->cmd != PM_CMD_STATUS || cli->live)
+        return -1;
+    const pm_paths_t *paths = pm_client_paths (client);
+    if (pm_rundir_agent_running (paths) != 1)
+        return -1;
+    return pm_snapfile_status (paths, pm_rundir_read_pid (paths), request,
+                               pm_wall_clock (), reply_p, frame_p, size_p);
+}
+
 int
 pm_remote_run (const pm_cli_t *cli, pm_client_t *client,
                pm_request_t *request, double timeout, unsigned flags)
@@ -115,8 +134,10 @@ pm_remote_run (const pm_cli_t *cli, pm_client_t *client,
     size_t size = 0;
     char err [PM_PATH_MAX + 256];
     int code = PM_EXIT_OK;
-    pm_call_t call = pm_client_call (client, request, answer_ms, &reply,
-                                     &frame, &size, err, sizeof err);
+    pm_call_t call = s_snapshot (cli, client, request, &reply, &frame, &size)
+                   ? pm_client_call (client, request, answer_ms, &reply,
+                                     &frame, &size, err, sizeof err)
+                   : PM_CALL_REPLY;
     switch (call) {
         case PM_CALL_REPLY:
             break;

@@ -144,6 +144,13 @@ const char *pm_signal_name (int signum);
 /*  Wall-clock time, epoch seconds: what every time on the wire is. */
 double pm_wall_clock (void);
 
+/*  A record's uptime at now: now - started_at for a process that runs
+    (pid > 0), 0 when that is clearly negative (the clock stepped back)
+    or started_at is unknown; -1 (nil) without a process.  The agent
+    fills `uptime` with it, and a reader of an older record (the status
+    snapshot, PROTOCOL.md 12) recomputes it the same way. */
+double pm_uptime (int64_t pid, double started_at, double now);
+
 /* ------------------------------------------------------------------ */
 /*  Requests                                                           */
 /* ------------------------------------------------------------------ */
@@ -321,6 +328,11 @@ void pm_reply_set_error (pm_reply_t *self, pm_err_t err, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 /*  Appends a copy of name to err_names. */
 void pm_reply_add_err_name (pm_reply_t *self, const char *name);
+/*  After err_names holds the names a request gave that match no service:
+    the unknown_service error, with one message naming them all
+    ("unknown services: a, b").  The agent and a reader of the status
+    snapshot answer an unknown name with the same words. */
+void pm_reply_set_unknown (pm_reply_t *self);
 /*  Appends a result; strings are copied (note, error may be NULL). */
 void pm_reply_add_result (pm_reply_t *self, const char *name, bool ok,
                           pm_state_t state, const char *note,

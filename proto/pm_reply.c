@@ -91,6 +91,18 @@ pm_reply_add_err_name (pm_reply_t *self, const char *name)
 }
 
 void
+pm_reply_set_unknown (pm_reply_t *self)
+{
+    char text [PM_TEXT_MAX];
+    size_t len = (size_t) snprintf (text, sizeof text, "unknown service%s: ",
+                                    self->err_names_count > 1 ? "s" : "");
+    for (size_t k = 0; k < self->err_names_count && len < sizeof text; k++)
+        len += (size_t) snprintf (text + len, sizeof text - len, "%s%s",
+                                  k ? ", " : "", self->err_names [k]);
+    pm_reply_set_error (self, PM_ERR_UNKNOWN_SERVICE, "%s", text);
+}
+
+void
 pm_reply_add_result (pm_reply_t *self, const char *name, bool ok,
                      pm_state_t state, const char *note, const char *error)
 {

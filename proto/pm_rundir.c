@@ -178,6 +178,8 @@ pm_paths_init (pm_paths_t *paths, const char *name, const char *rundir,
         paths->dir [--len] = 0;
     snprintf (paths->lock, sizeof paths->lock, "%s/pmd.lock", paths->dir);
     snprintf (paths->pidfile, sizeof paths->pidfile, "%s/pmd.pid", paths->dir);
+    snprintf (paths->snapshot, sizeof paths->snapshot, "%s/status.snapshot",
+              paths->dir);
     snprintf (paths->config, sizeof paths->config, "%s/config", paths->dir);
     if (control && *control)
         len = snprintf (paths->control, sizeof paths->control, "%s", control);

@@ -31,6 +31,7 @@ typedef struct {
     char lock[PM_PATH_MAX + 32];      /* "<dir>/pmd.lock" */
     char pidfile[PM_PATH_MAX + 32];   /* "<dir>/pmd.pid" */
     char config[PM_PATH_MAX + 32];    /* "<dir>/config": the config's path */
+    char snapshot[PM_PATH_MAX + 32];  /* "<dir>/status.snapshot" (PROTOCOL.md 12) */
 } pm_paths_t;
 
 /*  Derives an agent name from an absolute config path: the file's stem
