@@ -310,14 +310,28 @@ pm_lifecycle_write_file (const char *path, const void *data, size_t size)
 }
 
 int
-pm_lifecycle_write_config (pm_lifecycle_t *self, const char *path)
+pm_lifecycle_write_config (pm_lifecycle_t *self, const pm_config_t *config)
 {
-    char text [PM_PATH_MAX + 2];
-    if ((size_t) snprintf (text, sizeof text, "%s\n", path) >= sizeof text) {
+    pm_loaded_t *record = calloc (1, sizeof *record);
+    size_t size = sizeof *record + 256;
+    char *text = malloc (size);
+    assert (record && text);
+    snprintf (record->path, sizeof record->path, "%s", config->path);
+    record->has_id = config->has_file_id;
+    record->id = config->file_id;
+    snprintf (record->control, sizeof record->control, "%s",
+              self->paths.control);
+    snprintf (record->events, sizeof record->events, "%s",
+              self->paths.events);
+    int len = pm_loaded_format (record, text, size);
+    int rc = -1;
+    if (len == -1)
         errno = ENAMETOOLONG;
-        return -1;
-    }
-    return pm_lifecycle_write_file (self->paths.config, text, strlen (text));
+    else
+        rc = pm_lifecycle_write_file (self->paths.config, text, (size_t) len);
+    free (text);
+    free (record);
+    return rc;
 }
 
 int

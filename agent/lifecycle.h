@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "pm_rundir.h"
 
 typedef struct pm_lifecycle_t pm_lifecycle_t;
@@ -47,11 +48,13 @@ int pm_lifecycle_kill_marked (const char *dir, const char *service,
 int pm_lifecycle_write_file (const char *path, const void *data,
                              size_t size);
 
-/*  Writes the config file's absolute path to <dir>/config, so a client
-    whose copy of the file no longer parses can still find the agent.
-    Atomic (a temporary file renamed over it).  Returns 0, or -1 with
-    errno set. */
-int pm_lifecycle_write_config (pm_lifecycle_t *self, const char *path);
+/*  Writes the agent's record <dir>/config (pm_loaded_t in pm_rundir.h):
+    config's path and identity as it was read, and the endpoints.  A
+    client finds the agent by it without parsing the file while the file
+    is the one loaded, and even when the file no longer parses.  Atomic
+    (a temporary file renamed over it).  Returns 0, or -1 with errno set. */
+int pm_lifecycle_write_config (pm_lifecycle_t *self,
+                               const pm_config_t *config);
 
 /*  Rewrites the pid file (after a fork into the background), atomically
     like the config file.  Returns 0, or -1 with errno set. */

@@ -351,7 +351,7 @@ main (int argc, char *argv [])
     //  Orphans of our services are reparented to us, so we reap them and
     //  can see their process groups die (and sweep what escaped them).
     bool claimed = false;
-    if (pm_lifecycle_write_config (lifecycle, config->path) == -1)
+    if (pm_lifecycle_write_config (lifecycle, config) == -1)
         //  (A path that long is cut in the message, not in the file.)
         snprintf (err, sizeof err, "cannot write %.900s: %s", paths.config,
                   strerror (errno));
@@ -431,6 +431,7 @@ main (int argc, char *argv [])
     lease_set = pm_leases_new (loop, s_on_leases_change, &agent);
     pm_control_set_leases (control, lease_set);
     pm_supervisor_set_leases (sup, lease_set);
+    pm_supervisor_set_lifecycle (sup, lifecycle);
     for (size_t i = 0; i < leases_count; i++)
         if (pm_leases_add (lease_set, leases [i], err, sizeof err) == -1)
             goto fail;

@@ -32,7 +32,9 @@
 */
 #include "supervisor_int.h"
 #include "agentlog.h"
+#include "lifecycle.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +272,12 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
     pm_sup_build_graph (self);
     pm_sup_update_echo (self);
     self->dirty = true;         //  the set of records and their specs moved
+    //  Clients find the agent of this file by its identity in the record:
+    //  an old identity only costs them a parse.
+    if (self->lifecycle && pm_lifecycle_write_config (self->lifecycle,
+                                                      next) == -1)
+        pm_log_warn ("cannot rewrite the config record: %s (clients parse "
+                     "the config file to find the agent)", strerror (errno));
 
     //  4. What to restart: changed services that are up, services whose
     //  new dependencies are not met, then whatever depends on those.

@@ -371,6 +371,12 @@ pm_supervisor_set_leases (pm_supervisor_t *self, const pm_leases_t *leases)
 }
 
 void
+pm_supervisor_set_lifecycle (pm_supervisor_t *self, pm_lifecycle_t *lifecycle)
+{
+    self->lifecycle = lifecycle;
+}
+
+void
 pm_supervisor_leases_changed (pm_supervisor_t *self)
 {
     self->dirty = true;

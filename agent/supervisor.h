@@ -71,6 +71,13 @@ void pm_supervisor_set_leases (pm_supervisor_t *self,
                                const pm_leases_t *leases);
 void pm_supervisor_leases_changed (pm_supervisor_t *self);
 
+/*  The agent's runtime files (not owned; they outlive the supervisor):
+    after each reload that took effect, the record of the loaded config
+    is rewritten through it (pm_lifecycle_write_config). */
+typedef struct pm_lifecycle_t pm_lifecycle_t;
+void pm_supervisor_set_lifecycle (pm_supervisor_t *self,
+                                  pm_lifecycle_t *lifecycle);
+
 /*  Print every service line on stdout, prefixed by its name. */
 void pm_supervisor_set_echo (pm_supervisor_t *self, bool echo);
 

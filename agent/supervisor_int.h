@@ -87,6 +87,8 @@ struct pm_supervisor_t {
     char *rundir;             /* runtime directory, for the escapee sweep */
     pm_snapshot_t *snapshot;  /* the status file, not owned, or NULL */
     const pm_leases_t *leases;    /* listed in status, not owned, or NULL */
+    pm_lifecycle_t *lifecycle;    /* the config record's writer, not owned,
+                                     or NULL */
     bool dirty;               /* a record changed since the last snapshot */
     zlistx_t *outbox;         /* state events of this pass, not sent yet */
 };

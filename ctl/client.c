@@ -141,13 +141,44 @@ s_locate_anyway (pm_client_t *self, const char *file, const char *rundir)
     //  Unreadable (a syntax error): the running agent wrote down which
     //  file it was started from.
     if (rundir || pm_rundir_find_by_config (real, self->name,
-                                            sizeof self->name) == -1)
+                                            sizeof self->name, NULL) == -1)
         rc = pm_agent_name_derive (real, self->name, sizeof self->name);
     char ignored [256];
     if (rc == 0)
         rc = pm_paths_init (&self->paths, self->name, rundir, control, events,
                             ignored, sizeof ignored);
     config_destroy (&parsed);
+    if (rc == 0)
+        self->config = real;
+    else
+        free (real);
+    return rc;
+}
+
+//  Locates the agent that loaded file, when file is still exactly what it
+//  loaded (the identities in its record equal): the record says where the
+//  agent is, and the file, validated when the agent read it, need not be
+//  parsed again.  Returns 0, or -1 when the file has to be read.
+static int
+s_locate_loaded (pm_client_t *self, const char *file)
+{
+    struct stat st;
+    if (stat (file, &st) == -1 || !S_ISREG (st.st_mode)
+    ||  access (file, R_OK) == -1)
+        return -1;
+    char *real = realpath (file, NULL);
+    pm_loaded_t *loaded = malloc (sizeof *loaded);
+    pm_file_id_t id;
+    pm_file_id_of (&st, &id);
+    char ignored [256];
+    int rc = real && loaded
+          && pm_rundir_find_by_config (real, self->name, sizeof self->name,
+                                       loaded) == 0
+          && loaded->has_id && pm_file_id_equal (&loaded->id, &id)
+          && pm_paths_init (&self->paths, self->name, NULL, loaded->control,
+                            loaded->events, ignored, sizeof ignored) == 0
+           ? 0 : -1;
+    free (loaded);
     if (rc == 0)
         self->config = real;
     else
@@ -185,6 +216,8 @@ pm_client_new (const char *config_option, const char *rundir,
         pm_client_destroy (&self);
         return NULL;
     }
+    if (!rundir && s_locate_loaded (self, file) == 0)
+        return self;
     char cfg_err [PM_CONFIG_ERR_MAX];
     pm_config_t *config = pm_config_load (file, cfg_err, sizeof cfg_err);
     if (!config) {

@@ -114,8 +114,82 @@ pm_rundir_base (char *out, size_t size)
     return len < 0 || (size_t) len >= size ? -1 : 0;
 }
 
+void
+pm_file_id_of (const struct stat *st, pm_file_id_t *id)
+{
+    id->dev = (uint64_t) st->st_dev;
+    id->ino = (uint64_t) st->st_ino;
+    id->size = (uint64_t) st->st_size;
+    id->mtime_ns = (int64_t) st->st_mtim.tv_sec * 1000000000
+                 + st->st_mtim.tv_nsec;
+    id->ctime_ns = (int64_t) st->st_ctim.tv_sec * 1000000000
+                 + st->st_ctim.tv_nsec;
+}
+
+bool
+pm_file_id_equal (const pm_file_id_t *a, const pm_file_id_t *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size
+        && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
 int
-pm_rundir_find_by_config (const char *config_path, char *name, size_t size)
+pm_loaded_format (const pm_loaded_t *self, char *buf, size_t size)
+{
+    char id [128] = "-";
+    if (self->has_id)
+        snprintf (id, sizeof id, "%" PRIu64 " %" PRIu64 " %" PRIu64
+                  " %" PRId64 " %" PRId64, self->id.dev, self->id.ino,
+                  self->id.size, self->id.mtime_ns, self->id.ctime_ns);
+    int len = snprintf (buf, size, "%s\n%s\n%s\n%s\n", self->path, id,
+                        self->control, self->events);
+    return len < 0 || (size_t) len >= size ? -1 : len;
+}
+
+//  Reads one line of file into buf without its newline.  Returns 0, or
+//  -1 at the end of the file or for a line too long.
+static int
+s_read_line (FILE *file, char *buf, size_t size)
+{
+    if (!fgets (buf, (int) size, file))
+        return -1;
+    size_t len = strlen (buf);
+    if (len == 0 || buf [len - 1] != '\n')
+        return -1;
+    buf [len - 1] = 0;
+    return 0;
+}
+
+int
+pm_loaded_read (const char *file, pm_loaded_t *self)
+{
+    memset (self, 0, sizeof *self);
+    FILE *stream = fopen (file, "re");
+    if (!stream)
+        return -1;
+    char id [128];
+    int rc = s_read_line (stream, self->path, sizeof self->path);
+    if (rc == 0 && s_read_line (stream, id, sizeof id) == 0
+    &&  s_read_line (stream, self->control, sizeof self->control) == 0
+    &&  s_read_line (stream, self->events, sizeof self->events) == 0) {
+        pm_file_id_t *p = &self->id;
+        char end;
+        self->has_id = sscanf (id, "%" SCNu64 " %" SCNu64 " %" SCNu64
+                               " %" SCNd64 " %" SCNd64 "%c", &p->dev,
+                               &p->ino, &p->size, &p->mtime_ns, &p->ctime_ns,
+                               &end) == 5;
+    }
+    else {
+        //  The path alone (an older agent's record).
+        self->control [0] = self->events [0] = 0;
+    }
+    fclose (stream);
+    return rc;
+}
+
+int
+pm_rundir_find_by_config (const char *config_path, char *name, size_t size,
+                          pm_loaded_t *loaded)
 {
     char base [PM_PATH_MAX];
     if (pm_rundir_base (base, sizeof base) == -1)
@@ -125,7 +199,8 @@ pm_rundir_find_by_config (const char *config_path, char *name, size_t size)
         return -1;
     int rc = -1;
     struct dirent *entry;
-    while (rc == -1 && (entry = readdir (dir))) {
+    pm_loaded_t *record = malloc (sizeof *record);
+    while (record && rc == -1 && (entry = readdir (dir))) {
         if (entry->d_name [0] == '.' || !pm_agent_name_valid (entry->d_name))
             continue;
         pm_paths_t paths;
@@ -136,17 +211,16 @@ pm_rundir_find_by_config (const char *config_path, char *name, size_t size)
         ||  pm_paths_init (&paths, entry->d_name, rundir, NULL, NULL,
                            ignored, sizeof ignored) == -1)
             continue;
-        FILE *file = fopen (paths.config, "re");
-        if (!file)
-            continue;
-        char line [PM_PATH_MAX + 2];
-        bool same = fgets (line, sizeof line, file)
-                 && strcmp (strtok (line, "\n") ? line : "", config_path) == 0;
-        fclose (file);
-        if (same && pm_rundir_agent_running (&paths) == 1
-        &&  (size_t) snprintf (name, size, "%s", entry->d_name) < size)
+        if (pm_loaded_read (paths.config, record) == 0
+        &&  strcmp (record->path, config_path) == 0
+        &&  pm_rundir_agent_running (&paths) == 1
+        &&  (size_t) snprintf (name, size, "%s", entry->d_name) < size) {
+            if (loaded)
+                *loaded = *record;
             rc = 0;
+        }
     }
+    free (record);
     closedir (dir);
     return rc;
 }

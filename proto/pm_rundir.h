@@ -12,13 +12,18 @@
       name  = agent.name from the config, or derived from the config's
               absolute path: <stem>-<8 hex digits of a hash of the path>
       dir   = <base>/<name>                 (or --runtime-dir / -s DIR)
-      dir holds control.sock, events.sock, pmd.pid, pmd.lock, and
-      `config` (the absolute path of the agent's config file)
+      dir holds control.sock, events.sock, pmd.pid, pmd.lock,
+      status.snapshot, and `config`: the agent's record of what it
+      loaded (pm_loaded_t below), by which a client finds the agent of
+      a config file without parsing that file again
 */
 #ifndef PM_RUNDIR_H
 #define PM_RUNDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
 
 #define PM_PATH_MAX 4096
 /*  sun_path is 108 bytes on Linux, including the terminating NUL. */
@@ -30,9 +35,43 @@ typedef struct {
     char events[PM_PATH_MAX + 32];    /* "ipc://<dir>/events.sock" or the config's override */
     char lock[PM_PATH_MAX + 32];      /* "<dir>/pmd.lock" */
     char pidfile[PM_PATH_MAX + 32];   /* "<dir>/pmd.pid" */
-    char config[PM_PATH_MAX + 32];    /* "<dir>/config": the config's path */
+    char config[PM_PATH_MAX + 32];    /* "<dir>/config": the agent's record (pm_loaded_t) */
     char snapshot[PM_PATH_MAX + 32];  /* "<dir>/status.snapshot" (PROTOCOL.md 12) */
 } pm_paths_t;
+
+/*  A file's identity as the file system tells it: device, inode, size,
+    modification and change times (ns).  Two equal identities of one path
+    mean the same bytes (any write changes mtime and ctime, an editor's
+    save-by-rename changes the inode). */
+typedef struct {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+} pm_file_id_t;
+
+/*  The identity of st (from stat or fstat). */
+void pm_file_id_of (const struct stat *st, pm_file_id_t *id);
+bool pm_file_id_equal (const pm_file_id_t *a, const pm_file_id_t *b);
+
+/*  The agent's record, <dir>/config, four lines: the absolute path of the
+    config file it loaded; that file's identity when it was read
+    ("DEV INO SIZE MTIME_NS CTIME_NS"), or "-" when unknown (a config with
+    @includes: their changes would not show); its control endpoint; its
+    events endpoint.  Rewritten (atomically) after every reload. */
+typedef struct {
+    char path[PM_PATH_MAX];
+    bool has_id;
+    pm_file_id_t id;
+    char control[PM_PATH_MAX + 32];
+    char events[PM_PATH_MAX + 32];
+} pm_loaded_t;
+
+/*  The record's text; returns its length, or -1 when it does not fit. */
+int pm_loaded_format (const pm_loaded_t *self, char *buf, size_t size);
+
+/*  Reads the record at file.  Returns 0, or -1 (missing, unreadable, or
+    not a record: a record of an older agent holds the path alone, and
+    reads with has_id false and no endpoints). */
+int pm_loaded_read (const char *file, pm_loaded_t *self);
 
 /*  Derives an agent name from an absolute config path: the file's stem
     (or, for a file called pmbus.cfg, its directory's name), reduced to
@@ -69,12 +108,14 @@ int pm_rundir_agent_running (const pm_paths_t *paths);
 int pm_rundir_base (char *out, size_t size);
 
 /*  Finds, among the runtime directories in the base, the live agent (its
-    lock held) whose `config` file names config_path (an absolute, real
-    path), and writes that directory's name to name.  For a client whose
-    config file no longer parses, so agent.name cannot be read.  Returns
-    0 if found, -1 if not. */
+    lock held) whose record names config_path (an absolute, real path),
+    and writes that directory's name to name and, when loaded is not
+    NULL, the record to loaded.  Returns 0 if found, -1 if not.  For a
+    client: one whose config no longer parses (agent.name cannot be
+    read), and one whose config is the very file the agent loaded (the
+    identities equal), which need not parse it at all. */
 int pm_rundir_find_by_config (const char *config_path, char *name,
-                              size_t size);
+                              size_t size, pm_loaded_t *loaded);
 
 /*  Reads the pid file; returns the pid, or 0 if missing or unreadable. */
 long pm_rundir_read_pid (const pm_paths_t *paths);

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 //  Bounds the O(n^2) graph work and matches the names a request can carry.
@@ -279,9 +280,10 @@ s_fail_file (pm_cfg_ctx_t *ctx, const char *format, ...)
 }
 
 //  Checks that path can be opened and is a regular file, so the error
-//  carries errno's text (libconfig only says "file I/O error").
+//  carries errno's text (libconfig only says "file I/O error"), and
+//  notes its identity in id.
 static int
-s_check_file (pm_cfg_ctx_t *ctx, const char *path)
+s_check_file (pm_cfg_ctx_t *ctx, const char *path, pm_file_id_t *id)
 {
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -299,6 +301,8 @@ s_check_file (pm_cfg_ctx_t *ctx, const char *path)
         close (fd);
         return s_fail_file (ctx, "%s: not a regular file", path);
     }
+    else
+        pm_file_id_of (&st, id);
     if (fd != -1)
         close (fd);
     if (error)
@@ -314,7 +318,13 @@ pm_config_load (const char *path, char *err, size_t errlen)
     pm_cfg_ctx_t ctx = { .file = path, .err = err, .errlen = errlen };
     if (err && errlen)
         err [0] = 0;
-    if (s_check_file (&ctx, path))
+    //  The file system stamps a change with this same coarse clock: a file
+    //  whose mtime is older than the read's start cannot change without
+    //  its identity changing too.
+    struct timespec began;
+    clock_gettime (CLOCK_REALTIME_COARSE, &began);
+    pm_file_id_t id;
+    if (s_check_file (&ctx, path, &id))
         return NULL;
 
     char *real = realpath (path, NULL);
@@ -353,6 +363,9 @@ pm_config_load (const char *path, char *err, size_t errlen)
     }
     else
         rc = s_load_root (&ctx, &file);
+    config->file_id = id;
+    config->has_file_id = file.num_filenames == 1
+        && id.mtime_ns < (int64_t) began.tv_sec * 1000000000 + began.tv_nsec;
     config_destroy (&file);
     free (ctx.depends_on);
     if (rc)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include "pm_proto.h"
+#include "pm_rundir.h"
 
 #define PM_CONFIG_ERR_MAX 1024
 
@@ -122,6 +123,10 @@ typedef struct {
 typedef struct {
     char *path;               /* absolute path of the file read */
     char *dir;                /* its directory */
+    bool has_file_id;         /* file_id is known: a single file (no
+                                 @include), not changed in the clock tick
+                                 it was read in */
+    pm_file_id_t file_id;     /* the file's identity before it was read */
     char *name;               /* agent.name, or NULL when not set */
     char *log_dir;            /* absolute: agent.log_dir resolved, default <dir>/logs */
     pm_log_format_t log_format;   /* agent.log_format, default text (also the agent's own log) */

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHECK(cond) do { \
@@ -566,6 +568,49 @@ test_paths (void)
     free (path);
 }
 
+//  Loads path with its mtime set to now + offset seconds.
+static pm_config_t *
+s_load_touched (const char *path, int offset)
+{
+    struct timespec times [2];
+    clock_gettime (CLOCK_REALTIME, &times [0]);
+    times [0].tv_sec += offset;
+    times [1] = times [0];
+    CHECK (utimensat (AT_FDCWD, path, times, 0) == 0);
+    char err [PM_CONFIG_ERR_MAX];
+    pm_config_t *config = pm_config_load (path, err, sizeof err);
+    CHECK (config);
+    return config;
+}
+
+//  The identity of the file as read (for the agent's record): known for
+//  a single file last changed before the read began; unknown when the
+//  file changed in the clock tick the read began in (or later), and with
+//  @include (a change there would not show in the main file).
+static void
+test_file_identity (void)
+{
+    char *path = s_write ("id/one.cfg", "services: { a: { command = \"x\"; }; };\n");
+    pm_config_t *config = s_load_touched (path, -10);
+    struct stat st;
+    CHECK (stat (path, &st) == 0);
+    pm_file_id_t id;
+    pm_file_id_of (&st, &id);
+    CHECK (config->has_file_id);
+    CHECK (pm_file_id_equal (&config->file_id, &id));
+    pm_config_destroy (&config);
+    config = s_load_touched (path, 10);
+    CHECK (!config->has_file_id);
+    pm_config_destroy (&config);
+    free (s_write ("id/part.inc", "services: { a: { command = \"x\"; }; };\n"));
+    char *with = s_write ("id/with.cfg", "@include \"part.inc\"\n");
+    config = s_load_touched (with, -10);
+    CHECK (config->services_count == 1 && !config->has_file_id);
+    pm_config_destroy (&config);
+    free (with);
+    free (path);
+}
+
 static void
 test_include (void)
 {
@@ -959,6 +1004,7 @@ main (void)
     test_probes_and_restart ();
     test_paths ();
     test_include ();
+    test_file_identity ();
     test_file_errors ();
     test_syntax_errors ();
     test_key_errors ();

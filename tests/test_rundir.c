@@ -361,6 +361,120 @@ test_lock (void)
     CHECK (pm_rundir_read_pid (&paths) == 0);
 }
 
+//  Writes text to path.
+static void
+s_write (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    CHECK (file);
+    CHECK (fputs (text, file) >= 0);
+    CHECK (fclose (file) == 0);
+}
+
+//  The agent's record (pm_loaded_t): written, read back, found by path.
+static void
+test_record (void)
+{
+    pm_loaded_t record, back;
+    memset (&record, 0, sizeof record);
+    snprintf (record.path, sizeof record.path, "/srv/app/pmbus.cfg");
+    record.has_id = true;
+    record.id = (pm_file_id_t) { 2049, 1234567, 8066,
+                                 1796303052883064116LL, -1 };
+    snprintf (record.control, sizeof record.control, "ipc:///r/c.sock");
+    snprintf (record.events, sizeof record.events, "tcp://127.0.0.1:7711");
+    char text [PM_PATH_MAX * 4];
+    int len = pm_loaded_format (&record, text, sizeof text);
+    CHECK (len > 0 && (size_t) len == strlen (text));
+    CHECK (strcmp (text, "/srv/app/pmbus.cfg\n2049 1234567 8066 "
+                   "1796303052883064116 -1\nipc:///r/c.sock\n"
+                   "tcp://127.0.0.1:7711\n") == 0);
+    CHECK (pm_loaded_format (&record, text, 20) == -1);
+
+    char file [PM_PATH_MAX];
+    snprintf (file, sizeof file, "%s/record", s_tmp);
+    CHECK (pm_loaded_format (&record, text, sizeof text) > 0);
+    s_write (file, text);
+    CHECK (pm_loaded_read (file, &back) == 0);
+    CHECK (strcmp (back.path, record.path) == 0);
+    CHECK (back.has_id && pm_file_id_equal (&back.id, &record.id));
+    CHECK (strcmp (back.control, record.control) == 0);
+    CHECK (strcmp (back.events, record.events) == 0);
+
+    //  Identity unknown ("-"), an older agent's record (the path alone),
+    //  a damaged identity: read, with no identity.
+    record.has_id = false;
+    CHECK (pm_loaded_format (&record, text, sizeof text) > 0);
+    CHECK (strstr (text, "\n-\n"));
+    s_write (file, text);
+    CHECK (pm_loaded_read (file, &back) == 0 && !back.has_id);
+    CHECK (strcmp (back.events, record.events) == 0);
+    s_write (file, "/srv/app/pmbus.cfg\n");
+    CHECK (pm_loaded_read (file, &back) == 0 && !back.has_id);
+    CHECK (strcmp (back.path, "/srv/app/pmbus.cfg") == 0);
+    CHECK (back.control [0] == 0 && back.events [0] == 0);
+    s_write (file, "/a\n1 2 3 x 5\nipc:///c\nipc:///e\n");
+    CHECK (pm_loaded_read (file, &back) == 0 && !back.has_id);
+    s_write (file, "/a\n1 2 3 4 5 6\nipc:///c\nipc:///e\n");
+    CHECK (pm_loaded_read (file, &back) == 0 && !back.has_id);
+    //  No line at all, a path with no newline, no file.
+    s_write (file, "");
+    CHECK (pm_loaded_read (file, &back) == -1);
+    s_write (file, "/a");
+    CHECK (pm_loaded_read (file, &back) == -1);
+    unlink (file);
+    CHECK (pm_loaded_read (file, &back) == -1);
+
+    //  Identities: any field differing is another file, or a change.
+    pm_file_id_t a = { 1, 2, 3, 4, 5 };
+    for (int i = 0; i < 5; i++) {
+        pm_file_id_t b = a;
+        uint64_t *u = &b.dev;
+        if (i < 3)
+            u [i]++;
+        else
+        if (i == 3)
+            b.mtime_ns++;
+        else
+            b.ctime_ns++;
+        CHECK (!pm_file_id_equal (&a, &b));
+    }
+    struct stat st;
+    CHECK (stat (s_tmp, &st) == 0);
+    pm_file_id_of (&st, &a);
+    CHECK (a.ino == (uint64_t) st.st_ino && a.dev == (uint64_t) st.st_dev);
+    CHECK (a.mtime_ns == (int64_t) st.st_mtim.tv_sec * 1000000000
+                       + st.st_mtim.tv_nsec);
+
+    //  Found by the config path: only a live agent's (its lock held).
+    char base [PM_PATH_MAX], rundir [PM_PATH_MAX], name [128];
+    snprintf (base, sizeof base, "%s/xdg", s_tmp);
+    CHECK (mkdir (base, 0700) == 0);
+    setenv ("XDG_RUNTIME_DIR", base, 1);
+    pm_paths_t paths;
+    char err [512];
+    CHECK (pm_paths_init (&paths, "live", NULL, NULL, NULL, err,
+                          sizeof err) == 0);
+    CHECK (pm_rundir_make (&paths, err, sizeof err) == 0);
+    snprintf (rundir, sizeof rundir, "%s", paths.dir);
+    record.has_id = true;
+    CHECK (pm_loaded_format (&record, text, sizeof text) > 0);
+    s_write (paths.config, text);
+    CHECK (pm_rundir_find_by_config (record.path, name, sizeof name,
+                                     &back) == -1);
+    int fd = open (paths.lock, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    CHECK (fd >= 0 && flock (fd, LOCK_EX | LOCK_NB) == 0);
+    memset (&back, 0, sizeof back);
+    CHECK (pm_rundir_find_by_config (record.path, name, sizeof name,
+                                     &back) == 0);
+    CHECK (strcmp (name, "live") == 0 && back.has_id);
+    CHECK (strcmp (back.events, record.events) == 0);
+    CHECK (pm_rundir_find_by_config ("/srv/other.cfg", name, sizeof name,
+                                     NULL) == -1);
+    close (fd);
+    unsetenv ("XDG_RUNTIME_DIR");
+}
+
 //  Removes what the tests made (a small tree; no symlinks are created).
 static void
 s_remove_tree (const char *path)
@@ -381,6 +495,7 @@ main (void)
     test_paths ();
     test_make ();
     test_lock ();
+    test_record ();
     s_remove_tree (s_tmp);
     printf ("test_rundir: %d checks passed\n", s_checks);
     return 0;

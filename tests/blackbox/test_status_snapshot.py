@@ -104,6 +104,10 @@ class StatusSnapshotTest(pmtest.AgentTest):
         code, out, _ = self.status()
         self.assertRegex(out, r"(?m)^bad +failed +- +- +0 +3 +exited with "
                               r"code 3$")
+        # Down before the lessee goes (its end would shut the agent down
+        # under the harness's own shutdown).
+        code, _, err = self.run_pmctl("shutdown")
+        self.assertEqual(code, 0, err)
 
     def test_file_answers_while_the_agent_is_stopped(self):
         agent = self.start("  a: { %s };\n" % SLEEP)
