@@ -99,12 +99,16 @@ class LocateTest(pmtest.AgentTest):
         agent = self.start("  a: { %s };\n" % SLEEP)
         agent.wait_state("a", "running")
         trace = self.path("trace")
+        # LeakSanitizer cannot run under ptrace (sanitizer builds).
+        env = dict(self.env)
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                               ":detect_leaks=0").lstrip(":")
 
         def opened():
             done = subprocess.run(
                 ["strace", "-f", "-qq", "-e", "trace=open,openat", "-o",
                  trace, pmtest.PMCTL, "-c", agent.config, "status"],
-                env=self.env, cwd=self.tmp, capture_output=True, text=True,
+                env=env, cwd=self.tmp, capture_output=True, text=True,
                 timeout=30)
             self.assertEqual(done.returncode, 0, done.stderr)
             self.assertRegex(done.stdout, r"(?m)^a +running ")
