@@ -16,10 +16,12 @@
 
     A line goes to the ring and to subscribers whether or not the file
     could take it: a full disk costs the file its lines, not the others.
+    Subscribers get the lines of one read as one message (logbatch.c).
 */
 #include "logcap.h"
 #include "agentlog.h"
 #include "echo.h"
+#include "logbatch.h"
 #include "logfile.h"
 
 #include <errno.h>
@@ -53,6 +55,7 @@ struct pm_logcap_t {
     pm_logring_t *ring;       /* recent lines, owned */
     uint64_t bytes_in;        /* read from the pipes */
     pm_publish_t *pub;        /* not owned, may be NULL */
+    pm_logbatch_t *batch;     /* lines on their way to pub, owned, or NULL */
     s_stream_t streams [2];   /* out, err */
     uint64_t seq;             /* last line's seq */
     char *out;                /* file output buffer */
@@ -87,6 +90,8 @@ pm_logcap_new (zloop_t *loop, const char *service, const char *path,
         self->settings.line_max = PM_LOG_LINE_MAX_DEFAULT;
     self->ring = pm_logring_new (settings->ring, settings->ring_bytes);
     self->pub = pub;
+    if (pub)
+        self->batch = pm_logbatch_new (pub, service);
     for (int i = 0; i < 2; i++) {
         self->streams [i].fd = -1;
         self->streams [i].partial = malloc (self->settings.line_max);
@@ -239,9 +244,9 @@ s_line (pm_logcap_t *self, pm_stream_t stream, const char *line, size_t size,
         pm_echo_line (self->service, self->echo_width, line, size);
     pm_logring_push (self->ring, seq, self->ts, (int) stream, partial, line,
                      size);
-    if (self->pub)
-        pm_publish_log (self->pub, self->service, seq, self->ts, stream, line,
-                        size, partial);
+    if (self->batch)
+        pm_logbatch_add (self->batch, seq, self->ts, stream, line, size,
+                         partial);
     if (self->line_fn)
         self->line_fn (self->line_arg, line, size);
 }
@@ -335,6 +340,8 @@ s_read (pm_logcap_t *self, int i, int max_chunks)
             pm_publish_refresh (self->pub);
         s_feed (self, i, chunk, (size_t) got);
         s_flush (self);
+        if (self->batch)
+            pm_logbatch_send (self->batch);
         total += (size_t) got;
         //  A short read means the pipe is empty for now.
         if ((size_t) got < sizeof chunk)
@@ -385,6 +392,8 @@ pm_logcap_drain (pm_logcap_t *self)
     for (int i = 0; i < 2; i++)
         s_finish_line (self, i);
     s_flush (self);
+    if (self->batch)
+        pm_logbatch_send (self->batch);
     if (self->echo)
         pm_echo_flush ();
 }
@@ -500,6 +509,7 @@ pm_logcap_destroy (pm_logcap_t **self_p)
         free (self->streams [i].held);
     }
     s_flush (self);
+    pm_logbatch_destroy (&self->batch);
     pm_logfile_destroy (&self->file);
     pm_logring_destroy (&self->ring);
     free (self->out);

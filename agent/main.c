@@ -388,7 +388,8 @@ main (int argc, char *argv [])
 
     loop = zloop_new ();
     zloop_set_nonstop (loop, true);
-    pub = pm_publish_new (paths.events, name, err, sizeof err);
+    pub = pm_publish_new (paths.events, name, config->subscriber_queue, err,
+                          sizeof err);
     if (!pub)
         goto fail;
     if (pm_publish_watch (pub, loop, err, sizeof err) == -1)

@@ -38,8 +38,8 @@ struct pm_publish_t {
 };
 
 pm_publish_t *
-pm_publish_new (const char *endpoint, const char *agent, char *err,
-                size_t errlen)
+pm_publish_new (const char *endpoint, const char *agent, size_t queue,
+                char *err, size_t errlen)
 {
     zsock_t *sock = zsock_new (ZMQ_XPUB);
     if (!sock) {
@@ -47,7 +47,7 @@ pm_publish_new (const char *endpoint, const char *agent, char *err,
                   zmq_strerror (zmq_errno ()));
         return NULL;
     }
-    zsock_set_sndhwm (sock, PM_PUB_HWM);
+    zsock_set_sndhwm (sock, (int) queue);
     zsock_set_linger (sock, PM_PUB_LINGER);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         snprintf (err, errlen, "cannot bind events socket %s: %s", endpoint,
@@ -234,16 +234,24 @@ pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
     s_send (self, topic, len, &event);
 }
 
-void
-pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
-                double ts, pm_stream_t stream, const char *line, size_t size,
-                bool partial)
+bool
+pm_publish_log_heard (pm_publish_t *self, const char *service,
+                      pm_stream_t stream)
 {
     char topic [PM_TOPIC_MAX + 1];
     int len = pm_topic_format (topic, sizeof topic, PM_EVENT_LOG,
                                self->agent, service, stream);
-    if (!s_heard (self, topic, len))
-        return;
+    return s_heard (self, topic, len);
+}
+
+void
+pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
+                double ts, pm_stream_t stream, const pm_line_t *lines,
+                size_t count)
+{
+    char topic [PM_TOPIC_MAX + 1];
+    int len = pm_topic_format (topic, sizeof topic, PM_EVENT_LOG,
+                               self->agent, service, stream);
     pm_event_t event;
     memset (&event, 0, sizeof event);
     event.kind = PM_EVENT_LOG;
@@ -252,9 +260,8 @@ pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
     event.agent = self->agent;
     event.service = (char *) service;
     event.stream = stream;
-    event.line = (char *) line;
-    event.line_size = size;
-    event.partial = partial;
+    event.lines = (pm_line_t *) lines;
+    event.lines_count = count;
     s_send (self, topic, len, &event);
 }
 

@@ -23,19 +23,19 @@
 #include "pm_proto.h"
 #include <czmq.h>
 
-/*  Messages queued per subscriber before it starts losing them: a burst of
-    this many lines reaches a subscriber that is not reading at all. */
-#define PM_PUB_HWM 100000
 /*  How long, at shutdown, the socket keeps trying to deliver what is
     queued (milliseconds). */
 #define PM_PUB_LINGER 2000
 
 typedef struct pm_publish_t pm_publish_t;
 
-/*  Binds an XPUB socket to endpoint.  Returns NULL with a message in
-    err. */
+/*  Binds an XPUB socket to endpoint, queueing up to queue messages per
+    subscriber (agent.subscriber_queue) before that subscriber loses some.
+    A log message holds at most PM_LOGBATCH_BYTES of lines or a single
+    longer line, so a subscriber that stops reading costs at most about
+    queue x 8 KiB.  Returns NULL with a message in err. */
 pm_publish_t *pm_publish_new (const char *endpoint, const char *agent,
-                              char *err, size_t errlen);
+                              size_t queue, char *err, size_t errlen);
 void pm_publish_destroy (pm_publish_t **self_p);
 
 /*  Reads the subscriptions the socket has for us now.  Log lines are
@@ -53,10 +53,17 @@ void pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
                        double ts, pm_state_t old_state, pm_state_t new_state,
                        const pm_record_t *record);
 
-/*  Publishes one log line of service (line: size bytes, may hold NULs). */
+/*  True if someone subscribed to the log topic of service's stream (as
+    last read): lines nobody listens to need not even be batched. */
+bool pm_publish_log_heard (pm_publish_t *self, const char *service,
+                           pm_stream_t stream);
+
+/*  Publishes count consecutive lines of service's stream (PROTOCOL.md
+    8.2), the first with seq, as one message; only each line's line,
+    line_size and partial are read (lines borrowed). */
 void pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
-                     double ts, pm_stream_t stream, const char *line,
-                     size_t size, bool partial);
+                     double ts, pm_stream_t stream, const pm_line_t *lines,
+                     size_t count);
 
 /*  Publishes an agent event ("started", "shutdown", ...); message may be
     NULL.  Returns its seq. */

@@ -286,18 +286,21 @@ class Follower(threading.Thread):
             if event["new"] in ("completed", "failed", "stopped"):
                 self.catch_up()
             return
-        seq = event["seq"]
-        self.live += 1
-        if seq <= self.last:
-            self.dups += 1
-            return
-        if seq > self.last + 1:
-            self.gaps += 1
-            self.catch_up(seq - 1)
+        # One message: consecutive lines from seq (PROTOCOL.md 8.2).
+        first = event["seq"]
+        for i, line in enumerate(event["lines"]):
+            seq = first + i
+            self.live += 1
             if seq <= self.last:
                 self.dups += 1
-                return
-        self._print(seq, event["line"])
+                continue
+            if seq > self.last + 1:
+                self.gaps += 1
+                self.catch_up(seq - 1)
+                if seq <= self.last:
+                    self.dups += 1
+                    continue
+            self._print(seq, line)
 
     def run(self):
         try:
@@ -500,8 +503,8 @@ def main():
               % (RING_LINES, RING_BYTES, args.lines,
                  79 * args.lines / 1048576.0, SLOT_BYTES,
                  SLOT_BYTES * RING_LINES / 1048576.0))
-        print("PUB queues: up to %d messages per subscriber (PM_PUB_HWM) "
-              "while it lags" % 100000)
+        print("PUB queues: up to %d messages per subscriber (agent.subscriber_queue) "
+              "while it lags" % 4096)
         lost = service["lost"] + followed["lost"]
         if lost:
             print("LOST:\n  " + "\n  ".join(lost))

@@ -41,8 +41,10 @@
 #define S_LOCK_POLL_MS 100
 //  Messages handled between two looks at signals and the agent.
 #define S_BATCH 1000
-//  Messages queued in pmctl before libzmq drops (then recovered as gaps).
-#define S_RCVHWM 100000
+//  Messages queued in pmctl before libzmq drops (then recovered as gaps):
+//  a log message holds up to 1024 lines (8 KiB), so this is a quarter of
+//  a million lines, in at most 2 MiB.
+#define S_RCVHWM 256
 
 struct pm_follow_t {
     int signal_fd;                //  SIGINT, SIGTERM; owned

@@ -323,24 +323,25 @@ s_on_event (void *arg, const pm_event_t *event, const void *body,
             return;
         service = s_service (self, event->service);
     }
-    if (event->seq <= service->cursor)
-        return;                 //  printed already (from a reply)
+    //  One message holds lines seq .. last; some may be printed already
+    //  (from a reply), some may be missing before them (a gap).
+    uint64_t last = event->seq + event->lines_count - 1;
+    if (event->lines_count == 0 || last <= service->cursor)
+        return;
     int code;
     if (event->seq > service->cursor + 1
     &&  s_fetch (self, service, s_PRINT, &code) == -1)
         return;
-    if (event->seq <= service->cursor)
+    if (last <= service->cursor)
         return;
     if (event->seq > service->cursor + 1)
         s_lost (self, service, service->cursor + 1, event->seq - 1,
                 PM_LINES_GONE);
-    pm_line_t line = {
-        .seq = event->seq, .ts = event->ts, .stream = event->stream,
-        .partial = event->partial, .line = event->line,
-        .line_size = event->line_size
-    };
-    pm_lines_print (self->lines, service->name, &line);
-    service->cursor = event->seq;
+    size_t from = service->cursor >= event->seq
+                ? (size_t) (service->cursor + 1 - event->seq) : 0;
+    for (size_t i = from; i < event->lines_count; i++)
+        pm_lines_print (self->lines, service->name, &event->lines [i]);
+    service->cursor = last;
 }
 
 //  -f: the stream is quiet; is any service behind?  One request with

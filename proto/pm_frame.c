@@ -531,6 +531,20 @@ pm_pack_str (msgpack_packer *pk, const char *text)
 }
 
 void
+pm_pack_line (msgpack_packer *pk, const char *line, size_t size)
+{
+    const char *text = line ? line : "";
+    if (pm_utf8_valid (text, size)) {
+        msgpack_pack_str (pk, size);
+        msgpack_pack_str_body (pk, text, size);
+    }
+    else {
+        msgpack_pack_bin (pk, size);
+        msgpack_pack_bin_body (pk, text, size);
+    }
+}
+
+void
 pm_pack_nstr (msgpack_packer *pk, const char *text)
 {
     if (text)

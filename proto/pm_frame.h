@@ -115,6 +115,9 @@ int pm_decode_version (pm_decoder_t *dec, const msgpack_object *map);
 void pm_packer_init (msgpack_packer *pk, msgpack_sbuffer *sbuf);
 /*  Packs text as a str; NULL packs "". */
 void pm_pack_str (msgpack_packer *pk, const char *text);
+/*  A log line: a str when its bytes are valid UTF-8 (so JSON tools see a
+    string), a bin otherwise (so nothing the service wrote is lost). */
+void pm_pack_line (msgpack_packer *pk, const char *line, size_t size);
 /*  Packs text as a str; NULL packs nil. */
 void pm_pack_nstr (msgpack_packer *pk, const char *text);
 /*  Hands the buffer to the caller; -1 (and frees it) if the message is

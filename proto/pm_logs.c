@@ -106,15 +106,7 @@ pm_logblocks_pack (msgpack_packer *pk, const pm_logblock_t *blocks,
             pm_pack_str (pk, "stream");
             pm_pack_str (pk, pm_stream_name (line->stream));
             pm_pack_str (pk, "line");
-            const char *text = line->line ? line->line : "";
-            if (pm_utf8_valid (text, line->line_size)) {
-                msgpack_pack_str (pk, line->line_size);
-                msgpack_pack_str_body (pk, text, line->line_size);
-            }
-            else {
-                msgpack_pack_bin (pk, line->line_size);
-                msgpack_pack_bin_body (pk, text, line->line_size);
-            }
+            pm_pack_line (pk, line->line, line->line_size);
             if (line->partial) {
                 pm_pack_str (pk, "partial");
                 msgpack_pack_true (pk);

@@ -382,11 +382,13 @@ typedef struct {
     pm_state_t old_state;
     pm_state_t new_state;
     pm_record_t record;
-    /* log */
+    /* log: consecutive lines of one stream, the first with seq, each
+       next with one more; to encode, each line's line, line_size and
+       partial are read; decoded ones also carry their seq, ts and stream,
+       and are owned by the event */
     pm_stream_t stream;
-    char *line;               /* bytes of the line, without the newline; NUL-terminated copy */
-    size_t line_size;         /* bytes in line (it may hold NULs) */
-    bool partial;             /* line was cut at log_line_max; more pieces follow */
+    pm_line_t *lines;
+    size_t lines_count;
     /* agent */
     char *event;              /* "started", "shutdown", "reload", ... */
     char *message;            /* optional human text, or NULL */

@@ -395,7 +395,9 @@ pm_event_destroy (pm_event_t **self_p)
     free (self->agent);
     free (self->service);
     pm_record_clear (&self->record);
-    free (self->line);
+    for (size_t i = 0; i < self->lines_count; i++)
+        free (self->lines [i].line);
+    free (self->lines);
     free (self->event);
     free (self->message);
     free (self);
@@ -408,14 +410,22 @@ s_event_pack (const pm_event_t *self, msgpack_packer *pk)
 {
     if (!self || (unsigned) self->kind > PM_EVENT_AGENT)
         return -1;
-    if (self->kind == PM_EVENT_LOG && self->line_size && !self->line)
-        return -1;
+    size_t partials = 0;
+    if (self->kind == PM_EVENT_LOG) {
+        if (self->lines_count == 0 || self->lines_count > UINT32_MAX)
+            return -1;
+        for (size_t i = 0; i < self->lines_count; i++) {
+            if (self->lines [i].line_size && !self->lines [i].line)
+                return -1;
+            partials += self->lines [i].partial;
+        }
+    }
     size_t fields = 5;              //  v, kind, seq, ts, agent
     if (self->kind == PM_EVENT_STATE)
         fields += 4;                //  service, old, new, record
     else
     if (self->kind == PM_EVENT_LOG)
-        fields += 3 + self->partial;    //  service, stream, line, partial
+        fields += 3 + (partials > 0);   //  service, stream, lines, partial
     else
         fields += 1 + (self->message != NULL);  //  event, message
 
@@ -446,21 +456,17 @@ s_event_pack (const pm_event_t *self, msgpack_packer *pk)
             s_pack_text (pk, self->service, PM_NAME_MAX, false);
             pm_pack_str (pk, "stream");
             pm_pack_str (pk, pm_stream_name (self->stream));
-            pm_pack_str (pk, "line");
-            //  Text when it is text, so JSON tools see a string; raw
-            //  bytes otherwise, so nothing the service wrote is lost.
-            const char *line = self->line ? self->line : "";
-            if (pm_utf8_valid (line, self->line_size)) {
-                msgpack_pack_str (pk, self->line_size);
-                msgpack_pack_str_body (pk, line, self->line_size);
-            }
-            else {
-                msgpack_pack_bin (pk, self->line_size);
-                msgpack_pack_bin_body (pk, line, self->line_size);
-            }
-            if (self->partial) {
+            pm_pack_str (pk, "lines");
+            msgpack_pack_array (pk, (uint32_t) self->lines_count);
+            for (size_t i = 0; i < self->lines_count; i++)
+                pm_pack_line (pk, self->lines [i].line,
+                              self->lines [i].line_size);
+            if (partials) {
                 pm_pack_str (pk, "partial");
-                msgpack_pack_true (pk);
+                msgpack_pack_array (pk, (uint32_t) partials);
+                for (size_t i = 0; i < self->lines_count; i++)
+                    if (self->lines [i].partial)
+                        msgpack_pack_uint64 (pk, i);
             }
             break;
         }
@@ -558,7 +564,7 @@ enum {
 
 static const char *const s_ev_keys [S_EV_COUNT_] = {
     "kind", "seq", "ts", "agent", "service", "old", "new", "record",
-    "stream", "line", "partial", "event", "message"
+    "stream", "lines", "partial", "event", "message"
 };
 
 #define S_EV_COMMON (S_BIT (S_EV_KIND) | S_BIT (S_EV_SEQ) | S_BIT (S_EV_TS) \
@@ -578,11 +584,69 @@ static const unsigned s_ev_optional [] = {
     [PM_EVENT_AGENT] = S_BIT (S_EV_MESSAGE),
 };
 
+//  "lines": 1 or more lines, each a str or bin.
 static int
-s_decode_line (pm_decoder_t *dec, const msgpack_object *val,
-               pm_event_t *event)
+s_decode_lines (pm_decoder_t *dec, const msgpack_object *val,
+                pm_event_t *event)
 {
-    return pm_decode_bytes (dec, val, "line", &event->line, &event->line_size);
+    if (val->type != MSGPACK_OBJECT_ARRAY || val->via.array.size == 0)
+        return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
+                                "lines: expected an array of one or more "
+                                "lines");
+    event->lines = calloc (val->via.array.size, sizeof *event->lines);
+    if (!event->lines)
+        abort ();
+    for (uint32_t i = 0; i < val->via.array.size; i++) {
+        char where [32];
+        snprintf (where, sizeof where, "lines[%u]", (unsigned) i);
+        pm_line_t *line = &event->lines [i];
+        if (pm_decode_bytes (dec, &val->via.array.ptr [i], where,
+                             &line->line, &line->line_size))
+            return -1;
+        event->lines_count++;
+    }
+    return 0;
+}
+
+//  "partial": indexes into lines of the pieces of cut lines.  Read after
+//  every other key, so lines is known.
+static int
+s_decode_partial (pm_decoder_t *dec, const msgpack_object *val,
+                  pm_event_t *event)
+{
+    if (val->type != MSGPACK_OBJECT_ARRAY)
+        return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
+                                "partial: expected an array of indexes");
+    for (uint32_t i = 0; i < val->via.array.size; i++) {
+        char where [32];
+        snprintf (where, sizeof where, "partial[%u]", (unsigned) i);
+        uint64_t index;
+        if (pm_decode_uint (dec, &val->via.array.ptr [i], where, &index))
+            return -1;
+        if (index >= event->lines_count)
+            return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
+                                    "%s: %llu is not the index of a line",
+                                    where, (unsigned long long) index);
+        event->lines [index].partial = true;
+    }
+    return 0;
+}
+
+//  Each decoded line carries its own seq, ts and stream.
+static int
+s_number_lines (pm_decoder_t *dec, pm_event_t *event)
+{
+    if (event->seq == 0 || event->seq - 1 > UINT64_MAX - event->lines_count)
+        return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
+                                "seq: %llu cannot number %zu lines",
+                                (unsigned long long) event->seq,
+                                event->lines_count);
+    for (size_t i = 0; i < event->lines_count; i++) {
+        event->lines [i].seq = event->seq + i;
+        event->lines [i].ts = event->ts;
+        event->lines [i].stream = event->stream;
+    }
+    return 0;
 }
 
 static int
@@ -621,9 +685,9 @@ s_decode_event_field (pm_decoder_t *dec, int field,
             event->stream = (pm_stream_t) value;
             return 0;
         case S_EV_LINE:
-            return s_decode_line (dec, val, event);
+            return s_decode_lines (dec, val, event);
         case S_EV_PARTIAL:
-            return pm_decode_bool (dec, val, path, &event->partial);
+            return 0;           //  after lines (pm_event_decode)
         case S_EV_EVENT:
             return pm_decode_string (dec, val, path, 1, PM_NAME_MAX, false,
                                      &event->event);
@@ -703,6 +767,14 @@ pm_event_decode (const void *data, size_t size, pm_event_t **event_p,
                              s_ev_keys [field]);
             goto fail;
         }
+    if (kind == PM_EVENT_LOG) {
+        for (uint32_t i = 0; i < root->via.map.size; i++)
+            if (pm_key_is (&root->via.map.ptr [i].key, "partial")
+            &&  s_decode_partial (&dec, &root->via.map.ptr [i].val, event))
+                goto fail;
+        if (s_number_lines (&dec, event))
+            goto fail;
+    }
     goto done;
 fail:
     pm_event_destroy (&event);

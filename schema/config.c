@@ -132,6 +132,13 @@ s_load_agent (pm_cfg_ctx_t *ctx, const config_setting_t *agent)
                 return -1;
         }
         else
+        if (pm_cfg_streq (key, "subscriber_queue")) {
+            uint64_t queue;
+            if (pm_cfg_count (ctx, member, false, 1, 1000000, &queue))
+                return -1;
+            config->subscriber_queue = (size_t) queue;
+        }
+        else
         if (pm_cfg_log_key (ctx, member, &config->log))
             return -1;
     }
@@ -233,6 +240,7 @@ s_load_root (pm_cfg_ctx_t *ctx, config_t *file)
     config->log.line_max = PM_LOG_LINE_MAX_DEFAULT;
     config->log.ring = PM_LOG_RING_DEFAULT;
     config->log.ring_bytes = PM_LOG_RING_BYTES_DEFAULT;
+    config->subscriber_queue = PM_SUBSCRIBER_QUEUE_DEFAULT;
     config->log_dir = pm_cfg_alloc (strlen (config->dir) + 6, 1);
     sprintf (config->log_dir, "%s/logs", config->dir);
     pm_cfg_path_clean (config->log_dir);

@@ -120,6 +120,9 @@ typedef struct {
     double min_uptime;        /* "min_uptime": a run this long was healthy (restarted at once, count reset), default 1 s */
 } pm_config_service_t;
 
+/*  agent.subscriber_queue when not set. */
+#define PM_SUBSCRIBER_QUEUE_DEFAULT 4096
+
 typedef struct {
     char *path;               /* absolute path of the file read */
     char *dir;                /* its directory */
@@ -133,6 +136,9 @@ typedef struct {
     pm_config_log_t log;      /* agent.log_*: defaults for every service */
     char *control;            /* agent.control endpoint override, or NULL */
     char *events;             /* agent.events endpoint override, or NULL */
+    size_t subscriber_queue;  /* agent.subscriber_queue: messages queued
+                                 per subscriber before it loses some
+                                 (PROTOCOL.md 1.3), default 4096 */
     pm_config_service_t *services;    /* in file order */
     size_t services_count;
     size_t *start_order;      /* services_count indexes: dependencies first,

@@ -11,6 +11,7 @@
 */
 #include "pm_proto.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         pm_event_t *again = NULL;
         s_require (pm_event_decode (out, out_size, &again, err, sizeof err)
                    == PM_OK, "re-encoded event does not decode", err);
-        s_require (again->kind == event->kind && again->seq == event->seq
-                   && again->line_size == event->line_size,
-                   "event changed on the way round", "");
+        bool same = again->kind == event->kind && again->seq == event->seq
+                 && again->lines_count == event->lines_count;
+        for (size_t i = 0; same && i < event->lines_count; i++)
+            same = again->lines [i].line_size == event->lines [i].line_size
+                && again->lines [i].partial == event->lines [i].partial
+                && again->lines [i].seq == event->lines [i].seq;
+        s_require (same, "event changed on the way round", "");
         pm_event_destroy (&again);
         free (out);
     }

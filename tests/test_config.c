@@ -306,6 +306,15 @@ test_log_settings (void)
 
     LOAD_ERROR ("agent: {\n  log_max_size = \"10X\";\n};\n", 2,
                 "agent.log_max_size", "expected a size like");
+    config = LOAD_OK ("agent: { subscriber_queue = 8; };\n");
+    CHECK (config->subscriber_queue == 8);
+    pm_config_destroy (&config);
+    LOAD_ERROR ("agent: {\n  subscriber_queue = 0;\n};\n", 2,
+                "agent.subscriber_queue", "");
+    LOAD_ERROR ("agent: {\n  subscriber_queue = 1000001;\n};\n", 2,
+                "agent.subscriber_queue", "");
+    LOAD_ERROR ("agent: {\n  subscriber_queue = \"8K\";\n};\n", 2,
+                "agent.subscriber_queue", "");
     LOAD_ERROR ("agent: {\n  log_max_size = 100;\n};\n", 2,
                 "agent.log_max_size", "at least 4096");
     LOAD_ERROR ("services: {\n  a: {\n    command = \"x\";\n"
@@ -463,6 +472,7 @@ test_defaults (void)
     CHECK (config->log_format == PM_LOG_TEXT);
     CHECK (config->control == NULL);
     CHECK (config->events == NULL);
+    CHECK (config->subscriber_queue == 4096);
     CHECK (config->services_count == 1);
     pm_config_service_t *one = &config->services [0];
     CHECK (one->line == 2);

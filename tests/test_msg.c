@@ -1511,6 +1511,25 @@ test_reply_decode_errors (void)
 /*  Events                                                             */
 /* ------------------------------------------------------------------ */
 
+
+//  Makes event's lines one line of size bytes (copied; the event owns it).
+static void
+s_set_line (pm_event_t *event, const char *bytes, size_t size, bool partial)
+{
+    for (size_t i = 0; i < event->lines_count; i++)
+        free (event->lines [i].line);
+    free (event->lines);
+    event->lines = calloc (1, sizeof *event->lines);
+    CHECK (event->lines);
+    event->lines_count = 1;
+    event->lines [0].line = bytes ? malloc (size + 1) : NULL;
+    if (bytes) {
+        memcpy (event->lines [0].line, bytes, size);
+        event->lines [0].line [size] = 0;
+    }
+    event->lines [0].line_size = size;
+    event->lines [0].partial = partial;
+}
 static pm_event_t *
 s_event_round_trip (const pm_event_t *event, char **data_p, size_t *size_p)
 {
@@ -1573,68 +1592,98 @@ test_event_round_trip (void)
     event->agent = strdup ("demo");
     event->service = strdup ("db");
     event->stream = PM_STREAM_ERR;
-    event->line = strdup ("ready to accept connections");
-    event->line_size = strlen (event->line);
+    s_set_line (event, "ready to accept connections", 27, false);
     copy = s_event_round_trip (event, &data, &size);
-    CHECK (copy->stream == PM_STREAM_ERR && !copy->partial);
-    CHECK (copy->line_size == event->line_size);
-    CHECK (s_streq (copy->line, event->line));
+    CHECK (copy->stream == PM_STREAM_ERR && copy->lines_count == 1);
+    CHECK (!copy->lines [0].partial);
+    CHECK (copy->lines [0].line_size == 27);
+    CHECK (s_streq (copy->lines [0].line, "ready to accept connections"));
+    //  A decoded line carries its own seq, time and stream.
+    CHECK (copy->lines [0].seq == 42 && copy->lines [0].ts == event->ts);
+    CHECK (copy->lines [0].stream == PM_STREAM_ERR);
     json = pm_json_from_msgpack (data, size);
     CHECK (s_streq (json, "{\"v\":1,\"kind\":\"log\",\"seq\":42,"
                     "\"ts\":1700000003.0,\"agent\":\"demo\",\"service\":"
-                    "\"db\",\"stream\":\"err\",\"line\":\"ready to accept "
-                    "connections\"}"));
+                    "\"db\",\"stream\":\"err\",\"lines\":[\"ready to accept "
+                    "connections\"]}"));
     free (json);
     s_check_truncations (__LINE__, data, size);
     free (data);
     pm_event_destroy (&copy);
 
     //  Valid UTF-8 with a NUL is still a str.
-    free (event->line);
-    event->line = malloc (8);
-    memcpy (event->line, "a\0b\xc3\xa9z", 7);
-    event->line_size = 6;
-    event->partial = true;
+    s_set_line (event, "a\0b\xc3\xa9z", 6, true);
     copy = s_event_round_trip (event, &data, &size);
-    CHECK (copy->line_size == 6 && memcmp (copy->line, "a\0b\xc3\xa9z", 6)
-           == 0 && copy->line [6] == 0);
-    CHECK (copy->partial);
-    CHECK ((unsigned char) data [size - 16] == 0xa6);  //  fixstr 6
+    pm_line_t *got = &copy->lines [0];
+    CHECK (got->line_size == 6 && memcmp (got->line, "a\0b\xc3\xa9z", 6)
+           == 0 && got->line [6] == 0);
+    CHECK (got->partial);
+    //  fixstr 6, its bytes, then "partial": [0] (1 + 7 + 1 + 1 bytes).
+    CHECK ((unsigned char) data [size - 17] == 0xa6);
     json = pm_json_from_msgpack (data, size);
-    CHECK (json && strstr (json, "\"line\":\"a\\u0000b\xc3\xa9z\","
-                           "\"partial\":true}"));
+    CHECK (json && strstr (json, "\"lines\":[\"a\\u0000b\xc3\xa9z\"],"
+                           "\"partial\":[0]}"));
     free (json);
     free (data);
     pm_event_destroy (&copy);
 
     //  NUL and invalid UTF-8: a bin, byte for byte.
-    free (event->line);
-    event->line = malloc (8);
-    memcpy (event->line, "x\0\xff\xfe\xc3(\n", 7);
-    event->line_size = 7;
-    event->partial = false;
+    s_set_line (event, "x\0\xff\xfe\xc3(\n", 7, false);
     copy = s_event_round_trip (event, &data, &size);
-    CHECK (copy->line_size == 7);
-    CHECK (memcmp (copy->line, "x\0\xff\xfe\xc3(\n", 7) == 0);
-    CHECK (copy->line [7] == 0);
-    CHECK (!copy->partial);
+    got = &copy->lines [0];
+    CHECK (got->line_size == 7);
+    CHECK (memcmp (got->line, "x\0\xff\xfe\xc3(\n", 7) == 0);
+    CHECK (got->line [7] == 0);
+    CHECK (!got->partial);
     CHECK ((unsigned char) data [size - 7 - 2] == 0xc4);   //  bin8
     json = pm_json_from_msgpack (data, size);
-    CHECK (json && strstr (json, "\"line\":\"x\\u0000\\ufffd\\ufffd\\ufffd"
-                           "(\\n\"}"));
+    CHECK (json && strstr (json, "\"lines\":[\"x\\u0000\\ufffd\\ufffd\\ufffd"
+                           "(\\n\"]}"));
     free (json);
     s_check_truncations (__LINE__, data, size);
     free (data);
     pm_event_destroy (&copy);
 
     //  An empty line.
-    free (event->line);
-    event->line = NULL;
-    event->line_size = 0;
+    s_set_line (event, NULL, 0, false);
     copy = s_event_round_trip (event, &data, &size);
-    CHECK (copy->line_size == 0 && s_streq (copy->line, ""));
+    CHECK (copy->lines [0].line_size == 0
+           && s_streq (copy->lines [0].line, ""));
     free (data);
     pm_event_destroy (&copy);
+
+    //  A batch: consecutive lines, numbered from seq; a cut line's
+    //  pieces named in partial; no line at all does not encode.
+    pm_line_t batch [4] = {
+        { .line = "one", .line_size = 3 },
+        { .line = "a long li", .line_size = 9, .partial = true },
+        { .line = "ne", .line_size = 2 },
+        { .line = "\xff", .line_size = 1 },
+    };
+    pm_event_t view = *event;
+    view.lines = batch;
+    view.lines_count = 4;
+    view.seq = 100;
+    CHECK (pm_event_encode (&view, &data, &size) == 0);
+    CHECK (pm_event_decode (data, size, &copy, NULL, 0) == PM_OK);
+    CHECK (copy->lines_count == 4);
+    for (size_t i = 0; i < 4; i++) {
+        CHECK (copy->lines [i].seq == 100 + i);
+        CHECK (copy->lines [i].partial == (i == 1));
+        CHECK (copy->lines [i].line_size == batch [i].line_size);
+        CHECK (memcmp (copy->lines [i].line, batch [i].line,
+                       batch [i].line_size) == 0);
+    }
+    json = pm_json_from_msgpack (data, size);
+    CHECK (json && strstr (json, "\"seq\":100,") && strstr (json,
+           "\"lines\":[\"one\",\"a long li\",\"ne\",\"\\ufffd\"],"
+           "\"partial\":[1]}"));
+    free (json);
+    s_check_truncations (__LINE__, data, size);
+    free (data);
+    pm_event_destroy (&copy);
+    view.lines_count = 0;
+    CHECK (pm_event_encode (&view, &data, &size) == -1);
     pm_event_destroy (&event);
 
     //  Agent events, with and without a message.
@@ -1675,7 +1724,30 @@ test_event_decode_errors (void)
     EXPECT_EVENT (PM_OK, "", "{v: 1, kind: agent, seq: 1, ts: 1.5, agent: a, "
                   "event: started, message: nil, line: 3, later: 1}");
     EXPECT_EVENT (PM_OK, "", "{v: 1, kind: log, seq: 1, ts: 1, agent: a, "
-                  "service: s, stream: out, line: b'\\xff'}");
+                  "service: s, stream: out, lines: [b'\\xff', x], "
+                  "partial: [1]}");
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "lines: expected an array",
+                  "{v: 1, kind: log, seq: 1, ts: 1, agent: a, "
+                  "service: s, stream: out, lines: []}");
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "lines: expected an array",
+                  "{v: 1, kind: log, seq: 1, ts: 1, agent: a, "
+                  "service: s, stream: out, lines: x}");
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "lines[1]: expected a string or bin",
+                  "{v: 1, kind: log, seq: 1, ts: 1, agent: a, "
+                  "service: s, stream: out, lines: [x, 3]}");
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "partial[0]: 2 is not the index",
+                  "{v: 1, kind: log, seq: 1, ts: 1, agent: a, "
+                  "service: s, stream: out, partial: [2], lines: [x, y]}");
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "partial: expected an array",
+                  "{v: 1, kind: log, seq: 1, ts: 1, agent: a, "
+                  "service: s, stream: out, partial: true, lines: [x]}");
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "seq: 18446744073709551615 cannot "
+                  "number 2 lines", "{v: 1, kind: log, "
+                  "seq: 18446744073709551615, ts: 1, agent: a, "
+                  "service: s, stream: out, lines: [x, y]}");
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "lines: required",
+                  "{v: 1, kind: log, seq: 1, ts: 1, agent: a, "
+                  "service: s, stream: out, line: x}");
     EXPECT_EVENT (PM_OK, "", "{kind: state, v: 1, seq: 1, ts: 1, agent: a, "
                   "service: s, old: stopped, new: waiting, "
                   "record: {name: s, state: waiting}}");
@@ -1713,19 +1785,19 @@ test_event_decode_errors (void)
                   "event: started}");
     EXPECT_EVENT (PM_ERR_BAD_REQUEST, "service: required",
                   "{v: 1, kind: log, seq: 1, ts: 1, agent: a, stream: out, "
-                  "line: x}");
+                  "lines: [x]}");
     EXPECT_EVENT (PM_ERR_BAD_REQUEST, "stream: expected \"out\" or \"err\"",
                   "{v: 1, kind: log, seq: 1, ts: 1, agent: a, service: s, "
-                  "stream: stdout, line: x}");
-    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "line: expected a string or bin",
+                  "stream: stdout, lines: [x]}");
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "lines[0]: expected a string or bin",
                   "{v: 1, kind: log, seq: 1, ts: 1, agent: a, service: s, "
-                  "stream: out, line: nil}");
-    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "line: required",
+                  "stream: out, lines: [nil]}");
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "lines: required",
                   "{v: 1, kind: log, seq: 1, ts: 1, agent: a, service: s, "
                   "stream: out}");
-    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "partial: expected a boolean",
+    EXPECT_EVENT (PM_ERR_BAD_REQUEST, "partial[0]: expected",
                   "{v: 1, kind: log, seq: 1, ts: 1, agent: a, service: s, "
-                  "stream: out, line: x, partial: 1}");
+                  "stream: out, lines: [x], partial: [true]}");
     EXPECT_EVENT (PM_ERR_BAD_REQUEST, "old: expected a state name",
                   "{v: 1, kind: state, seq: 1, ts: 1, agent: a, service: s, "
                   "old: gone, new: running, record: {name: s, "
@@ -1743,7 +1815,7 @@ test_event_decode_errors (void)
     char *name = s_repeat ('s', PM_NAME_MAX + 1);
     char *spec;
     if (asprintf (&spec, "{v: 1, kind: log, seq: 1, ts: 1, agent: a, "
-                  "service: %s, stream: out, line: x}", name) < 0)
+                  "service: %s, stream: out, lines: [x]}", name) < 0)
         abort ();
     EXPECT_EVENT (PM_ERR_TOO_LARGE, "service: 129 bytes, over the limit",
                   spec);
@@ -1956,8 +2028,8 @@ test_random (void)
     pm_event_t *event = pm_event_new (PM_EVENT_LOG);
     event->agent = strdup ("demo");
     event->service = strdup ("db");
-    event->line = strdup ("hello\xff");
-    event->line_size = 6;
+    event->seq = 1;
+    s_set_line (event, "hello\xff", 6, false);
     CHECK (pm_event_encode (event, &seeds [2], &sizes [2]) == 0);
     pm_event_destroy (&event);
     int accepted = 0;
@@ -2158,16 +2230,11 @@ s_write_corpus (const char *dir)
     event->ts = 1700000003.25;
     event->agent = strdup ("demo");
     event->service = strdup ("db");
-    event->line = strdup ("listening on 127.0.0.1:5432");
-    event->line_size = strlen (event->line);
+    s_set_line (event, "listening on 127.0.0.1:5432", 27, false);
     CHECK (pm_event_encode (event, &data, &size) == 0);
     s_write_seed (dir, "event-log-text", data, size);
-    free (event->line);
-    event->line = malloc (6);
-    memcpy (event->line, "a\0\xff\xfe" "b", 6);
-    event->line_size = 5;
+    s_set_line (event, "a\0\xff\xfe" "b", 5, true);
     event->stream = PM_STREAM_ERR;
-    event->partial = true;
     CHECK (pm_event_encode (event, &data, &size) == 0);
     s_write_seed (dir, "event-log-bin", data, size);
     pm_event_destroy (&event);

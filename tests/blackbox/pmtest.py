@@ -223,6 +223,25 @@ def pack(obj):
     return msgpack.packb(obj, use_bin_type=True)
 
 
+def expand(event):
+    """A published message as the events it stands for: a log message
+    (PROTOCOL.md 8.2) holds consecutive lines, `seq` being the first's;
+    each comes back as its own dict with its seq, its line and, for a
+    piece of a cut line, partial = True.  Any other message is itself."""
+    if event.get("kind") != "log" or "lines" not in event:
+        return [event]
+    partial = set(event.get("partial", ()))
+    out = []
+    for i, line in enumerate(event["lines"]):
+        one = {k: v for k, v in event.items() if k not in ("lines", "partial")}
+        one["seq"] = event["seq"] + i
+        one["line"] = line
+        if i in partial:
+            one["partial"] = True
+        out.append(one)
+    return out
+
+
 def unpack(data):
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
 
@@ -332,10 +351,11 @@ class Subscriber:
         topic, body = frames
         if topic.startswith(self.probe_topic):
             return None
-        event = unpack(body)
-        event["topic"] = topic.decode("utf-8", "replace")
-        self.events.append(event)
-        return event
+        events = expand(unpack(body))
+        for event in events:
+            event["topic"] = topic.decode("utf-8", "replace")
+        self.events.extend(events)
+        return events
 
     def _pump(self, timeout):
         """Receives for up to timeout s (at least one poll); returns the
@@ -349,9 +369,9 @@ class Subscriber:
                     break
                 if frames[0].startswith(self.probe_topic):
                     self._saw_probe = True
-                event = self._keep(frames)
-                if event is not None:
-                    got.append(event)
+                events = self._keep(frames)
+                if events is not None:
+                    got.extend(events)
         return got
 
     def sync(self, client, timeout=10.0):

@@ -196,7 +196,8 @@ class Follower:
             return
         topic, body = frames
         if topic.startswith(self.log_topic):
-            self.on_line(unpack(body))
+            for line in pmtest.expand(unpack(body)):
+                self.on_line(line)
         elif topic.startswith(self.state_topic):
             if unpack(body).get("new") in EXIT_STATES:
                 self.exits += 1
@@ -450,11 +451,15 @@ class LogsTest(pmtest.AgentTest):
         os.mkfifo(fifo)
         #  The writer stops once, half way, so that the late followers
         #  provably join in the middle; each half is one `seq`.
-        agent = self.start_agent(
+        #  Queues of two messages (the agent's and each follower's): a
+        #  message holds up to 4096 lines, and these followers must fall
+        #  behind and lose some.
+        agent = self.start_agent(config=self.config(
             '  burst: { command = "seq 1 %d; read go < ./go.fifo; '
             'seq %d %d"; autostart = false; log_ring = 600000; '
-            'log_ring_bytes = "64M"; };\n' % (half, half + 1, total))
-        early = [Follower(self, agent, "burst", expect=str,
+            'log_ring_bytes = "64M"; };\n' % (half, half + 1, total),
+            agent_extra="subscriber_queue = 2; "))
+        early = [Follower(self, agent, "burst", rcvhwm=2, expect=str,
                           label="early%d" % i) for i in range(10)]
         for f in early:
             f.sync()
@@ -536,11 +541,13 @@ class LogsTest(pmtest.AgentTest):
         large ring, or from a small one exactly what is still held, told
         exactly which range is gone."""
         total, small_ring = 200000, 1000
-        agent = self.start_agent("""\
+        #  Queues of two messages (up to 4096 lines each): the slow
+        #  subscriber loses some.
+        agent = self.start_agent(config=self.config("""\
   ref:   { command = "seq 1 %(n)d"; autostart = false; };
   big:   { command = "seq 1 %(n)d"; autostart = false; log_ring = 600000; };
   small: { command = "seq 1 %(n)d"; autostart = false; log_ring = %(r)d; };
-""" % {"n": total, "r": small_ring})
+""" % {"n": total, "r": small_ring}, agent_extra="subscriber_queue = 2; "))
         states = agent.subscribe("state/t/")
 
         def burst(name):
@@ -558,10 +565,10 @@ class LogsTest(pmtest.AgentTest):
 
         alone = burst("ref")
         for name in ("big", "small"):
-            slow = Follower(self, agent, name, rcvhwm=100, expect=str,
+            slow = Follower(self, agent, name, rcvhwm=2, expect=str,
                             label="slow-" + name)
             slow.sync()
-            pump = Pump([slow], total, timeout=60, delay=0.002)
+            pump = Pump([slow], total, timeout=60, delay=0.2)
             pump.start()
             took = burst(name)
             behind = slow.last
@@ -949,11 +956,14 @@ os.write(1, b"bye %d\\n" % n)
                             break
                         if topic.startswith(b"state/"):
                             continue        # the probe's, from the sync
-                        event = unpack(body)
-                        event["topic"] = topic.decode()
-                        events.append(event)
-                        if until(event):
-                            return event
+                        found = None
+                        for event in pmtest.expand(unpack(body)):
+                            event["topic"] = topic.decode()
+                            events.append(event)
+                            if found is None and until(event):
+                                found = event
+                        if found is not None:
+                            return found
                 if deadline.passed():
                     raise AssertionError("timed out after %gs waiting for %s"
                                          % (timeout, what))

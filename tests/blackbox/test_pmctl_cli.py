@@ -1225,9 +1225,11 @@ class PmctlTest(unittest.TestCase):
 
     @staticmethod
     def log_event(seq, line, stream="out", service="web"):
+        """A log message of one line, or of several (line a list)."""
+        lines = line if isinstance(line, list) else [line]
         return {"v": 1, "kind": "log", "seq": seq, "ts": float(seq),
                 "agent": "fake", "service": service, "stream": stream,
-                "line": line}
+                "lines": lines}
 
     def test_logs_follow_duplicates_and_gaps(self):
         requests = []
@@ -1253,8 +1255,8 @@ class PmctlTest(unittest.TestCase):
         self.wait_subscribed(xpub, "log/fake/web/", "agent/fake/")
         out = self.read_until(child, "w2\n")
         topic = "log/fake/web/out/"
-        self.publish(xpub, topic, self.log_event(2, "w2 again"))
-        self.publish(xpub, topic, self.log_event(3, "w3"))
+        #  A message holding a line printed already and a new one.
+        self.publish(xpub, topic, self.log_event(2, ["w2 again", "w3"]))
         self.publish(xpub, topic, self.log_event(6, "w6 live"))
         self.publish(xpub, topic, self.log_event(5, "w5 late"))
         self.publish(xpub, "log/fake/web/err/",

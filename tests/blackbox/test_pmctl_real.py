@@ -577,15 +577,20 @@ class PmctlRealTest(pmtest.AgentTest):
         self.assertEqual(follower.errors(), "")
 
     def test_logs_follow_recovers_what_it_missed(self):
-        #  The follower is stopped while the service writes 300000 lines:
-        #  more than the agent's PUB queue (high water mark 100000) and its
-        #  ring (10000 lines) hold.  Once resumed it must print what it
-        #  still can, each line once and in order, say exactly which lines
-        #  are gone, and notice the drop at the very end of the burst (no
-        #  later line reveals that one).
-        total = 300000
-        config = self.project(
-            '  counter: { command = "./counter.sh"; autostart = false; };\n')
+        #  The follower is stopped while the service writes 1,000,000
+        #  lines: more than the agent's queue for it (one message here:
+        #  subscriber_queue 1), pmctl's own (256 messages of up to 1024
+        #  lines), the sockets' buffers and the ring (10000 lines) hold.
+        #  Once resumed it must print what it still can, each line once
+        #  and in order, say exactly which lines are gone, and notice the
+        #  drop at the very end of the burst (no later line reveals that
+        #  one).
+        total = 1000000
+        path = self.config(
+            '  counter: { command = "./counter.sh"; autostart = false; };\n',
+            agent_extra="subscriber_queue = 1; ", probe=False)
+        self.configs.append(path)
+        config = path
         self.script("counter.sh",
                     "echo ready\nread go < ./go.fifo\nseq 1 %d\n" % total)
         fifo = self.fifo("go.fifo")
