@@ -293,7 +293,8 @@ s_fail_file (pm_cfg_ctx_t *ctx, const char *format, ...)
 static int
 s_check_file (pm_cfg_ctx_t *ctx, const char *path, pm_file_id_t *id)
 {
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    //  Non-blocking: opening a FIFO for reading would wait for a writer.
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     int error = 0;
     if (fd == -1)

@@ -667,6 +667,15 @@ test_file_errors (void)
     LOAD_ERROR_RAW (s_dir, want);
 
     LOAD_ERROR_RAW ("/dev/null", "/dev/null: not a regular file");
+    //  A FIFO is refused at once, not waited on for a writer (the alarm
+    //  in main fails a hang).
+    char *fifo;
+    CHECK (asprintf (&fifo, "%s/pipe.cfg", s_dir) > 0);
+    CHECK (mkfifo (fifo, 0600) == 0);
+    snprintf (want, sizeof want, "%s: not a regular file", fifo);
+    LOAD_ERROR_RAW (fifo, want);
+    unlink (fifo);
+    free (fifo);
 
     if (geteuid () != 0) {
         char *locked = s_write ("locked.cfg", "services: {};\n");
@@ -1003,6 +1012,7 @@ s_cleanup (void)
 int
 main (void)
 {
+    alarm (60);                 //  a check that hangs fails, never blocks CI
     char template [] = "/tmp/pmbus-test-config-XXXXXX";
     CHECK (mkdtemp (template));
     CHECK (realpath (template, s_dir));
