@@ -35,7 +35,9 @@
 
 typedef struct {
     int fd;                   /* read end, owned, -1 when closed */
-    char *partial;            /* unfinished line, malloc'd, line_max bytes */
+    char *partial;            /* unfinished line, line_max bytes, malloc'd
+                                 when a line first waits (a quiet service
+                                 costs no page for it), or NULL */
     size_t partial_size;
     char *held;               /* text file: the cut pieces of a line not yet
                                  ended, written whole when it ends */
@@ -94,8 +96,6 @@ pm_logcap_new (zloop_t *loop, const char *service, const char *path,
         self->batch = pm_logbatch_new (pub, service);
     for (int i = 0; i < 2; i++) {
         self->streams [i].fd = -1;
-        self->streams [i].partial = malloc (self->settings.line_max);
-        assert (self->streams [i].partial);
     }
     self->out_cap = 2 * s_CHUNK;
     self->out = malloc (self->out_cap);
@@ -284,6 +284,10 @@ s_feed (pm_logcap_t *self, int i, const char *data, size_t size)
             }
             continue;
         }
+        if (!stream->partial) {
+            stream->partial = malloc (max);
+            assert (stream->partial);
+        }
         size_t room = max - stream->partial_size;
         size_t take = size < room ? size : room;
         const char *newline = memchr (data, '\n', take);
@@ -443,9 +447,11 @@ pm_logcap_update (pm_logcap_t *self, const char *path,
                         self->streams [i].partial_size, true);
                 self->streams [i].partial_size = 0;
             }
-            self->streams [i].partial = realloc (self->streams [i].partial,
-                                                 next.line_max);
-            assert (self->streams [i].partial);
+            if (self->streams [i].partial) {
+                self->streams [i].partial = realloc (self->streams [i].partial,
+                                                     next.line_max);
+                assert (self->streams [i].partial);
+            }
         }
         s_flush (self);
     }
