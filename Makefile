@@ -39,7 +39,7 @@ test-asan: build-asan
 test: test-plain test-asan
 
 bench: build
-	/usr/bin/python3 bench/status_latency.py $(BUILD)
+	/usr/bin/python3 bench/pmctl_startup.py $(BUILD)
 	/usr/bin/python3 bench/logs_throughput.py --build $(BUILD)
 	/usr/bin/python3 bench/idle_wakeups.py $(BUILD)
 

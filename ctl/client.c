@@ -30,9 +30,9 @@
 #include <unistd.h>
 
 #include <libconfig.h>
-#include <zmq.h>
 
 #include "config.h"
+#include "zmqlib.h"
 
 #if !defined (SYS_pidfd_open) && defined (__linux__)
 #   define SYS_pidfd_open 434     //  the same number on every architecture
@@ -262,9 +262,9 @@ pm_client_destroy (pm_client_t **self_p)
         return;
     pm_client_t *self = *self_p;
     if (self->socket)
-        zmq_close (self->socket);
+        pm_zmq->close (self->socket);
     if (self->context)
-        zmq_ctx_term (self->context);
+        pm_zmq->ctx_term (self->context);
     if (self->pidfd != -1)
         close (self->pidfd);
     free (self->config);
@@ -336,24 +336,24 @@ s_receive (void *socket, char **data_p, size_t *size_p)
     int flags = ZMQ_DONTWAIT;
     while (more) {
         zmq_msg_t msg;
-        zmq_msg_init (&msg);
-        if (zmq_msg_recv (&msg, socket, flags) == -1) {
+        pm_zmq->msg_init (&msg);
+        if (pm_zmq->msg_recv (&msg, socket, flags) == -1) {
             int saved = errno;
-            zmq_msg_close (&msg);
+            pm_zmq->msg_close (&msg);
             free (data);
             errno = saved;
             return -1;
         }
         //  The rest of a message is already here once its first frame is.
         flags = 0;
-        more = zmq_msg_more (&msg);
+        more = pm_zmq->msg_more (&msg);
         free (data);
-        size = zmq_msg_size (&msg);
+        size = pm_zmq->msg_size (&msg);
         data = malloc (size ? size : 1);
         if (!data)
             abort ();
-        memcpy (data, zmq_msg_data (&msg), size);
-        zmq_msg_close (&msg);
+        memcpy (data, pm_zmq->msg_data (&msg), size);
+        pm_zmq->msg_close (&msg);
     }
     *data_p = data;
     *size_p = size;
@@ -364,22 +364,24 @@ s_receive (void *socket, char **data_p, size_t *size_p)
 static int
 s_connect (pm_client_t *self, char *err, size_t errlen)
 {
-    self->context = zmq_ctx_new ();
+    if (pm_zmq_load (err, errlen) == -1)
+        return -1;
+    self->context = pm_zmq->ctx_new ();
     if (self->context)
-        self->socket = zmq_socket (self->context, ZMQ_DEALER);
+        self->socket = pm_zmq->socket (self->context, ZMQ_DEALER);
     if (!self->socket) {
         snprintf (err, errlen, "cannot create a socket: %s",
-                  zmq_strerror (zmq_errno ()));
+                  pm_zmq->strerror (pm_zmq->error ()));
         return -1;
     }
     //  Nothing must outlive pmctl: an unsent request is dropped at exit.
     int linger = 0;
     int64_t max_size = PM_FRAME_MAX;
-    zmq_setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt (self->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
-    if (zmq_connect (self->socket, self->paths.control) == -1) {
+    pm_zmq->setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger);
+    pm_zmq->setsockopt (self->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    if (pm_zmq->connect (self->socket, self->paths.control) == -1) {
         snprintf (err, errlen, "cannot connect to %s: %s",
-                  self->paths.control, zmq_strerror (zmq_errno ()));
+                  self->paths.control, pm_zmq->strerror (pm_zmq->error ()));
         return -1;
     }
     return 0;
@@ -399,7 +401,7 @@ s_read_reply (pm_client_t *self, uint64_t id, pm_reply_t **reply_p,
             if (errno == EAGAIN || errno == EINTR)
                 return 0;
             snprintf (err, errlen, "cannot receive from %s: %s",
-                      self->paths.control, zmq_strerror (errno));
+                      self->paths.control, pm_zmq->strerror (errno));
             return -1;
         }
         char why [256] = "";
@@ -509,11 +511,11 @@ pm_client_call (pm_client_t *self, const pm_request_t *request,
     }
     //  A connected DEALER queues the frame until the pipe is up, so this
     //  does not block; DONTWAIT guards against the unexpected anyway.
-    int rc = zmq_send (self->socket, data, size, ZMQ_DONTWAIT);
+    int rc = pm_zmq->send (self->socket, data, size, ZMQ_DONTWAIT);
     free (data);
     if (rc == -1) {
         snprintf (err, errlen, "cannot send to %s: %s", self->paths.control,
-                  zmq_strerror (zmq_errno ()));
+                  pm_zmq->strerror (pm_zmq->error ()));
         return PM_CALL_ERROR;
     }
 
@@ -538,11 +540,11 @@ pm_client_call (pm_client_t *self, const pm_request_t *request,
             { NULL, self->pidfd, ZMQ_POLLIN, 0 }
         };
         int count = self->pidfd != -1 && exited_at < 0 ? 2 : 1;
-        if (zmq_poll (items, count, (long) wait) == -1) {
-            if (zmq_errno () == EINTR)
+        if (pm_zmq->poll (items, count, (long) wait) == -1) {
+            if (pm_zmq->error () == EINTR)
                 continue;
             snprintf (err, errlen, "cannot wait for the agent: %s",
-                      zmq_strerror (zmq_errno ()));
+                      pm_zmq->strerror (pm_zmq->error ()));
             return PM_CALL_ERROR;
         }
         //  The socket first: a reply that came with the exit still counts.

@@ -28,10 +28,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include <zmq.h>
-
 #include "pmctl.h"
 #include "remote.h"
+#include "zmqlib.h"
 
 //  Quiet time before the command checks for what may have been missed.
 #define S_QUIET_MS 200
@@ -93,7 +92,7 @@ pm_follow_destroy (pm_follow_t **self_p)
         return;
     pm_follow_t *self = *self_p;
     if (self->sub)
-        zmq_close (self->sub);
+        pm_zmq->close (self->sub);
     if (self->signal_fd != -1)
         close (self->signal_fd);
     for (size_t i = 0; i < self->prefixes_count; i++)
@@ -163,27 +162,27 @@ pm_follow_subscribe (pm_follow_t *self, const char *prefix)
 int
 pm_follow_connect (pm_follow_t *self)
 {
-    self->sub = zmq_socket (pm_client_context (self->client), ZMQ_SUB);
+    self->sub = pm_zmq->socket (pm_client_context (self->client), ZMQ_SUB);
     if (!self->sub) {
         fprintf (stderr, "pmctl: cannot create a socket: %s\n",
-                 zmq_strerror (zmq_errno ()));
+                 pm_zmq->strerror (pm_zmq->error ()));
         return PM_EXIT_UNREACHABLE;
     }
     int linger = 0;
     int hwm = S_RCVHWM;
     int64_t max_size = 2 * (int64_t) PM_FRAME_MAX;
-    zmq_setsockopt (self->sub, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt (self->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt (self->sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    pm_zmq->setsockopt (self->sub, ZMQ_LINGER, &linger, sizeof linger);
+    pm_zmq->setsockopt (self->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    pm_zmq->setsockopt (self->sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
     char agent_topic [PM_NAME_MAX + 16];
     snprintf (agent_topic, sizeof agent_topic, "agent/%s/", self->agent);
     pm_follow_subscribe (self, agent_topic);
     for (size_t i = 0; i < self->prefixes_count; i++)
-        zmq_setsockopt (self->sub, ZMQ_SUBSCRIBE, self->prefixes [i],
+        pm_zmq->setsockopt (self->sub, ZMQ_SUBSCRIBE, self->prefixes [i],
                         strlen (self->prefixes [i]));
-    if (zmq_connect (self->sub, self->events) == -1) {
+    if (pm_zmq->connect (self->sub, self->events) == -1) {
         fprintf (stderr, "pmctl: cannot connect to %s: %s\n", self->events,
-                 zmq_strerror (zmq_errno ()));
+                 pm_zmq->strerror (pm_zmq->error ()));
         return PM_EXIT_UNREACHABLE;
     }
     return PM_EXIT_OK;
@@ -218,28 +217,28 @@ static int
 s_receive (pm_follow_t *self, zmq_msg_t *body)
 {
     zmq_msg_t topic;
-    zmq_msg_init (&topic);
-    if (zmq_msg_recv (&topic, self->sub, ZMQ_DONTWAIT) == -1) {
-        zmq_msg_close (&topic);
-        return zmq_errno () == EAGAIN || zmq_errno () == EINTR ? 0 : -1;
+    pm_zmq->msg_init (&topic);
+    if (pm_zmq->msg_recv (&topic, self->sub, ZMQ_DONTWAIT) == -1) {
+        pm_zmq->msg_close (&topic);
+        return pm_zmq->error () == EAGAIN || pm_zmq->error () == EINTR ? 0 : -1;
     }
-    bool more = zmq_msg_more (&topic);
-    zmq_msg_close (&topic);
+    bool more = pm_zmq->msg_more (&topic);
+    pm_zmq->msg_close (&topic);
     if (!more)
         return 2;               //  not ours: one frame only; skipped
-    zmq_msg_init (body);
+    pm_zmq->msg_init (body);
     //  The rest of a message is already here once its first frame is.
-    if (zmq_msg_recv (body, self->sub, 0) == -1) {
-        zmq_msg_close (body);
+    if (pm_zmq->msg_recv (body, self->sub, 0) == -1) {
+        pm_zmq->msg_close (body);
         return -1;
     }
     //  Anything after the body is not ours either.
-    while (zmq_msg_more (body)) {
+    while (pm_zmq->msg_more (body)) {
         zmq_msg_t extra;
-        zmq_msg_init (&extra);
-        int rc = zmq_msg_recv (&extra, self->sub, 0);
-        bool again = rc != -1 && zmq_msg_more (&extra);
-        zmq_msg_close (&extra);
+        pm_zmq->msg_init (&extra);
+        int rc = pm_zmq->msg_recv (&extra, self->sub, 0);
+        bool again = rc != -1 && pm_zmq->msg_more (&extra);
+        pm_zmq->msg_close (&extra);
         if (!again)
             break;
     }
@@ -261,8 +260,8 @@ s_handle_batch (pm_follow_t *self, const pm_follow_fns_t *fns, void *arg)
             continue;
         pm_event_t *event = NULL;
         char err [256];
-        const void *data = zmq_msg_data (&body);
-        size_t size = zmq_msg_size (&body);
+        const void *data = pm_zmq->msg_data (&body);
+        size_t size = pm_zmq->msg_size (&body);
         if (pm_event_decode (data, size, &event, err, sizeof err) != PM_OK)
             fprintf (stderr, "pmctl: ignoring a malformed event: %s\n", err);
         else
@@ -274,7 +273,7 @@ s_handle_batch (pm_follow_t *self, const pm_follow_fns_t *fns, void *arg)
         if (!self->shutdown_seen)
             fns->on_event (arg, event, data, size);
         pm_event_destroy (&event);
-        zmq_msg_close (&body);
+        pm_zmq->msg_close (&body);
     }
     fflush (stdout);
     return handled;
@@ -327,11 +326,11 @@ pm_follow_run (pm_follow_t *self, const pm_follow_fns_t *fns, void *arg)
             { NULL, pidfd, ZMQ_POLLIN, 0 }
         };
         int count = pidfd != -1 && self->gone_at < 0 ? 3 : 2;
-        if (zmq_poll (items, count, (long) wait) == -1) {
-            if (zmq_errno () == EINTR)
+        if (pm_zmq->poll (items, count, (long) wait) == -1) {
+            if (pm_zmq->error () == EINTR)
                 continue;
             fprintf (stderr, "pmctl: cannot wait for events: %s\n",
-                     zmq_strerror (zmq_errno ()));
+                     pm_zmq->strerror (pm_zmq->error ()));
             pm_follow_stop (self, PM_EXIT_UNREACHABLE);
             break;
         }
