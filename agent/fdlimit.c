@@ -51,12 +51,17 @@ pm_fdlimit_for_services (struct rlimit *limit)
 }
 
 int
-pm_fdlimit_check (void)
+pm_fdlimit_check (int fd)
 {
     if (s_fdlimit.reserve == 0)
         return 0;
     struct rlimit limit;
     if (getrlimit (RLIMIT_NOFILE, &limit) == -1)
+        return 0;
+    //  Descriptors above the lowest free one are in use only if the table
+    //  was that full once; in the lower half the reserve is out of reach.
+    if (fd >= 0 && limit.rlim_cur != RLIM_INFINITY
+    &&  (rlim_t) fd < limit.rlim_cur / 2)
         return 0;
     //  opendir takes a descriptor: none free at all is EMFILE already.
     DIR *dir = opendir ("/proc/self/fd");
@@ -67,10 +72,10 @@ pm_fdlimit_check (void)
     struct dirent *entry;
     while ((entry = readdir (dir))) {
         char *end;
-        long fd = strtol (entry->d_name, &end, 10);
-        if (*end || end == entry->d_name || fd == own)
+        long open_fd = strtol (entry->d_name, &end, 10);
+        if (*end || end == entry->d_name || open_fd == own)
             continue;
-        if ((rlim_t) fd < limit.rlim_cur)
+        if ((rlim_t) open_fd < limit.rlim_cur)
             used++;
     }
     closedir (dir);

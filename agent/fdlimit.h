@@ -43,10 +43,15 @@ int pm_fdlimit_reserve (void);
     limit, or -1 if services keep the agent's limit (no init). */
 int pm_fdlimit_for_services (struct rlimit *limit);
 
-/*  After opening descriptors for itself: 0 if the reserve is still free,
-    else -1 with errno EMFILE (the caller closes what it just opened).
-    Counts the open descriptors under the soft limit (/proc/self/fd), so
-    it never takes any of the reserve itself but the one it reads with. */
-int pm_fdlimit_check (void);
+/*  After opening descriptors for itself, the highest of them fd: 0 if the
+    reserve is still free, else -1 with errno EMFILE (the caller closes
+    what it just opened).  The kernel hands out the lowest free number,
+    so a new descriptor in the lower half of the table says that half is
+    full below it and nothing near the limit was needed: that is enough,
+    at no cost, and keeps a start of 1,000 services linear.  From half the
+    limit on, it counts the open descriptors under the soft limit
+    (/proc/self/fd), taking none of the reserve itself but the one it
+    reads with. */
+int pm_fdlimit_check (int fd);
 
 #endif

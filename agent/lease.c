@@ -102,7 +102,7 @@ pm_leases_add (pm_leases_t *self, pid_t pid, char *err, size_t errlen)
         return -1;
     }
     int fd = s_pidfd_open (pid);
-    if (fd != -1 && pm_fdlimit_check () == -1) {
+    if (fd != -1 && pm_fdlimit_check (fd) == -1) {
         close (fd);
         fd = -1;
     }

@@ -86,7 +86,7 @@ s_open (const char *path, int flags, char *err, size_t errlen)
     //  never into the descriptors kept for clients (fdlimit.h).
     int fd = open (path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | flags,
                    0600);
-    if (fd != -1 && pm_fdlimit_check () == -1) {
+    if (fd != -1 && pm_fdlimit_check (fd) == -1) {
         close (fd);
         fd = -1;
     }

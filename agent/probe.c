@@ -253,7 +253,7 @@ s_attempt_connect (pm_probe_t *self)
     char error [256];
     self->sock = socket (self->config->addr.ss_family,
                          SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (self->sock != -1 && pm_fdlimit_check () == -1) {
+    if (self->sock != -1 && pm_fdlimit_check (self->sock) == -1) {
         close (self->sock);
         self->sock = -1;
     }

@@ -1,6 +1,6 @@
 /*  spawn.h - starting a service's process
 
-    Owns: fork and exec, the child's session and process group, its
+    Owns: starting the child (clone, as vfork does: see spawn.c) and exec, the child's session and process group, its
     standard streams (stdin /dev/null, stdout and stderr on two pipes), its
     environment and working directory, and the close-on-exec status pipe
     that turns any failure in the child before exec (setsid, the standard
@@ -56,6 +56,13 @@ typedef struct {
     many open files", "dup2 onto notify_fd 200: Bad file descriptor" or
     "killed by SIGKILL before exec" (the child, if any, has been
     reaped). */
+/*  Sets sig's disposition to handler (SIG_IGN or SIG_DFL) with the system
+    call itself, which, unlike the C library's sigaction, also reaches the
+    two signals the C library keeps for its threads (a parent may leave
+    them ignored; a child resets them with this).  Does nothing on
+    architectures whose kernel structure is not known here. */
+void pm_spawn_set_disposition (int sig, void (*handler) (int));
+
 int pm_spawn_run (const pm_config_service_t *spec,
                   const pm_spawn_options_t *options,
                   pm_spawn_result_t *result, char *err, size_t errlen);
