@@ -42,6 +42,9 @@ bench: build
 	/usr/bin/python3 bench/pmctl_startup.py $(BUILD)
 	/usr/bin/python3 bench/logs_throughput.py --build $(BUILD)
 	/usr/bin/python3 bench/idle_wakeups.py $(BUILD)
+	/usr/bin/python3 bench/scale.py $(BUILD)
+	/usr/bin/python3 bench/event_latency.py $(BUILD)
+	/usr/bin/python3 bench/followers.py $(BUILD) --lines 10000 --followers 10
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
