@@ -124,6 +124,26 @@ s_children (pid_t pid, pid_t **list, size_t *count, size_t *cap)
     closedir (tasks);
 }
 
+static int
+s_compare_pids (const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *) a, y = *(const pid_t *) b;
+    return (x > y) - (x < y);
+}
+
+//  Removes from pids [0 .. *count) those in skip (sorted).
+static void
+s_drop_skipped (pid_t *pids, size_t *count, const pid_t *skip,
+                size_t skip_count)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *count; i++)
+        if (!bsearch (&pids [i], skip, skip_count, sizeof *skip,
+                      s_compare_pids))
+            pids [kept++] = pids [i];
+    *count = kept;
+}
+
 //  Kills the processes in pids that carry every one of markers.
 static int
 s_kill_carrying (const pid_t *pids, size_t count, const char *const *markers,
@@ -139,7 +159,8 @@ s_kill_carrying (const pid_t *pids, size_t count, const char *const *markers,
 
 int
 pm_lifecycle_kill_marked (const char *dir, const char *service,
-                          bool descendants)
+                          bool descendants, const pid_t *skip,
+                          size_t skip_count)
 {
     //  Every service gets PMBUS_RUNTIME_DIR=<dir> and PMBUS_SERVICE=<name>
     //  (spawn, supervisor), and /proc/<pid>/environ shows the environment a
@@ -161,6 +182,14 @@ pm_lifecycle_kill_marked (const char *dir, const char *service,
         //  The agent is a subreaper: whatever a service started and left
         //  is a descendant of ours, so only those need looking at.
         s_children (getpid (), &pids, &count, &cap);
+        if (skip_count) {
+            pid_t *sorted = malloc (skip_count * sizeof *sorted);
+            assert (sorted);
+            memcpy (sorted, skip, skip_count * sizeof *sorted);
+            qsort (sorted, skip_count, sizeof *sorted, s_compare_pids);
+            s_drop_skipped (pids, &count, sorted, skip_count);
+            free (sorted);
+        }
         for (size_t i = 0; i < count; i++)
             s_children (pids [i], &pids, &count, &cap);
     }
@@ -191,7 +220,7 @@ pm_lifecycle_kill_marked (const char *dir, const char *service,
 int
 pm_lifecycle_kill_leftovers (const pm_paths_t *paths)
 {
-    return pm_lifecycle_kill_marked (paths->dir, NULL, false);
+    return pm_lifecycle_kill_marked (paths->dir, NULL, false, NULL, 0);
 }
 
 pm_lifecycle_t *

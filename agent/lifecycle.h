@@ -36,9 +36,14 @@ int pm_lifecycle_kill_leftovers (const pm_paths_t *paths);
     if service is not NULL, PMBUS_SERVICE=service in its environment
     (except ourselves and our ancestors): among our descendants only when
     descendants is true (cheap: what our services left), else among all
-    processes (what a dead agent left).  Returns how many. */
+    processes (what a dead agent left).  Among our descendants, the
+    subtrees of the skip_count pids in skip (the running services' main
+    processes, whose processes carry their own service's marks) are not
+    looked into: a sweep after one run ends reads the environment of
+    what escaped, not of every service's processes.  Returns how many. */
 int pm_lifecycle_kill_marked (const char *dir, const char *service,
-                              bool descendants);
+                              bool descendants, const pid_t *skip,
+                              size_t skip_count);
 
 /*  Replaces the file at path with size bytes of data: a temporary file
     beside it (path.tmp, mode 0600), then rename, so a reader (pmctl,

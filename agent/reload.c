@@ -271,7 +271,7 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
         pm_config_destroy (&old_config);
     pm_sup_build_graph (self);
     pm_sup_update_echo (self);
-    self->dirty = true;         //  the set of records and their specs moved
+    pm_sup_stale_all (self);    //  the set of records and their specs moved
     //  Clients find the agent of this file by its identity in the record:
     //  an old identity only costs them a parse.
     if (self->lifecycle && pm_lifecycle_write_config (self->lifecycle,

@@ -2,6 +2,7 @@
 #include "snapshot.h"
 #include "agentlog.h"
 #include "lifecycle.h"
+#include "pm_frame.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -45,26 +46,73 @@ pm_snapshot_destroy (pm_snapshot_t **self_p)
     *self_p = NULL;
 }
 
-int
-pm_snapshot_write (pm_snapshot_t *self, pm_reply_t *reply)
+void
+pm_snapshot_record_set (pm_snapshot_record_t *cached, const pm_record_t *record)
 {
-    free (reply->agent);
-    reply->agent = strdup (self->agent);
-    free (reply->version);
-    reply->version = strdup (PM_VERSION);
-    assert (reply->agent && reply->version);
-    reply->agent_pid = getpid ();
-    reply->started_at = self->started_at;
-    reply->generation = self->generation + 1;
-    char *data = NULL;
-    size_t size = 0;
-    if (pm_reply_encode (reply, &data, &size) == -1) {
-        if (!self->failing)
-            pm_log_error ("status snapshot: cannot encode generation %llu",
-                          (unsigned long long) reply->generation);
-        self->failing = true;
-        return -1;
-    }
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
+    pm_record_pack (&pk, record);
+    free (cached->data);
+    cached->data = buffer.data;     //  taken from the buffer
+    cached->size = buffer.size;
+}
+
+void
+pm_snapshot_record_clear (pm_snapshot_record_t *cached)
+{
+    free (cached->data);
+    cached->data = NULL;
+    cached->size = 0;
+}
+
+//  The generation's frame: what pm_reply_encode makes of a status reply
+//  with the agent's fields, the records copied in as they are.
+static void
+s_pack (const pm_snapshot_t *self, msgpack_sbuffer *buffer,
+        const pm_snapshot_record_t *const *records, size_t count,
+        const int64_t *leases, size_t leases_count)
+{
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 10);
+    pm_pack_str (&pk, "v");
+    msgpack_pack_uint64 (&pk, PM_PROTOCOL_VERSION);
+    pm_pack_str (&pk, "id");
+    msgpack_pack_uint64 (&pk, 0);
+    pm_pack_str (&pk, "ok");
+    msgpack_pack_true (&pk);
+    pm_pack_str (&pk, "services");
+    msgpack_pack_array (&pk, (uint32_t) count);
+    for (size_t i = 0; i < count; i++)
+        msgpack_sbuffer_write (buffer, records [i]->data, records [i]->size);
+    pm_pack_str (&pk, "leases");
+    msgpack_pack_array (&pk, (uint32_t) leases_count);
+    for (size_t i = 0; i < leases_count; i++)
+        msgpack_pack_int64 (&pk, leases [i]);
+    pm_pack_str (&pk, "agent");
+    pm_pack_str (&pk, self->agent);
+    pm_pack_str (&pk, "version");
+    pm_pack_str (&pk, PM_VERSION);
+    pm_pack_str (&pk, "pid");
+    msgpack_pack_int64 (&pk, (int64_t) getpid ());
+    pm_pack_str (&pk, "started_at");
+    msgpack_pack_double (&pk, self->started_at);
+    pm_pack_str (&pk, "generation");
+    msgpack_pack_uint64 (&pk, self->generation + 1);
+}
+
+int
+pm_snapshot_write (pm_snapshot_t *self,
+                   const pm_snapshot_record_t *const *records, size_t count,
+                   const int64_t *leases, size_t leases_count)
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    s_pack (self, &buffer, records, count, leases, leases_count);
+    char *data = buffer.data;
+    size_t size = buffer.size;
     int rc = pm_lifecycle_write_file (self->path, data, size);
     free (data);
     if (rc == -1) {

@@ -17,6 +17,7 @@
 #ifndef PM_SNAPSHOT_H
 #define PM_SNAPSHOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pm_proto.h"
@@ -32,10 +33,28 @@ pm_snapshot_t *pm_snapshot_new (const char *dir, const char *agent,
     finds no snapshot) and frees; NULL does nothing. */
 void pm_snapshot_destroy (pm_snapshot_t **self_p);
 
-/*  Writes reply (a status reply; its agent fields and generation are
-    filled here) as the next generation.  A failure is logged once until
-    a write works again.  Returns 0 or -1. */
-int pm_snapshot_write (pm_snapshot_t *self, pm_reply_t *reply);
+/*  One service's record as the snapshot holds it: encoded when the record
+    changed, and reused by every write until it changes again, so a write
+    costs a copy per record, not an encoding (the caller keeps one per
+    service; zeroed is empty). */
+typedef struct {
+    char *data;
+    size_t size;
+} pm_snapshot_record_t;
+
+/*  Encodes record into cached, replacing what it held. */
+void pm_snapshot_record_set (pm_snapshot_record_t *cached,
+                             const pm_record_t *record);
+void pm_snapshot_record_clear (pm_snapshot_record_t *cached);
+
+/*  Writes the next generation: a status reply of the count records (in
+    that order) and the leases, plus the agent's fields and the
+    generation.  A failure is logged once until a write works again, and
+    removes the file.  Returns 0 or -1. */
+int pm_snapshot_write (pm_snapshot_t *self,
+                       const pm_snapshot_record_t *const *records,
+                       size_t count, const int64_t *leases,
+                       size_t leases_count);
 
 /*  The last generation written, 0 before the first. */
 uint64_t pm_snapshot_generation (const pm_snapshot_t *self);

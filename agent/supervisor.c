@@ -20,6 +20,7 @@
 */
 #include "supervisor_int.h"
 #include "agentlog.h"
+#include "lease.h"
 #include "order.h"
 #include "snapshot.h"
 #include "timer.h"
@@ -45,6 +46,7 @@ pm_sup_entry_new (pm_supervisor_t *self, const pm_config_service_t *spec,
     entry->stop_timer = -1;
     entry->linger_signal_timer = -1;
     entry->backoff_timer = -1;
+    entry->snap_stale = true;
     entry->policy = pm_policy_new (spec->max_restarts);
     entry->log = pm_logcap_new (self->loop, spec->name, spec->log_file,
                                 &spec->log, self->pub, err, errlen);
@@ -99,6 +101,7 @@ pm_sup_entry_destroy (pm_supervisor_t *self, pm_entry_t **entry_p)
     pm_policy_destroy (&entry->policy);
     pm_logcap_destroy (&entry->log);
     pm_service_destroy (&entry->svc);
+    pm_snapshot_record_clear (&entry->snap);
     free (entry);
     *entry_p = NULL;
 }
@@ -322,6 +325,7 @@ pm_sup_publish (pm_supervisor_t *self, pm_entry_t *entry)
         out->record = record;   //  taken
         zlistx_add_end (self->outbox, out);
         self->dirty = true;
+        entry->snap_stale = true;
     }
 }
 
@@ -336,15 +340,50 @@ s_outgoing_destroy (void **item_p)
     *item_p = NULL;
 }
 
+//  The snapshot of every live service in start order: records that changed
+//  are encoded again, the others reused.
+static void
+s_write_snapshot (pm_supervisor_t *self)
+{
+    double now = pm_wall_clock ();
+    const pm_snapshot_record_t **records = calloc (self->count + 1,
+                                                   sizeof *records);
+    assert (records);
+    for (size_t k = 0; k < self->count; k++) {
+        pm_entry_t *entry = self->entries [self->config->start_order [k]];
+        if (entry->snap_stale || !entry->snap.data) {
+            pm_record_t record;
+            pm_service_record (entry->svc, now, &record);
+            pm_snapshot_record_set (&entry->snap, &record);
+            pm_record_clear (&record);
+            entry->snap_stale = false;
+        }
+        records [k] = &entry->snap;
+    }
+    size_t leases_count = self->leases ? pm_leases_count (self->leases) : 0;
+    int64_t *leases = calloc (leases_count + 1, sizeof *leases);
+    assert (leases);
+    if (leases_count)
+        leases_count = pm_leases_list (self->leases, leases, leases_count);
+    pm_snapshot_write (self->snapshot, records, self->count, leases,
+                       leases_count);
+    free (leases);
+    free (records);
+}
+
+void
+pm_sup_stale_all (pm_supervisor_t *self)
+{
+    for (size_t i = 0; i < self->total; i++)
+        self->entries [i]->snap_stale = true;
+    self->dirty = true;
+}
+
 void
 pm_sup_flush (pm_supervisor_t *self)
 {
-    if (self->dirty && self->snapshot) {
-        pm_reply_t *reply = pm_reply_new (0);
-        pm_supervisor_status (self, NULL, 0, reply);
-        pm_snapshot_write (self->snapshot, reply);
-        pm_reply_destroy (&reply);
-    }
+    if (self->dirty && self->snapshot)
+        s_write_snapshot (self);
     self->dirty = false;
     s_outgoing_t *out;
     while ((out = (s_outgoing_t *) zlistx_detach (self->outbox, NULL))) {

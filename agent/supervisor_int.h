@@ -52,6 +52,8 @@ typedef struct {
     pm_policy_t *policy;      /* its restart policy's memory, owned */
     bool retired;             /* removed by a reload: stopping, then gone */
     const pm_config_t *owner; /* the config its spec lives in */
+    pm_snapshot_record_t snap;    /* its record in the status snapshot */
+    bool snap_stale;          /* the record changed since snap was encoded */
 } pm_entry_t;
 
 /*  A request parked until its condition holds (commands.c). */
@@ -129,6 +131,9 @@ void pm_sup_settle (pm_supervisor_t *self);
     then publishes the state events held since (settling calls it before
     it answers, and so does every reply). */
 void pm_sup_flush (pm_supervisor_t *self);
+/*  Every record may have changed (a reload moved specs): the next flush
+    encodes each again for the snapshot. */
+void pm_sup_stale_all (pm_supervisor_t *self);
 /*  A callback changed something: settle right after the current loop
     handler (a 1 ms timer; a settle before it fires cancels it). */
 void pm_sup_settle_soon (pm_supervisor_t *self);

@@ -100,15 +100,19 @@ def follower_main(control, events, agent_name, count, lines, timeout):
                         poller.unregister(sub)
                         break
                     continue
-                seq = event["seq"]
-                if seq <= st["last"]:
-                    st["dups"] += 1
+                # One message: consecutive lines from seq (PROTOCOL 8.2).
+                first, count = event["seq"], len(event["lines"])
+                last = first + count - 1
+                if last <= st["last"]:
+                    st["dups"] += count
                     continue
-                if seq > st["last"] + 1:
+                if first <= st["last"]:
+                    st["dups"] += st["last"] - first + 1
+                elif first > st["last"] + 1:
                     st["gaps"] += 1
-                    st["missing"] += seq - st["last"] - 1
-                st["last"] = seq
-                st["lines"] += 1
+                    st["missing"] += first - st["last"] - 1
+                st["lines"] += last - max(first, st["last"] + 1) + 1
+                st["last"] = last
                 st["last_at"] = time.time()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"followers": state,
