@@ -518,58 +518,141 @@ pm_supervisor_wait (pm_supervisor_t *self, const pm_request_t *request,
     pm_sup_park_or_answer (self, parked);
 }
 
+//  What a logs reply may spend on lines: the frame, less room for the
+//  reply's own keys and, per service, its block's (a name of up to
+//  PM_NAME_MAX bytes and five small fields).
+#define S_REPLY_SLACK (16 * 1024)
+#define S_BLOCK_COST (PM_NAME_MAX + 96)
+
+//  The first seq of entry's lines that request asks for, with what is no
+//  longer held noted in block; 0 when none is asked for.
+static uint64_t
+s_logs_start (const pm_request_t *request, const pm_logring_t *ring,
+              uint64_t last, pm_logblock_t *block)
+{
+    if (request->has_since && request->since >= last)
+        return 0;               //  nothing after it (also no wrap at 2^64-1)
+    uint64_t start;
+    if (request->has_since)
+        start = request->since + 1;
+    else {
+        uint64_t tail = request->has_tail ? request->tail : 100;
+        start = last >= tail ? last - tail + 1 : 1;
+    }
+    if (start == 0)
+        start = 1;
+    if (start > last)
+        return 0;
+    uint64_t first = pm_logring_first (ring);
+    uint64_t held_from = first ? first : last + 1;
+    if (start < held_from) {
+        block->gone_from = start;
+        block->gone_to = held_from - 1;
+        start = held_from;
+    }
+    return start <= last ? start : 0;
+}
+
+//  What the lines from start to last would cost, stopping past cap or at
+//  the protocol's 4096 elements per list.
+static size_t
+s_logs_want (const pm_logring_t *ring, uint64_t start, uint64_t last,
+             size_t cap)
+{
+    size_t want = 0, lines = 0;
+    for (uint64_t seq = start; start && seq <= last && want <= cap
+                               && lines < PM_NAMES_MAX; seq++, lines++) {
+        const pm_logline_t *line = pm_logring_get (ring, seq);
+        if (!line)
+            break;
+        want += pm_line_encoded_size (line->size);
+    }
+    return want;
+}
+
+static int
+s_compare_want (const void *a, const void *b, void *arg)
+{
+    const size_t *wants = (const size_t *) arg;
+    size_t x = wants [*(const size_t *) a], y = wants [*(const size_t *) b];
+    return (x > y) - (x < y);
+}
+
+//  Shares budget among count services wanting wants [k]: all they want if
+//  it fits, else the smaller wants whole and the rest evenly, so no
+//  service is cut while another leaves room unused.
+static void
+s_logs_share (const size_t *wants, size_t count, size_t budget,
+              size_t *shares)
+{
+    size_t sum = 0;
+    for (size_t k = 0; k < count; k++)
+        sum += wants [k];
+    if (sum <= budget) {
+        memcpy (shares, wants, count * sizeof *shares);
+        return;
+    }
+    size_t *order = calloc (count + 1, sizeof *order);
+    assert (order);
+    for (size_t k = 0; k < count; k++)
+        order [k] = k;
+    qsort_r (order, count, sizeof *order, s_compare_want, (void *) wants);
+    size_t left = budget;
+    for (size_t i = 0; i < count; i++) {
+        size_t fair = left / (count - i);
+        size_t k = order [i];
+        shares [k] = wants [k] < fair ? wants [k] : fair;
+        left -= shares [k];
+    }
+    free (order);
+}
+
 void
 pm_supervisor_logs (pm_supervisor_t *self, const pm_request_t *request,
                     const size_t *targets, size_t count, pm_reply_t *reply)
 {
-    //  Replies stay well under the frame limit: each service gets a fair
-    //  share, and a service cut short says so (more) so the client asks
-    //  again from where it stopped.
+    //  Replies fit the frame: each service gets what it asks for if all
+    //  of it fits, else a fair share of the room (s_logs_share), and a
+    //  service cut short says so (more) so the client asks again from
+    //  where it stopped.
     size_t total = count ? count : self->count;
-    size_t budget = PM_FRAME_MAX / 2;
-    size_t share = budget / (total ? total : 1);
-    size_t used_total = 0;
+    size_t overhead = S_REPLY_SLACK + total * S_BLOCK_COST;
+    size_t budget = PM_FRAME_MAX > overhead ? PM_FRAME_MAX - overhead : 0;
+    uint64_t *starts = calloc (total + 1, sizeof *starts);
+    size_t *wants = calloc (total + 1, sizeof *wants);
+    size_t *shares = calloc (total + 1, sizeof *shares);
+    assert (starts && wants && shares);
     for (size_t k = 0; k < total; k++) {
         size_t index = count ? targets [k] : self->config->start_order [k];
         pm_entry_t *entry = self->entries [index];
         const pm_logring_t *ring = pm_logcap_ring (entry->log);
         uint64_t last = pm_logcap_seq (entry->log);
-        uint64_t first = pm_logring_first (ring);
         pm_logblock_t *block = pm_reply_add_logblock (
             reply, pm_service_name (entry->svc));
-        block->first = first;
+        block->first = pm_logring_first (ring);
         block->last = last;
-        uint64_t start;
-        if (request->has_since && request->since >= last)
-            continue;           //  nothing after it (also no wrap at 2^64-1)
-        if (request->has_since)
-            start = request->since + 1;
-        else {
-            uint64_t tail = request->has_tail ? request->tail : 100;
-            start = last >= tail ? last - tail + 1 : 1;
-        }
-        if (start == 0)
-            start = 1;
-        if (start > last)
-            continue;
-        uint64_t held_from = first ? first : last + 1;
-        if (start < held_from) {
-            block->gone_from = start;
-            block->gone_to = held_from - 1;
-            start = held_from;
-        }
+        starts [k] = s_logs_start (request, ring, last, block);
+        wants [k] = s_logs_want (ring, starts [k], last, budget);
+    }
+    s_logs_share (wants, total, budget, shares);
+    size_t used_total = 0;
+    for (size_t k = 0; k < total; k++) {
+        size_t index = count ? targets [k] : self->config->start_order [k];
+        pm_entry_t *entry = self->entries [index];
+        const pm_logring_t *ring = pm_logcap_ring (entry->log);
+        pm_logblock_t *block = &reply->logs [k];
         size_t used = 0;
-        for (uint64_t seq = start; seq <= last; seq++) {
+        for (uint64_t seq = starts [k]; starts [k] && seq <= block->last;
+             seq++) {
             const pm_logline_t *line = pm_logring_get (ring, seq);
             if (!line)
                 break;
             //  Past its share, or at the protocol's 4096 elements per
-            //  list, a block is cut (more); the first line of a
-            //  reply always goes, so a client asking again always moves on
-            //  (a line is at most 256 KiB, the reply at most 1 MiB).
+            //  list, a block is cut (more); the first line of a reply
+            //  always goes, so a client asking again always moves on (a
+            //  line is at most 256 KiB, the reply at most 1 MiB).
             size_t cost = pm_line_encoded_size (line->size);
-            if ((used + cost > share && block->lines_count > 0)
-            ||  (used_total + cost > budget && used_total > 0)
+            if ((used + cost > shares [k] && used_total > 0)
             ||  block->lines_count == PM_NAMES_MAX) {
                 block->more = true;
                 break;
@@ -581,6 +664,9 @@ pm_supervisor_logs (pm_supervisor_t *self, const pm_request_t *request,
             used_total += cost;
         }
     }
+    free (starts);
+    free (wants);
+    free (shares);
     reply->ok = true;
 }
 

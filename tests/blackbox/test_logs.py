@@ -599,6 +599,38 @@ class LogsTest(pmtest.AgentTest):
                 self.assertEqual(slow.printed, total - (high - low + 1))
         sys.stderr.write("\n")
 
+    def test_tail_of_many_services_fits_whole(self):
+        """logs tail 10 of 300 services, 10 lines of 200 bytes each: all of
+        it fits in one reply (790 KB of the 1 MiB frame), so no block comes
+        back cut; before the fair share gave each service 1/300 of half
+        the frame and cut every one.  Then, with more than fits, the small
+        blocks come whole and only the large ones are cut (more)."""
+        line = "x" * 199
+        services = "".join(
+            '  s%d: { command = "for i in 0 1 2 3 4 5 6 7 8 9; do echo %s$i; '
+            'done; exec sleep 1000"; stop_timeout = 1.0; };\n' % (n, line)
+            for n in range(300))
+        services += ('  big: { command = "seq -f %0999g 1 4000; exec sleep '
+                     '1000"; stop_timeout = 1.0; log_line_max = 2048; };\n')
+        agent = self.start_agent(config=self.config(services, probe=False))
+        names = ["s%d" % n for n in range(300)]
+        wait_until(lambda: all(b["last"] >= 10 for b in self.logs(
+            agent, {"names": names, "tail": 0})), 60,
+            what="every service's ten lines")
+        blocks = self.logs(agent, {"names": names, "tail": 10})
+        self.assertEqual([b for b in blocks if b["more"]], [])
+        for b in blocks:
+            self.assertEqual([x["line"] for x in b["lines"]],
+                             [line + str(i) for i in range(10)], b["service"])
+        wait_until(lambda: self.logs(agent, {"names": ["big"], "tail": 0})
+                   [0]["last"] >= 4000, 60, what="big's lines")
+        blocks = self.logs(agent, {"names": names + ["big"], "tail": 4000})
+        cut = [b["service"] for b in blocks if b["more"]]
+        self.assertEqual(cut, ["big"])
+        self.assertEqual(len(blocks[-1]["lines"]) < 4000, True)
+        for b in blocks[:-1]:
+            self.assertEqual(len(b["lines"]), 10, b["service"])
+
     # -- what a line can be ----------------------------------------------------
 
     def test_unfinished_last_line_kept(self):
