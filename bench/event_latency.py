@@ -68,7 +68,7 @@ def run(pmd, mode, exits, timeout):
             now = time.time()
             event = pmbench.unpack(body)
             if event["kind"] == "log":
-                exited_at = float(event["line"])
+                exited_at = float(event["lines"][-1])
                 continue
             if event["new"] not in ("failed", "completed"):
                 continue
