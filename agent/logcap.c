@@ -60,7 +60,7 @@ struct pm_logcap_t {
     pm_logbatch_t *batch;     /* lines on their way to pub, owned, or NULL */
     s_stream_t streams [2];   /* out, err */
     uint64_t seq;             /* last line's seq */
-    char *out;                /* file output buffer */
+    char *out;                /* file output buffer, NULL until a line */
     size_t out_size;
     size_t out_cap;
     bool echo;                /* also print to stdout (echo.h) */
@@ -97,9 +97,6 @@ pm_logcap_new (zloop_t *loop, const char *service, const char *path,
     for (int i = 0; i < 2; i++) {
         self->streams [i].fd = -1;
     }
-    self->out_cap = 2 * s_CHUNK;
-    self->out = malloc (self->out_cap);
-    assert (self->out);
     return self;
 }
 
@@ -126,6 +123,9 @@ s_reserve (pm_logcap_t *self, size_t more)
 {
     if (self->out_size + more <= self->out_cap)
         return;
+    //  Made at the first line: a quiet service costs no buffer.
+    if (self->out_cap == 0)
+        self->out_cap = 2 * s_CHUNK;
     while (self->out_size + more > self->out_cap)
         self->out_cap *= 2;
     self->out = realloc (self->out, self->out_cap);

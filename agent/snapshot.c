@@ -54,9 +54,13 @@ pm_snapshot_record_set (pm_snapshot_record_t *cached, const pm_record_t *record)
     msgpack_packer pk;
     msgpack_packer_init (&pk, &buffer, msgpack_sbuffer_write);
     pm_record_pack (&pk, record);
+    //  Kept at its size: the buffer starts at 8 KiB, a record is ~265 bytes.
     free (cached->data);
-    cached->data = buffer.data;     //  taken from the buffer
+    cached->data = malloc (buffer.size);
+    assert (cached->data);
+    memcpy (cached->data, buffer.data, buffer.size);
     cached->size = buffer.size;
+    msgpack_sbuffer_destroy (&buffer);
 }
 
 void
