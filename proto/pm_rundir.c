@@ -187,6 +187,22 @@ pm_loaded_read (const char *file, pm_loaded_t *self)
     return rc;
 }
 
+//  pm_rundir_agent_running on the lock file at path.
+static int
+s_lock_held (const char *path)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return errno == ENOENT ? 0 : -1;
+    int running;
+    if (flock (fd, LOCK_SH | LOCK_NB) == 0)
+        running = 0;
+    else
+        running = errno == EWOULDBLOCK ? 1 : -1;
+    close (fd);
+    return running;
+}
+
 int
 pm_rundir_find_by_config (const char *config_path, char *name, size_t size,
                           pm_loaded_t *loaded)
@@ -203,17 +219,17 @@ pm_rundir_find_by_config (const char *config_path, char *name, size_t size,
     while (record && rc == -1 && (entry = readdir (dir))) {
         if (entry->d_name [0] == '.' || !pm_agent_name_valid (entry->d_name))
             continue;
-        pm_paths_t paths;
-        char ignored [256];
-        char rundir [PM_PATH_MAX];
-        if (snprintf (rundir, sizeof rundir, "%s/%s", base, entry->d_name)
-            >= (int) sizeof rundir
-        ||  pm_paths_init (&paths, entry->d_name, rundir, NULL, NULL,
-                           ignored, sizeof ignored) == -1)
+        //  The two files by hand, not pm_paths_init: this runs for every
+        //  agent's directory on every pmctl command.
+        char file [PM_PATH_MAX + 32], lock [PM_PATH_MAX + 32];
+        if (snprintf (file, sizeof file, "%s/%s/config", base, entry->d_name)
+            >= (int) sizeof file
+        ||  snprintf (lock, sizeof lock, "%s/%s/pmd.lock", base, entry->d_name)
+            >= (int) sizeof lock)
             continue;
-        if (pm_loaded_read (paths.config, record) == 0
+        if (pm_loaded_read (file, record) == 0
         &&  strcmp (record->path, config_path) == 0
-        &&  pm_rundir_agent_running (&paths) == 1
+        &&  s_lock_held (lock) == 1
         &&  (size_t) snprintf (name, size, "%s", entry->d_name) < size) {
             if (loaded)
                 *loaded = *record;
@@ -343,16 +359,7 @@ pm_rundir_make (const pm_paths_t *paths, char *err, size_t errlen)
 int
 pm_rundir_agent_running (const pm_paths_t *paths)
 {
-    int fd = open (paths->lock, O_RDONLY | O_CLOEXEC);
-    if (fd == -1)
-        return errno == ENOENT ? 0 : -1;
-    int running;
-    if (flock (fd, LOCK_SH | LOCK_NB) == 0)
-        running = 0;
-    else
-        running = errno == EWOULDBLOCK ? 1 : -1;
-    close (fd);
-    return running;
+    return s_lock_held (paths->lock);
 }
 
 long
