@@ -15,7 +15,11 @@ static struct {
     bool set;                 /* pm_fdlimit_init was called */
     int reserve;              /* descriptors kept free */
     rlim_t service_soft;      /* the soft limit the agent started with */
+    bool crowded;             /* the last count found half the table used */
 } s_fdlimit;
+
+//  Tables up to this size are always counted.
+#define S_SMALL_TABLE 1024
 
 int
 pm_fdlimit_init (int reserve)
@@ -59,8 +63,12 @@ pm_fdlimit_check (int fd)
     if (getrlimit (RLIMIT_NOFILE, &limit) == -1)
         return 0;
     //  Descriptors above the lowest free one are in use only if the table
-    //  was that full once; in the lower half the reserve is out of reach.
+    //  was that full once.  So the count is skipped only for a large table
+    //  (a small one costs little to count, and is where the reserve is in
+    //  reach), a new descriptor in its lower half, and no count since the
+    //  table was last seen half full.
     if (fd >= 0 && limit.rlim_cur != RLIM_INFINITY
+    &&  limit.rlim_cur > S_SMALL_TABLE && !s_fdlimit.crowded
     &&  (rlim_t) fd < limit.rlim_cur / 2)
         return 0;
     //  opendir takes a descriptor: none free at all is EMFILE already.
@@ -79,6 +87,8 @@ pm_fdlimit_check (int fd)
             used++;
     }
     closedir (dir);
+    s_fdlimit.crowded = limit.rlim_cur != RLIM_INFINITY
+                     && used >= limit.rlim_cur / 2;
     if (limit.rlim_cur == RLIM_INFINITY
     ||  limit.rlim_cur - used >= (rlim_t) s_fdlimit.reserve)
         return 0;

@@ -45,13 +45,14 @@ int pm_fdlimit_for_services (struct rlimit *limit);
 
 /*  After opening descriptors for itself, the highest of them fd: 0 if the
     reserve is still free, else -1 with errno EMFILE (the caller closes
-    what it just opened).  The kernel hands out the lowest free number,
-    so a new descriptor in the lower half of the table says that half is
-    full below it and nothing near the limit was needed: that is enough,
-    at no cost, and keeps a start of 1,000 services linear.  From half the
-    limit on, it counts the open descriptors under the soft limit
-    (/proc/self/fd), taking none of the reserve itself but the one it
-    reads with. */
+    what it just opened).  It counts the open descriptors under the soft
+    limit (/proc/self/fd), taking none of the reserve itself but the one
+    it reads with; except, in a table of more than 1024, for a new
+    descriptor in its lower half while the table was not seen half full
+    since: the kernel hands out the lowest free number, so the reserve is
+    out of reach then (unless libzmq alone filled the upper half), and
+    counting for every open would make a start of 1,000 services
+    quadratic. */
 int pm_fdlimit_check (int fd);
 
 #endif
