@@ -61,34 +61,44 @@ s_is_ancestor (pid_t pid)
     return false;
 }
 
-//  True if process pid was started with every one of markers (count of
-//  them, "KEY=value") in its environment.
-static bool
-s_has_markers (pid_t pid, const char *const *markers, size_t count)
+//  Which of services (count of them) process pid was started for: the
+//  index of the one its PMBUS_SERVICE names, when its environment also
+//  holds marker_dir; with no services, 0 for any process with marker_dir;
+//  -1 otherwise.
+static int
+s_marked_for (pid_t pid, const char *marker_dir, const char *const *services,
+              size_t count)
 {
     char path [64];
     snprintf (path, sizeof path, "/proc/%d/environ", (int) pid);
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd == -1)
-        return false;
+        return -1;
     //  The environment is NUL-separated; compare entry by entry.
     static char buffer [256 * 1024];
     ssize_t got = read (fd, buffer, sizeof buffer - 1);
     close (fd);
     if (got <= 0)
-        return false;
+        return -1;
     buffer [got] = 0;
-    size_t found = 0;
-    for (size_t m = 0; m < count; m++) {
-        size_t len = strlen (markers [m]);
-        for (char *entry = buffer; entry < buffer + got;
-             entry += strlen (entry) + 1)
-            if (strlen (entry) == len && memcmp (entry, markers [m], len) == 0) {
-                found++;
-                break;
-            }
+    bool in_dir = false;
+    const char *service = NULL;
+    for (char *entry = buffer; entry < buffer + got;
+         entry += strlen (entry) + 1) {
+        if (strcmp (entry, marker_dir) == 0)
+            in_dir = true;
+        else
+        if (strncmp (entry, "PMBUS_SERVICE=", 14) == 0)
+            service = entry + 14;
     }
-    return found == count;
+    if (!in_dir)
+        return -1;
+    if (count == 0)
+        return 0;
+    for (size_t k = 0; service && k < count; k++)
+        if (strcmp (service, services [k]) == 0)
+            return (int) k;
+    return -1;
 }
 
 //  Appends the children of every thread of pid to list.
@@ -144,21 +154,25 @@ s_drop_skipped (pid_t *pids, size_t *count, const pid_t *skip,
     *count = kept;
 }
 
-//  Kills the processes in pids that carry every one of markers.
-static int
-s_kill_carrying (const pid_t *pids, size_t count, const char *const *markers,
-                 size_t markers_count)
+//  Kills the processes in pids that s_marked_for finds, counting them per
+//  service in killed (services_count of them, or one).
+static void
+s_kill_carrying (const pid_t *pids, size_t count, const char *marker_dir,
+                 const char *const *services, size_t services_count,
+                 int *killed)
 {
-    int killed = 0;
-    for (size_t i = 0; i < count; i++)
-        if (pids [i] > 1 && s_has_markers (pids [i], markers, markers_count)
-        &&  !s_is_ancestor (pids [i]) && kill (pids [i], SIGKILL) == 0)
-            killed++;
-    return killed;
+    for (size_t i = 0; i < count; i++) {
+        if (pids [i] <= 1)
+            continue;
+        int k = s_marked_for (pids [i], marker_dir, services, services_count);
+        if (k >= 0 && !s_is_ancestor (pids [i]) && kill (pids [i], SIGKILL) == 0)
+            killed [k]++;
+    }
 }
 
 int
-pm_lifecycle_kill_marked (const char *dir, const char *service,
+pm_lifecycle_kill_marked (const char *dir, const char *const *services,
+                          size_t services_count, int *killed_each,
                           bool descendants, const pid_t *skip,
                           size_t skip_count)
 {
@@ -167,15 +181,8 @@ pm_lifecycle_kill_marked (const char *dir, const char *service,
     //  process started with: that finds processes that left their
     //  service's process group (setsid, double fork), or that an agent
     //  killed with SIGKILL left behind, without trusting pids.
-    char marker_dir [PM_PATH_MAX + 32], marker_service [PM_NAME_MAX + 32];
+    char marker_dir [PM_PATH_MAX + 32];
     snprintf (marker_dir, sizeof marker_dir, "PMBUS_RUNTIME_DIR=%s", dir);
-    const char *markers [2] = { marker_dir, NULL };
-    size_t markers_count = 1;
-    if (service) {
-        snprintf (marker_service, sizeof marker_service, "PMBUS_SERVICE=%s",
-                  service);
-        markers [markers_count++] = marker_service;
-    }
     pid_t *pids = NULL;
     size_t count = 0, cap = 0;
     if (descendants) {
@@ -212,15 +219,25 @@ pm_lifecycle_kill_marked (const char *dir, const char *service,
         }
         closedir (proc);
     }
-    int killed = s_kill_carrying (pids, count, markers, markers_count);
+    int one = 0;
+    int *killed = killed_each ? killed_each : &one;
+    if (killed_each)
+        memset (killed_each, 0, (services_count ? services_count : 1)
+                                * sizeof *killed_each);
+    s_kill_carrying (pids, count, marker_dir, services, services_count,
+                     killed);
     free (pids);
-    return killed;
+    int total = 0;
+    for (size_t k = 0; k < (services_count ? services_count : 1); k++)
+        total += killed [k];
+    return killed_each ? total : one;
 }
 
 int
 pm_lifecycle_kill_leftovers (const pm_paths_t *paths)
 {
-    return pm_lifecycle_kill_marked (paths->dir, NULL, false, NULL, 0);
+    return pm_lifecycle_kill_marked (paths->dir, NULL, 0, NULL, false, NULL,
+                                     0);
 }
 
 pm_lifecycle_t *

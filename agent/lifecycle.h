@@ -33,15 +33,19 @@ pm_lifecycle_t *pm_lifecycle_acquire (const pm_paths_t *paths, long *holder,
 int pm_lifecycle_kill_leftovers (const pm_paths_t *paths);
 
 /*  Kills (SIGKILL) every process started with PMBUS_RUNTIME_DIR=dir and,
-    if service is not NULL, PMBUS_SERVICE=service in its environment
-    (except ourselves and our ancestors): among our descendants only when
+    with services_count services, PMBUS_SERVICE=one of them in its
+    environment (except ourselves and our ancestors), counting in
+    killed_each (services_count ints, or NULL) how many per service; each
+    environment is read once, however many services: among our
+    descendants only when
     descendants is true (cheap: what our services left), else among all
     processes (what a dead agent left).  Among our descendants, the
     subtrees of the skip_count pids in skip (the running services' main
     processes, whose processes carry their own service's marks) are not
     looked into: a sweep after one run ends reads the environment of
     what escaped, not of every service's processes.  Returns how many. */
-int pm_lifecycle_kill_marked (const char *dir, const char *service,
+int pm_lifecycle_kill_marked (const char *dir, const char *const *services,
+                              size_t services_count, int *killed_each,
                               bool descendants, const pid_t *skip,
                               size_t skip_count);
 

@@ -450,7 +450,8 @@ main (int argc, char *argv [])
     zloop_start (loop);
     rc = pm_supervisor_finished (sup) ? EXIT_OK : EXIT_RUNTIME;
     //  Every service is down; anything still carrying our marks escaped.
-    int escaped = pm_lifecycle_kill_marked (paths.dir, NULL, true, NULL, 0);
+    int escaped = pm_lifecycle_kill_marked (paths.dir, NULL, 0, NULL, true,
+                                            NULL, 0);
     if (escaped)
         pm_log_warn ("killed %d process%s left running by services",
                      escaped, escaped == 1 ? "" : "es");

@@ -344,23 +344,9 @@ s_kill_escapees (pm_supervisor_t *self, pm_entry_t *entry)
         &&  (pm_service_is_active (other->svc) || other->linger_pgid))
             return;
     }
-    //  The running services' own processes are theirs: not looked into.
-    pid_t *running = calloc (self->total + 1, sizeof *running);
-    assert (running);
-    size_t count = 0;
-    for (size_t i = 0; i < self->total; i++) {
-        long pid = pm_service_pid (self->entries [i]->svc);
-        if (pid > 0)
-            running [count++] = (pid_t) pid;
-    }
-    int killed = pm_lifecycle_kill_marked (self->rundir,
-                                           pm_service_name (entry->svc), true,
-                                           running, count);
-    free (running);
-    if (killed)
-        pm_log_warn ("%s: killed %d process%s that had left its process "
-                     "group", pm_service_name (entry->svc), killed,
-                     killed == 1 ? "" : "es");
+    //  Swept once for every run that ended in this pass, before anything
+    //  of the pass goes out (pm_sup_flush).
+    pm_sup_queue_sweep (self, pm_service_name (entry->svc));
 }
 
 //  After an event that may have ended a run (an exit, the last of a

@@ -21,6 +21,7 @@
 #include "supervisor_int.h"
 #include "agentlog.h"
 #include "lease.h"
+#include "lifecycle.h"
 #include "order.h"
 #include "snapshot.h"
 #include "timer.h"
@@ -196,6 +197,9 @@ pm_supervisor_destroy (pm_supervisor_t **self_p)
     for (char **p = self->env; p && *p; p++)
         free (*p);
     free (self->env);
+    for (size_t k = 0; k < self->sweeps_count; k++)
+        free (self->sweeps [k]);
+    free (self->sweeps);
     free (self->rundir);
     pm_graph_destroy (&self->graph);
     free (self->agent);
@@ -380,8 +384,79 @@ pm_sup_stale_all (pm_supervisor_t *self)
 }
 
 void
+pm_sup_queue_sweep (pm_supervisor_t *self, const char *service)
+{
+    if (self->sweeps_count == self->sweeps_cap) {
+        self->sweeps_cap = self->sweeps_cap ? self->sweeps_cap * 2 : 8;
+        self->sweeps = realloc (self->sweeps,
+                                self->sweeps_cap * sizeof *self->sweeps);
+        assert (self->sweeps);
+    }
+    self->sweeps [self->sweeps_count] = strdup (service);
+    assert (self->sweeps [self->sweeps_count]);
+    self->sweeps_count++;
+}
+
+//  True if a run of service exists (a newer one, started since it was
+//  queued): its processes carry the same marks.
+static bool
+s_has_run (pm_supervisor_t *self, const char *service)
+{
+    for (size_t i = 0; i < self->total; i++) {
+        pm_entry_t *entry = self->entries [i];
+        if (strcmp (pm_service_name (entry->svc), service) == 0
+        &&  (pm_service_is_active (entry->svc) || entry->linger_pgid))
+            return true;
+    }
+    return false;
+}
+
+//  One sweep for the services queued: the running services' own process
+//  trees are not looked into, and each escapee's environment is read once.
+static void
+s_sweep (pm_supervisor_t *self)
+{
+    size_t count = 0;
+    for (size_t k = 0; k < self->sweeps_count; k++)
+        if (s_has_run (self, self->sweeps [k]))
+            free (self->sweeps [k]);
+        else
+            self->sweeps [count++] = self->sweeps [k];
+    self->sweeps_count = 0;
+    if (count == 0 || !self->rundir) {
+        for (size_t k = 0; k < count; k++)
+            free (self->sweeps [k]);
+        return;
+    }
+    pid_t *running = calloc (self->total + 1, sizeof *running);
+    int *killed = calloc (count, sizeof *killed);
+    assert (running && killed);
+    size_t running_count = 0;
+    for (size_t i = 0; i < self->total; i++) {
+        pid_t pid = pm_service_pid (self->entries [i]->svc);
+        if (pid > 0)
+            running [running_count++] = pid;
+    }
+    pm_lifecycle_kill_marked (self->rundir,
+                              (const char *const *) self->sweeps, count,
+                              killed, true, running, running_count);
+    for (size_t k = 0; k < count; k++) {
+        if (killed [k])
+            pm_log_warn ("%s: killed %d process%s that had left its process "
+                         "group", self->sweeps [k], killed [k],
+                         killed [k] == 1 ? "" : "es");
+        free (self->sweeps [k]);
+    }
+    free (killed);
+    free (running);
+}
+
+void
 pm_sup_flush (pm_supervisor_t *self)
 {
+    //  Escapees first: a stop's reply says its run is gone, all of it.
+    if (self->sweeps_count)
+        s_sweep (self);
     if (self->dirty && self->snapshot)
         s_write_snapshot (self);
     self->dirty = false;

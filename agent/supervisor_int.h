@@ -91,6 +91,9 @@ struct pm_supervisor_t {
     const pm_leases_t *leases;    /* listed in status, not owned, or NULL */
     pm_lifecycle_t *lifecycle;    /* the config record's writer, not owned,
                                      or NULL */
+    char **sweeps;            /* services whose run ended this pass, to be
+                                 swept for escapees (owned strings) */
+    size_t sweeps_count, sweeps_cap;
     bool dirty;               /* a record changed since the last snapshot */
     zlistx_t *outbox;         /* state events of this pass, not sent yet */
 };
@@ -131,6 +134,10 @@ void pm_sup_settle (pm_supervisor_t *self);
     then publishes the state events held since (settling calls it before
     it answers, and so does every reply). */
 void pm_sup_flush (pm_supervisor_t *self);
+/*  A run of service is over and its group gone: the processes that left
+    the group but carry its marks are killed by the next flush, in one
+    sweep for every service queued (unless one has a newer run by then). */
+void pm_sup_queue_sweep (pm_supervisor_t *self, const char *service);
 /*  Every record may have changed (a reload moved specs): the next flush
     encodes each again for the snapshot. */
 void pm_sup_stale_all (pm_supervisor_t *self);
