@@ -5,10 +5,12 @@
     generation it opened until it is read to the end.
 */
 #include "snapfile.h"
+#include "pm_frame.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -125,6 +127,89 @@ s_answer (pm_reply_t *snapshot, const pm_request_t *request, double now)
     return reply;
 }
 
+//  True if the record obj (a map) is named one of request's names.
+static bool
+s_wanted (const msgpack_object *obj, const pm_request_t *request)
+{
+    if (obj->type != MSGPACK_OBJECT_MAP)
+        return true;            //  let the decoder say what is wrong
+    for (uint32_t i = 0; i < obj->via.map.size; i++) {
+        const msgpack_object_kv *kv = &obj->via.map.ptr [i];
+        if (!pm_key_is (&kv->key, "name"))
+            continue;
+        if (kv->val.type != MSGPACK_OBJECT_STR)
+            return true;
+        for (size_t k = 0; k < request->names_count; k++)
+            if (strlen (request->names [k]) == kv->val.via.str.size
+            &&  memcmp (request->names [k], kv->val.via.str.ptr,
+                        kv->val.via.str.size) == 0)
+                return true;
+        return false;
+    }
+    return true;
+}
+
+//  The snapshot with only the records request names, decoded: a status of
+//  one service does not decode a thousand.  NULL if it is not one.
+static pm_reply_t *
+s_decode_named (const char *data, size_t size, const pm_request_t *request)
+{
+    char err [256];
+    char spare [1];
+    pm_decoder_t dec = pm_decoder_start (err, sizeof err, spare);
+    msgpack_unpacked unpacked;
+    pm_reply_t *snapshot = pm_reply_new (0);
+    bool ok = false, services = false;
+    int rc = pm_decode_frame (&dec, data, size, &unpacked);
+    const msgpack_object *root = &unpacked.data;
+    for (uint32_t i = 0; rc == 0 && i < root->via.map.size; i++) {
+        const msgpack_object *key = &root->via.map.ptr [i].key;
+        const msgpack_object *val = &root->via.map.ptr [i].val;
+        if (pm_key_is (key, "ok"))
+            rc = pm_decode_bool (&dec, val, "ok", &ok);
+        else
+        if (pm_key_is (key, "generation"))
+            rc = pm_decode_uint (&dec, val, "generation",
+                                 &snapshot->generation);
+        else
+        if (pm_key_is (key, "pid"))
+            rc = pm_decode_int (&dec, val, "pid", 1, INT32_MAX, "a pid",
+                                &snapshot->agent_pid);
+        else
+        if (pm_key_is (key, "leases") && val->type == MSGPACK_OBJECT_ARRAY) {
+            snapshot->leases = calloc (val->via.array.size + 1,
+                                       sizeof *snapshot->leases);
+            if (!snapshot->leases)
+                abort ();
+            for (uint32_t j = 0; rc == 0 && j < val->via.array.size; j++)
+                rc = pm_decode_int (&dec, &val->via.array.ptr [j], "leases",
+                                    1, INT32_MAX, "a pid",
+                                    &snapshot->leases [snapshot->leases_count++]);
+        }
+        else
+        if (pm_key_is (key, "services") && val->type == MSGPACK_OBJECT_ARRAY) {
+            services = true;
+            for (uint32_t j = 0; rc == 0 && j < val->via.array.size; j++) {
+                const msgpack_object *obj = &val->via.array.ptr [j];
+                if (!s_wanted (obj, request))
+                    continue;
+                pm_record_t record;
+                rc = pm_record_unpack (&dec, obj, "services", &record);
+                if (rc == 0)
+                    pm_reply_add_service (snapshot, &record);
+                pm_record_clear (&record);
+            }
+        }
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    if (rc != 0 || !services) {
+        pm_reply_destroy (&snapshot);
+        return NULL;
+    }
+    snapshot->ok = ok;
+    return snapshot;
+}
+
 int
 pm_snapfile_status (const pm_paths_t *paths, long agent_pid,
                     const pm_request_t *request, double now,
@@ -136,7 +221,13 @@ pm_snapfile_status (const pm_paths_t *paths, long agent_pid,
         return -1;
     pm_reply_t *snapshot = NULL;
     char err [256];
-    pm_err_t rc = pm_reply_decode (data, size, &snapshot, err, sizeof err);
+    pm_err_t rc = PM_OK;
+    if (request->names_count)
+        snapshot = s_decode_named (data, size, request);
+    else
+        rc = pm_reply_decode (data, size, &snapshot, err, sizeof err);
+    if (!snapshot)
+        rc = PM_ERR_BAD_REQUEST;
     free (data);
     //  A file left by an agent killed with SIGKILL, before the agent that
     //  holds the lock now has written its first: not this agent's truth.
