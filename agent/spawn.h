@@ -1,8 +1,9 @@
 /*  spawn.h - starting a service's process
 
     Owns: starting the child (clone, as vfork does: see spawn.c) and
-    exec, the child's session and process group, its standard streams (stdin /dev/null, stdout and stderr on two pipes), its
-    environment and working directory, and the close-on-exec status pipe
+    exec, the child's session and process group, its standard streams
+    (stdin /dev/null, stdout and stderr on two pipes), its environment
+    and working directory, and the close-on-exec status pipe
     that turns any failure in the child before exec (setsid, the standard
     streams, the notify descriptor, chdir, exec itself) into an error
     message instead of a service that seems to start and dies.
