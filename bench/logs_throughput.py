@@ -30,7 +30,6 @@ Usage: bench/logs_throughput.py [--build DIR] [--lines N]
                                 [--subscribers K] [--writer seq|python]
 """
 import argparse
-import ctypes
 import os
 import shutil
 import signal
@@ -41,8 +40,10 @@ import tempfile
 import threading
 import time
 
-import msgpack
 import zmq
+
+#  The helpers every bench script shares (bench/pmbench.py).
+from pmbench import become_subreaper, pack, reap, unpack  # noqa: E402
 
 AGENT = "bench"
 RING_LINES = 600000
@@ -63,23 +64,9 @@ out.flush()
 """
 
 
-def pack(obj):
-    return msgpack.packb(obj, use_bin_type=True)
-
-
-def unpack(data):
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
-
-
 # ---------------------------------------------------------------------------
 #  Processes
 # ---------------------------------------------------------------------------
-
-
-def become_subreaper():
-    """The daemon's parent exits: it is re-parented to us, and we reap it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
 def zombie_children():
@@ -97,22 +84,6 @@ def zombie_children():
         if int(fields[1]) == me and fields[0] == "Z":
             found.append(int(entry))
     return found
-
-
-def reap(pid, timeout):
-    """Waits up to timeout s for pid (our child, once re-parented) to end;
-    returns True if it did."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return True
-        except ChildProcessError:
-            if not os.path.exists("/proc/%d" % pid):
-                return True
-        time.sleep(0.01)
-    return False
 
 
 def vm_status(pid):
