@@ -79,6 +79,13 @@ s_on_exit (void *arg, pid_t pid, int status)
 }
 
 static void
+s_on_reaped (void *arg)
+{
+    s_agent_t *agent = (s_agent_t *) arg;
+    pm_supervisor_reaped (agent->sup);
+}
+
+static void
 s_on_signal (void *arg, int signum)
 {
     s_agent_t *agent = (s_agent_t *) arg;
@@ -417,7 +424,8 @@ main (int argc, char *argv [])
     free (service_env [0]);
     free (service_env [1]);
     agent.sup = sup;
-    reaper = pm_reaper_new (loop, s_on_exit, s_on_signal, &agent);
+    reaper = pm_reaper_new (loop, s_on_exit, s_on_reaped, s_on_signal,
+                             &agent);
     if (!reaper) {
         snprintf (err, sizeof err, "cannot watch signals: %s",
                   strerror (errno));

@@ -4,7 +4,8 @@
     waitpid: a handler may signal other processes, and none of them may be
     one reaped but not yet recorded as gone (its pid could be reused).  A
     SIGCHLD may stand for many exits, so the loop runs until waitpid says
-    there is nothing left.
+    there is nothing left; what follows from the exits together (one
+    settle of the supervisor) is done once, after the loop.
 */
 #include "reaper.h"
 
@@ -20,6 +21,7 @@ struct pm_reaper_t {
     zloop_t *loop;            /* not owned */
     int fd;                   /* the signalfd, owned */
     pm_reaper_exit_fn *on_exit;     /* each reaped child */
+    pm_reaper_done_fn *on_done;     /* after the loop's last one */
     pm_reaper_signal_fn *on_signal; /* SIGTERM, SIGINT, SIGHUP */
     void *arg;                /* theirs, not owned */
 };
@@ -61,6 +63,8 @@ pm_reaper_reap (pm_reaper_t *self)
         self->on_exit (self->arg, pid, status);
         total++;
     }
+    if (total)
+        self->on_done (self->arg);
     return total;
 }
 
@@ -90,7 +94,8 @@ s_on_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 
 pm_reaper_t *
 pm_reaper_new (zloop_t *loop, pm_reaper_exit_fn *on_exit,
-               pm_reaper_signal_fn *on_signal, void *arg)
+               pm_reaper_done_fn *on_done, pm_reaper_signal_fn *on_signal,
+               void *arg)
 {
     sigset_t set;
     s_mask (&set);
@@ -105,6 +110,7 @@ pm_reaper_new (zloop_t *loop, pm_reaper_exit_fn *on_exit,
     self->loop = loop;
     self->fd = fd;
     self->on_exit = on_exit;
+    self->on_done = on_done;
     self->on_signal = on_signal;
     self->arg = arg;
     zmq_pollitem_t item = { NULL, fd, ZMQ_POLLIN, 0 };

@@ -12,7 +12,8 @@
     (service), fork and exec (spawn), reaping (reaper).
 
     Handlers here that are loop handlers (the stop, linger and backoff
-    timers, pm_supervisor_on_exit) end with one settle; the callbacks a
+    timers, pm_supervisor_reaped after a waitpid loop's exits) end with one
+    settle; the callbacks a
     drain or a reload can reach (lines, verdicts) never settle.
 */
 #include "supervisor_int.h"
@@ -433,6 +434,11 @@ pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status)
             pm_log_debug ("reaped pid %d (not a service's main process), "
                           "status %d", (int) pid, status);
     }
+}
+
+void
+pm_supervisor_reaped (pm_supervisor_t *self)
+{
     s_check_groups (self);
     pm_sup_settle (self);
 }

@@ -84,8 +84,12 @@ void pm_supervisor_set_echo (pm_supervisor_t *self, bool echo);
 /*  Starts every autostart service, dependencies first. */
 void pm_supervisor_autostart (pm_supervisor_t *self);
 
-/*  A child was reaped (from the reaper). */
+/*  A child was reaped (from the reaper): records it, and acts on what
+    needs no settling (signals to what its group left).  Call
+    pm_supervisor_reaped once the reaper has no more: one settle, one
+    snapshot and one send of the events for all the exits of a wakeup. */
 void pm_supervisor_on_exit (pm_supervisor_t *self, pid_t pid, int status);
+void pm_supervisor_reaped (pm_supervisor_t *self);
 
 /*  Index of the service called name, or -1. */
 int pm_supervisor_find (const pm_supervisor_t *self, const char *name);
