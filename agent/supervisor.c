@@ -731,6 +731,12 @@ pm_sup_settle (pm_supervisor_t *self)
     self->settling = true;
     for (size_t i = 0; i < self->total; i++)
         pm_sup_take_verdict (self, self->entries [i]);
+    //  What the pass has recorded so far goes out before the pump spawns
+    //  (each spawn waits for its child's exec): an exit's event is not
+    //  held up by the restart it causes.  The snapshot comes first, as
+    //  for every flush.
+    if (zlistx_size (self->outbox))
+        pm_sup_flush (self);
     while (s_pump (self))
         ;
     s_sweep_retired (self);
