@@ -10,6 +10,7 @@
 */
 #include "control.h"
 #include "agentlog.h"
+#include "curve.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@ struct pm_control_t {
     char *config;
     char *control;
     char *events;
+    char *tcp_control;        /* or NULL */
+    char *tcp_events;         /* or NULL */
+    pm_curve_t *curve;        /* not owned; NULL without TCP */
     double started_at;
     uint64_t handled;
     uint64_t refused;
@@ -91,16 +95,17 @@ s_lease (pm_control_t *self, const pm_request_t *request, pm_reply_t *reply)
     }
 }
 
+//  A client over TCP is told the TCP endpoints, a local one the ipc ones.
 static void
-s_hello (pm_control_t *self, pm_reply_t *reply)
+s_hello (pm_control_t *self, pm_reply_t *reply, bool remote)
 {
     reply->ok = true;
     reply->agent = strdup (self->agent);
     reply->version = strdup (PM_VERSION);
     reply->agent_pid = (int64_t) getpid ();
     reply->config = strdup (self->config);
-    reply->control = strdup (self->control);
-    reply->events = strdup (self->events);
+    reply->control = strdup (remote ? self->tcp_control : self->control);
+    reply->events = strdup (remote ? self->tcp_events : self->events);
     reply->started_at = self->started_at;
     pm_leases_to_reply (self->leases, reply);
 }
@@ -169,7 +174,8 @@ s_log_request (const pm_request_t *request)
 }
 
 static void
-s_dispatch (pm_control_t *self, zmsg_t *envelope, pm_request_t *request)
+s_dispatch (pm_control_t *self, zmsg_t *envelope, pm_request_t *request,
+            bool remote)
 {
     pm_reply_t *reply = pm_reply_new (request->id);
     size_t *targets = NULL;
@@ -193,7 +199,7 @@ s_dispatch (pm_control_t *self, zmsg_t *envelope, pm_request_t *request)
 
     switch (request->cmd) {
         case PM_CMD_HELLO:
-            s_hello (self, reply);
+            s_hello (self, reply, remote);
             break;
         case PM_CMD_STATUS:
             pm_supervisor_status (self->sup, targets, count, reply);
@@ -208,6 +214,9 @@ s_dispatch (pm_control_t *self, zmsg_t *envelope, pm_request_t *request)
             pm_supervisor_wait (self->sup, request, targets, count, envelope);
             goto parked;
         case PM_CMD_RELOAD:
+            //  The keys too, whatever the file says (like SIGHUP).
+            if (self->curve)
+                pm_curve_reload (self->curve);
             pm_supervisor_reload (self->sup, request->id, envelope);
             goto parked;
         case PM_CMD_SIGNAL:
@@ -267,6 +276,27 @@ s_on_request (zloop_t *loop, zsock_t *router, void *arg)
         return 0;
     }
     zmsg_remove (msg, body);
+    //  Only CURVE sessions (the TCP endpoints) carry a User-Id: the
+    //  client's key, which may have been removed since its handshake.
+    const char *key = zframe_meta (body, "User-Id");
+    bool remote = key && *key;
+    if (remote && !(self->curve && pm_curve_allowed (self->curve, key))) {
+        self->refused++;
+        pm_log_warn ("request from client key %s refused: the key is no "
+                     "longer authorised", key);
+        uint64_t id = 0;
+        pm_request_t *request = NULL;
+        char err [PM_TEXT_MAX];
+        if (pm_request_decode (zframe_data (body), zframe_size (body),
+                               &request, &id, err, sizeof err) == PM_OK)
+            pm_request_destroy (&request);
+        zframe_destroy (&body);
+        pm_reply_t *reply = pm_reply_new (id);
+        pm_reply_set_error (reply, PM_ERR_UNAUTHORISED, "the client key %s "
+                            "is no longer authorised by this agent", key);
+        s_reply_now (self, &msg, &reply);
+        return 0;
+    }
     pm_request_t *request = NULL;
     uint64_t id = 0;
     char err [PM_TEXT_MAX];
@@ -284,7 +314,7 @@ s_on_request (zloop_t *loop, zsock_t *router, void *arg)
         return 0;
     }
     self->handled++;
-    s_dispatch (self, msg, request);
+    s_dispatch (self, msg, request, remote);
     pm_request_destroy (&request);
     return 0;
 }
@@ -327,6 +357,19 @@ pm_control_new (zloop_t *loop, pm_supervisor_t *sup,
     self->config = strdup (info->config);
     self->control = strdup (info->control);
     self->events = strdup (info->events);
+    if (info->tcp_control && info->curve) {
+        pm_curve_server (info->curve, router);
+        int rc = zsock_bind (router, "%s", info->tcp_control);
+        if (rc == -1) {
+            snprintf (err, errlen, "cannot bind control socket %s: %s",
+                      info->tcp_control, zmq_strerror (zmq_errno ()));
+            pm_control_destroy (&self);
+            return NULL;
+        }
+        self->tcp_control = strdup (info->tcp_control);
+        self->tcp_events = strdup (info->tcp_events);
+        self->curve = info->curve;
+    }
     self->started_at = info->started_at;
     pm_supervisor_set_replier (sup, s_send_reply, s_free_token, self);
     if (zloop_reader (loop, router, s_on_request, self) == -1) {
@@ -349,6 +392,8 @@ pm_control_destroy (pm_control_t **self_p)
     free (self->config);
     free (self->control);
     free (self->events);
+    free (self->tcp_control);
+    free (self->tcp_events);
     free (self);
     *self_p = NULL;
 }

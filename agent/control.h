@@ -13,6 +13,7 @@
 
 #include <czmq.h>
 
+#include "curve.h"
 #include "lease.h"
 #include "supervisor.h"
 
@@ -20,14 +21,19 @@
 typedef struct {
     const char *agent;
     const char *config;
-    const char *control;
+    const char *control;      /* the local (ipc) endpoints */
     const char *events;
+    const char *tcp_control;  /* also bound with curve's keys, or NULL */
+    const char *tcp_events;   /* what hello tells clients over TCP */
+    pm_curve_t *curve;        /* not owned, outlives the control socket */
     double started_at;
 } pm_control_info_t;
 
 typedef struct pm_control_t pm_control_t;
 
-/*  Binds a ROUTER socket to info->control and serves sup.  Returns NULL
+/*  Binds a ROUTER socket to info->control (and info->tcp_control, as a
+    CURVE server; a request whose client key is no longer authorised is
+    answered "unauthorised" and does nothing) and serves sup.  Returns NULL
     with a message in err. */
 pm_control_t *pm_control_new (zloop_t *loop, pm_supervisor_t *sup,
                               const pm_control_info_t *info,

@@ -8,6 +8,7 @@
 */
 #include "agentlog.h"
 #include "control.h"
+#include "curve.h"
 #include "snapshot.h"
 #include "echo.h"
 #include "config.h"
@@ -45,6 +46,7 @@ enum {
 typedef struct {
     pm_supervisor_t *sup;
     int signals;              /* SIGTERM/SIGINT received */
+    pm_curve_t *curve;        /* or NULL (no TCP endpoints) */
 } s_agent_t;
 
 static void
@@ -91,6 +93,8 @@ s_on_signal (void *arg, int signum)
     s_agent_t *agent = (s_agent_t *) arg;
     if (signum == SIGHUP) {
         pm_log_info ("SIGHUP received: reloading the config");
+        if (agent->curve)
+            pm_curve_reload (agent->curve);
         pm_supervisor_reload (agent->sup, 0, NULL);
         return;
     }
@@ -300,17 +304,15 @@ main (int argc, char *argv [])
     pm_log_setup (name, config->log_format == PM_LOG_JSON,
                   verbose ? PM_LOG_DEBUG : PM_LOG_INFO);
 
-    //  DESIGN: a TCP endpoint requires CURVE keys, and refuses to start
-    //  without them.  Key support is not built yet, so TCP is refused.
-    const char *endpoints [2] = { config->control, config->events };
-    for (int i = 0; i < 2; i++)
-        if (endpoints [i] && strncmp (endpoints [i], "tcp://", 6) == 0) {
-            fprintf (stderr, "pmd: %s: %s: TCP endpoints require CURVE "
-                     "security, which this version does not support yet; "
-                     "use an ipc:// endpoint\n", config_path, endpoints [i]);
-            pm_config_destroy (&config);
-            return EXIT_USAGE;
-        }
+    //  The config made sure TCP comes with agent.curve; the keys must be
+    //  there too before anything starts.
+    if (config->tcp_control
+    &&  pm_curve_check (config->curve_secret_key, config->curve_clients,
+                        err, sizeof err) == -1) {
+        fprintf (stderr, "pmd: %s: %s\n", config_path, err);
+        pm_config_destroy (&config);
+        return EXIT_USAGE;
+    }
 
     pm_paths_t paths;
     if (pm_paths_init (&paths, name, rundir, config->control, config->events,
@@ -391,7 +393,9 @@ main (int argc, char *argv [])
     pm_control_t *control = NULL;
     pm_reaper_t *reaper = NULL;
     pm_leases_t *lease_set = NULL;
-    s_agent_t agent = { NULL, 0 };
+    pm_curve_t *curve = NULL;
+    char *tcp_control = NULL, *tcp_events = NULL;
+    s_agent_t agent = { NULL, 0, NULL };
 
     loop = zloop_new ();
     zloop_set_nonstop (loop, true);
@@ -401,6 +405,19 @@ main (int argc, char *argv [])
         goto fail;
     if (pm_publish_watch (pub, loop, err, sizeof err) == -1)
         goto fail;
+    if (config->tcp_control) {
+        curve = pm_curve_new (loop, config->curve_secret_key,
+                              config->curve_clients, err, sizeof err);
+        if (!curve
+        ||  pm_publish_bind_tcp (pub, config->tcp_events, curve, err,
+                                 sizeof err) == -1)
+            goto fail;
+    }
+    //  Kept apart: the supervisor takes the config.
+    if (config->tcp_control) {
+        tcp_control = strdup (config->tcp_control);
+        tcp_events = strdup (config->tcp_events);
+    }
     sup = pm_supervisor_new (loop, &config, name, pub, err, sizeof err);
     if (!sup)
         goto fail;
@@ -432,8 +449,10 @@ main (int argc, char *argv [])
         goto fail;
     }
     pm_control_info_t info = {
-        name, config_path_abs, paths.control, paths.events, started_at
+        name, config_path_abs, paths.control, paths.events, tcp_control,
+        tcp_events, curve, started_at
     };
+    agent.curve = curve;
     control = pm_control_new (loop, sup, &info, err, sizeof err);
     if (!control)
         goto fail;
@@ -481,6 +500,10 @@ done:
     //  A stalled stdout holds the exit up for one second at most.
     pm_echo_close (1000);
     pm_publish_destroy (&pub);
+    //  After the sockets it admitted clients to.
+    pm_curve_destroy (&curve);
+    free (tcp_control);
+    free (tcp_events);
     zloop_destroy (&loop);
     pm_timer_shutdown ();
     //  Let the PUB socket's linger deliver the last events before the

@@ -65,6 +65,18 @@ pm_publish_new (const char *endpoint, const char *agent, size_t queue,
     return self;
 }
 
+int
+pm_publish_bind_tcp (pm_publish_t *self, const char *endpoint,
+                     const pm_curve_t *curve, char *err, size_t errlen)
+{
+    pm_curve_server (curve, self->sock);
+    int rc = zsock_bind (self->sock, "%s", endpoint);
+    if (rc == -1)
+        snprintf (err, errlen, "cannot bind events socket %s: %s", endpoint,
+                  zmq_strerror (zmq_errno ()));
+    return rc == -1 ? -1 : 0;
+}
+
 void
 pm_publish_destroy (pm_publish_t **self_p)
 {

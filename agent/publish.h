@@ -23,6 +23,8 @@
 #include "pm_proto.h"
 #include <czmq.h>
 
+#include "curve.h"
+
 /*  How long, at shutdown, the socket keeps trying to deliver what is
     queued (milliseconds). */
 #define PM_PUB_LINGER 2000
@@ -36,6 +38,12 @@ typedef struct pm_publish_t pm_publish_t;
     queue x 8 KiB.  Returns NULL with a message in err. */
 pm_publish_t *pm_publish_new (const char *endpoint, const char *agent,
                               size_t queue, char *err, size_t errlen);
+
+/*  Binds the events socket to a TCP endpoint too, as a CURVE server with
+    curve's keys (a subscriber is admitted by the same handshake as a
+    control client).  Returns 0, or -1 with a message in err. */
+int pm_publish_bind_tcp (pm_publish_t *self, const char *endpoint,
+                         const pm_curve_t *curve, char *err, size_t errlen);
 void pm_publish_destroy (pm_publish_t **self_p);
 
 /*  Reads the subscriptions the socket has for us now.  Log lines are

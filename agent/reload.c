@@ -129,9 +129,21 @@ s_check_identity (const pm_config_t *old, const pm_config_t *next,
         return -1;
     }
     if (!s_streq (old->control, next->control)
-    ||  !s_streq (old->events, next->events)) {
+    ||  !s_streq (old->events, next->events)
+    ||  !s_streq (old->tcp_control, next->tcp_control)
+    ||  !s_streq (old->tcp_events, next->tcp_events)) {
         snprintf (err, errlen, "%s: agent.control and agent.events cannot "
                   "change while the agent runs: restart the agent instead",
+                  next->path);
+        return -1;
+    }
+    //  The keys in agent.curve.clients are read again on every reload;
+    //  which files hold them is as fixed as the sockets they guard.
+    if (!s_streq (old->curve_secret_key, next->curve_secret_key)
+    ||  !s_streq (old->curve_clients, next->curve_clients)) {
+        snprintf (err, errlen, "%s: agent.curve cannot change while the "
+                  "agent runs (the files in its clients directory are read "
+                  "again on every reload): restart the agent instead",
                   next->path);
         return -1;
     }

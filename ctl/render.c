@@ -221,6 +221,7 @@ pm_render_exit_code (const pm_reply_t *reply)
         case PM_ERR_TIMEOUT:
             return PM_EXIT_TIMEOUT;
         case PM_ERR_SHUTTING_DOWN:
+        case PM_ERR_UNAUTHORISED:
             return PM_EXIT_UNREACHABLE;
         case PM_ERR_UNKNOWN_SERVICE:
         case PM_ERR_BAD_REQUEST:

@@ -167,6 +167,7 @@ static const char *const s_errs [] = {
     [PM_ERR_BAD_CONFIG]      = "bad-config",
     [PM_ERR_BUSY]            = "busy",
     [PM_ERR_INTERNAL]        = "internal",
+    [PM_ERR_UNAUTHORISED]    = "unauthorised",
 };
 
 const char *

@@ -121,6 +121,7 @@ typedef enum {
     PM_ERR_BAD_CONFIG,       /* "bad-config": reload found an invalid file */
     PM_ERR_BUSY,             /* "busy": e.g. a reload is already being applied */
     PM_ERR_INTERNAL,         /* "internal": the agent could not do it (message says why) */
+    PM_ERR_UNAUTHORISED,     /* "unauthorised": the client's CURVE key is no longer authorised; nothing was done */
     PM_ERR_COUNT_
 } pm_err_t;
 

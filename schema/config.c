@@ -25,8 +25,12 @@
       (log_dir, ipc endpoints, a service's working_dir) or log_dir (a
       service's log_file), lexically (config_setting.c); nothing is
       looked up on disk but the config file itself.
-    - agent.control and agent.events: "tcp://HOST:PORT", or "ipc://PATH"
-      with PATH resolved like the other paths and at most 107 bytes.
+    - agent.control and agent.events: "ipc://PATH" (PATH resolved like
+      the other paths, at most 107 bytes), which replaces the socket in
+      the runtime directory; or "tcp://HOST:PORT", bound besides it.
+      TCP is both or neither, and needs agent.curve (secret_key and
+      clients): a TCP endpoint without keys is refused, never served in
+      the clear.  The key files themselves are read at start (main.c).
     - @include paths are relative to the config file's directory.
       libconfig 1.5 prefixes every include with the include directory,
       so an absolute @include path does not work; 1.7's include hook
@@ -60,7 +64,8 @@ static const char *s_top_keys [] = { "agent", "services", NULL };
 //  config's directory like every other path: pmd and pmctl may run from
 //  different directories and must still meet at one socket.
 static int
-s_endpoint (pm_cfg_ctx_t *ctx, const config_setting_t *setting, char **endpoint_p)
+s_endpoint (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
+            char **endpoint_p, char **tcp_p)
 {
     const char *value = NULL;
     if (pm_cfg_string (ctx, setting, &value))
@@ -70,7 +75,8 @@ s_endpoint (pm_cfg_ctx_t *ctx, const config_setting_t *setting, char **endpoint_
         const char *colon = strrchr (rest, ':');
         if (!colon || colon == rest || colon [1] == 0)
             return pm_cfg_fail (ctx, setting, "expected \"tcp://HOST:PORT\"");
-        *endpoint_p = pm_cfg_strdup (value);
+        free (*tcp_p);
+        *tcp_p = pm_cfg_strdup (value);
         return 0;
     }
     if (strncmp (value, "ipc://", 6) != 0 || *rest == 0)
@@ -93,10 +99,46 @@ s_endpoint (pm_cfg_ctx_t *ctx, const config_setting_t *setting, char **endpoint_
     return 0;
 }
 
+//  agent.curve = { secret_key = "FILE"; clients = "DIR"; }: both keys,
+//  paths resolved against the config's directory.
+static int
+s_load_curve (pm_cfg_ctx_t *ctx, const config_setting_t *curve)
+{
+    pm_config_t *config = ctx->config;
+    if (pm_cfg_expect_group (ctx, curve))
+        return -1;
+    int count = config_setting_length (curve);
+    for (int i = 0; i < count; i++) {
+        const config_setting_t *member = config_setting_get_elem (curve, i);
+        char **target = NULL;
+        if (pm_cfg_streq (member->name, "secret_key"))
+            target = &config->curve_secret_key;
+        else
+        if (pm_cfg_streq (member->name, "clients"))
+            target = &config->curve_clients;
+        else
+            return pm_cfg_fail (ctx, member, "unknown key '%s' (agent.curve "
+                                "takes secret_key and clients)",
+                                member->name);
+        char *path = NULL;
+        if (pm_cfg_path_setting (ctx, member, config->dir, &path))
+            return -1;
+        free (*target);
+        *target = path;
+    }
+    if (!config->curve_secret_key || !config->curve_clients)
+        return pm_cfg_fail (ctx, curve, "needs %s (agent.curve = { "
+                            "secret_key = \"FILE_secret\"; clients = \"DIR\"; })",
+                            config->curve_secret_key ? "clients"
+                                                     : "secret_key");
+    return 0;
+}
+
 static int
 s_load_agent (pm_cfg_ctx_t *ctx, const config_setting_t *agent)
 {
     pm_config_t *config = ctx->config;
+    const config_setting_t *control = NULL, *events = NULL;
     if (pm_cfg_expect_group (ctx, agent))
         return -1;
     int count = config_setting_length (agent);
@@ -123,12 +165,21 @@ s_load_agent (pm_cfg_ctx_t *ctx, const config_setting_t *agent)
         }
         else
         if (pm_cfg_streq (key, "control")) {
-            if (s_endpoint (ctx, member, &config->control))
+            if (s_endpoint (ctx, member, &config->control,
+                            &config->tcp_control))
                 return -1;
+            control = member;
         }
         else
         if (pm_cfg_streq (key, "events")) {
-            if (s_endpoint (ctx, member, &config->events))
+            if (s_endpoint (ctx, member, &config->events,
+                            &config->tcp_events))
+                return -1;
+            events = member;
+        }
+        else
+        if (pm_cfg_streq (key, "curve")) {
+            if (s_load_curve (ctx, member))
                 return -1;
         }
         else
@@ -143,6 +194,20 @@ s_load_agent (pm_cfg_ctx_t *ctx, const config_setting_t *agent)
             return -1;
     }
     config->log_format = config->log.format;
+    //  One of the pair over TCP and the other not would serve half of
+    //  what a remote client needs.
+    if (!config->tcp_control != !config->tcp_events)
+        return pm_cfg_fail (ctx, config->tcp_control ? control : events,
+                            "a TCP endpoint for %s needs one for %s too "
+                            "(agent.%s = \"tcp://HOST:PORT\")",
+                            config->tcp_control ? "control" : "events",
+                            config->tcp_control ? "events" : "control",
+                            config->tcp_control ? "events" : "control");
+    if (config->tcp_control && !config->curve_secret_key)
+        return pm_cfg_fail (ctx, control, "%s is a TCP endpoint, which needs "
+                            "CURVE keys: agent.curve = { secret_key = "
+                            "\"FILE_secret\"; clients = \"DIR\"; } is missing",
+                            config->tcp_control);
     return 0;
 }
 
@@ -399,6 +464,10 @@ pm_config_destroy (pm_config_t **self_p)
     free (self->log_dir);
     free (self->control);
     free (self->events);
+    free (self->tcp_control);
+    free (self->tcp_events);
+    free (self->curve_secret_key);
+    free (self->curve_clients);
     free (self);
     *self_p = NULL;
 }

@@ -134,8 +134,18 @@ typedef struct {
     char *log_dir;            /* absolute: agent.log_dir resolved, default <dir>/logs */
     pm_log_format_t log_format;   /* agent.log_format, default text (also the agent's own log) */
     pm_config_log_t log;      /* agent.log_*: defaults for every service */
-    char *control;            /* agent.control endpoint override, or NULL */
-    char *events;             /* agent.events endpoint override, or NULL */
+    char *control;            /* agent.control as an ipc endpoint (replaces
+                                 the runtime directory's socket), or NULL */
+    char *events;             /* agent.events, the same */
+    char *tcp_control;        /* agent.control as a TCP endpoint, bound
+                                 besides the runtime directory's socket,
+                                 or NULL; set with tcp_events, never alone */
+    char *tcp_events;         /* agent.events as a TCP endpoint, or NULL */
+    char *curve_secret_key;   /* agent.curve.secret_key: absolute path of the
+                                 server's secret certificate, or NULL */
+    char *curve_clients;      /* agent.curve.clients: absolute path of the
+                                 directory of authorised public certificates,
+                                 or NULL; set with curve_secret_key */
     size_t subscriber_queue;  /* agent.subscriber_queue: messages queued
                                  per subscriber before it loses some
                                  (PROTOCOL.md 1.3), default 4096 */

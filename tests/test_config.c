@@ -152,6 +152,25 @@ s_check_path (int line, const char *got, const char *relative)
 
 /* ------------------------------------------------------------------ */
 
+//  TCP endpoints are kept apart from the ipc ones, with their keys'
+//  paths resolved against the config's directory.
+static void
+test_tcp (void)
+{
+    pm_config_t *config = LOAD_OK (
+        "agent: {\n"
+        "  control = \"tcp://0.0.0.0:7710\";\n"
+        "  events = \"tcp://127.0.0.1:7711\";\n"
+        "  curve = { secret_key = \"keys/box_secret\"; clients = \"keys/clients\"; };\n"
+        "};\n");
+    CHECK (config->control == NULL && config->events == NULL);
+    CHECK_STR (config->tcp_control, "tcp://0.0.0.0:7710");
+    CHECK_STR (config->tcp_events, "tcp://127.0.0.1:7711");
+    CHECK_PATH (config->curve_secret_key, "keys/box_secret");
+    CHECK_PATH (config->curve_clients, "keys/clients");
+    pm_config_destroy (&config);
+}
+
 static void
 test_full (void)
 {
@@ -162,7 +181,7 @@ test_full (void)
         "  log_dir = \"var/log\";\n"
         "  log_format = \"json\";\n"
         "  control = \"ipc:///tmp/x/control.sock\";\n"
-        "  events = \"tcp://127.0.0.1:5556\";\n"
+        "  events = \"ipc:///tmp/x/events.sock\";\n"
         "};\n"
         "services: {\n"
         "  db: {\n"                                              // 10
@@ -194,7 +213,9 @@ test_full (void)
     CHECK_PATH (config->log_dir, "var/log");
     CHECK (config->log_format == PM_LOG_JSON);
     CHECK_STR (config->control, "ipc:///tmp/x/control.sock");
-    CHECK_STR (config->events, "tcp://127.0.0.1:5556");
+    CHECK_STR (config->events, "ipc:///tmp/x/events.sock");
+    CHECK (config->tcp_control == NULL && config->tcp_events == NULL);
+    CHECK (config->curve_secret_key == NULL && config->curve_clients == NULL);
     CHECK (config->services_count == 3);
 
     pm_config_service_t *db = &config->services [0];
@@ -809,6 +830,27 @@ test_value_errors (void)
                 "expected \"tcp://HOST:PORT\"");
     LOAD_ERROR ("agent: {\n  events = 5556;\n};\n", 2, "agent.events",
                 "expected a string");
+    //  TCP: both sockets, and only with keys.
+    LOAD_ERROR ("agent: {\n  curve = { secret_key = \"k\"; clients = \"c\"; };\n"
+                "  events = \"tcp://127.0.0.1:7711\";\n};\n", 3, "agent.events",
+                "a TCP endpoint for events needs one for control too");
+    LOAD_ERROR ("agent: {\n  control = \"tcp://127.0.0.1:7710\";\n"
+                "  events = \"ipc://e.sock\";\n"
+                "  curve = { secret_key = \"k\"; clients = \"c\"; };\n};\n", 2,
+                "agent.control", "a TCP endpoint for control needs one for events");
+    LOAD_ERROR ("agent: {\n  control = \"tcp://127.0.0.1:7710\";\n"
+                "  events = \"tcp://127.0.0.1:7711\";\n};\n", 2, "agent.control",
+                "tcp://127.0.0.1:7710 is a TCP endpoint, which needs CURVE keys: "
+                "agent.curve = { secret_key");
+    LOAD_ERROR ("agent: {\n  curve = { secret_key = \"k\"; };\n};\n", 2,
+                "agent.curve", "needs clients");
+    LOAD_ERROR ("agent: {\n  curve = { clients = \"c\"; };\n};\n", 2,
+                "agent.curve", "needs secret_key");
+    LOAD_ERROR ("agent: {\n  curve = { secret_key = \"k\"; clients = \"c\";\n"
+                "    public_key = \"p\"; };\n};\n", 3, "agent.curve.public_key",
+                "unknown key 'public_key'");
+    LOAD_ERROR ("agent: {\n  curve = \"k\";\n};\n", 2, "agent.curve",
+                "expected a group");
     //  A Unix socket path holds 107 bytes.
     snprintf (text, sizeof text, "agent: {\n  control = \"ipc:///%0107d\";\n};\n", 7);
     LOAD_ERROR (text, 2, "agent.control",
@@ -1019,6 +1061,7 @@ main (void)
     atexit (s_cleanup);
 
     test_full ();
+    test_tcp ();
     test_defaults ();
     test_log_settings ();
     test_probes_and_restart ();

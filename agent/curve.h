@@ -1,0 +1,70 @@
+/*  curve.h - CURVE security for a server's TCP endpoints
+
+    Owns: the server's certificate (its secret key file), the set of
+    client public keys read from a directory of certificates, and the ZAP
+    handler that admits a CURVE client only when its key is in that set.
+    The handler is a REP socket in the process's czmq context, served by
+    the event loop: every refusal is one line in the agent's own log,
+    with the refused key in Z85.
+
+    libzmq takes a socket's security options at each bind, so one socket
+    serves both: its ipc endpoints are bound first, with no security,
+    then pm_curve_server, then its TCP endpoints.  (Nothing goes back:
+    libzmq refuses an empty ZAP domain, and a plain bind after the TCP
+    ones would be refused by the handler, which admits NULL clients only
+    of sockets with no domain.)  The ZAP domain is enforced, so a handler
+    that is not there refuses every client instead of admitting any key.
+
+    A key removed from the directory does not cut a session that is
+    already open (libzmq asks the handler only at the handshake): whoever
+    acts on a message checks its User-Id with pm_curve_allowed.
+
+    Leaves to others: which endpoints exist (main.c), what a client may
+    do once admitted (control.c).
+*/
+#ifndef PM_CURVE_H
+#define PM_CURVE_H
+
+#include <czmq.h>
+#include <stdbool.h>
+
+typedef struct pm_curve_t pm_curve_t;
+
+/*  The ZAP domain of every pmbus CURVE endpoint. */
+#define PM_CURVE_DOMAIN "pmbus"
+
+/*  Loads the secret certificate secret_file (czmq's format, as
+    `pmctl keygen` writes it) and the public certificates in clients_dir,
+    and serves ZAP requests in loop.  Returns NULL with a message naming
+    the file or directory in err. */
+pm_curve_t *pm_curve_new (zloop_t *loop, const char *secret_file,
+                          const char *clients_dir, char *err, size_t errlen);
+void pm_curve_destroy (pm_curve_t **self_p);
+
+/*  What pm_curve_new would say of the two files, without an event loop
+    (before pmd daemonizes).  Returns 0, or -1 with the message in err. */
+int pm_curve_check (const char *secret_file, const char *clients_dir,
+                    char *err, size_t errlen);
+
+/*  Reads clients_dir again (on SIGHUP and `reload`): keys added are
+    admitted from the next handshake on, keys removed are refused and no
+    longer pm_curve_allowed.  A directory that cannot be read keeps the
+    keys it had (with a warning).  Returns the number of keys. */
+size_t pm_curve_reload (pm_curve_t *self);
+
+/*  The socket's next binds (TCP, after every ipc one) are CURVE servers with this certificate, the
+    ZAP domain enforced, a handshake bounded by handshake_ms and ZMTP
+    heartbeats every heartbeat_ms (a silent peer is dropped after three). */
+void pm_curve_server (const pm_curve_t *self, zsock_t *sock);
+
+/*  Whether key (a Z85 public key, as libzmq gives it in a message's
+    User-Id) is in the set now. */
+bool pm_curve_allowed (const pm_curve_t *self, const char *key);
+
+/*  The server's public key in Z85. */
+const char *pm_curve_public (const pm_curve_t *self);
+
+/*  Number of handshakes refused since start. */
+uint64_t pm_curve_refused (const pm_curve_t *self);
+
+#endif
