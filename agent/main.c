@@ -288,6 +288,17 @@ main (int argc, char *argv [])
         fprintf (stderr, "pmd: %s\n", err);
         return EXIT_USAGE;
     }
+    //  The config made sure TCP comes with agent.curve; the keys must be
+    //  there too before anything starts
+    //  (and for --check).
+    if (config->tcp_control
+    &&  pm_curve_check (config->curve_secret_key, config->curve_clients,
+                        err, sizeof err) == -1) {
+        fprintf (stderr, "pmd: %s: %s\n", config_path, err);
+        pm_config_destroy (&config);
+        return EXIT_USAGE;
+    }
+
     if (check) {
         printf ("%s: ok, %zu service%s\n", config_path,
                 config->services_count,
@@ -303,16 +314,6 @@ main (int argc, char *argv [])
         pm_agent_name_derive (config->path, name, sizeof name);
     pm_log_setup (name, config->log_format == PM_LOG_JSON,
                   verbose ? PM_LOG_DEBUG : PM_LOG_INFO);
-
-    //  The config made sure TCP comes with agent.curve; the keys must be
-    //  there too before anything starts.
-    if (config->tcp_control
-    &&  pm_curve_check (config->curve_secret_key, config->curve_clients,
-                        err, sizeof err) == -1) {
-        fprintf (stderr, "pmd: %s: %s\n", config_path, err);
-        pm_config_destroy (&config);
-        return EXIT_USAGE;
-    }
 
     pm_paths_t paths;
     if (pm_paths_init (&paths, name, rundir, config->control, config->events,

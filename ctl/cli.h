@@ -14,6 +14,9 @@
 typedef struct {
     const char *config;           //  -c FILE, or NULL
     const char *rundir;           //  -s DIR, or NULL
+    const char *connect;          //  --connect ENDPOINT, else $PMBUS_CONNECT
+    const char *server_key;       //  --server-key FILE, else $PMBUS_SERVER_KEY
+    const char *key;              //  --key FILE, else $PMBUS_KEY
     bool json;                    //  --json
     bool help;                    //  -h, --help
     bool version;                 //  --version

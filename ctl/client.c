@@ -32,6 +32,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "keys.h"
 #include "zmqlib.h"
 
 #if !defined (SYS_pidfd_open) && defined (__linux__)
@@ -42,6 +43,12 @@
 #define S_EXIT_GRACE_MS 200
 //  How often the lock is polled when the agent cannot be watched by pidfd.
 #define S_LOCK_POLL_MS 100
+//  Over TCP: the longest a connection and its CURVE handshake may take
+//  before pmctl says the server cannot be reached, and the ZMTP
+//  heartbeats that tear down a connection to a peer gone silent.
+#define S_CONNECT_MS 5000
+#define S_HEARTBEAT_MS 2000
+#define S_MONITOR "inproc://pmctl-monitor"
 
 struct pm_client_t {
     char name [PM_NAME_MAX + 1];  //  agent name
@@ -53,6 +60,11 @@ struct pm_client_t {
     long pid;                     //  the agent's pid from its pid file, or 0
     int pidfd;                    //  pidfd on pid, or -1
     uint64_t last_id;             //  the last id pm_client_next_id gave
+    bool remote;                  //  --connect: no lock, no pid, CURVE
+    pm_keys_t keys;               //  remote: the server's key and ours
+    void *monitor;                //  remote: PAIR on the DEALER's events
+    bool handshaken;              //  remote: the handshake succeeded
+    bool disconnected;            //  remote: the server closed on us since
 };
 
 long long
@@ -255,12 +267,97 @@ pm_client_new (const char *config_option, const char *rundir,
     return self;
 }
 
+pm_client_t *
+pm_client_new_remote (const char *endpoint, const char *server_key_file,
+                      const char *key_file, char *err, size_t errlen)
+{
+    bool tcp = strncmp (endpoint, "tcp://", 6) == 0;
+    if (!tcp && strncmp (endpoint, "ipc://", 6) != 0) {
+        snprintf (err, errlen, "--connect %s: expected tcp://HOST:PORT or "
+                  "ipc://PATH", endpoint);
+        return NULL;
+    }
+    if (tcp && (!server_key_file || !*server_key_file
+             || !key_file || !*key_file)) {
+        snprintf (err, errlen, "--connect %s needs --server-key FILE (the "
+                  "server's public certificate) and --key FILE_secret (this "
+                  "client's), or PMBUS_SERVER_KEY and PMBUS_KEY", endpoint);
+        return NULL;
+    }
+    pm_client_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    self->pidfd = -1;
+    self->remote = true;
+    snprintf (self->name, sizeof self->name, "%s", endpoint);
+    if (snprintf (self->paths.control, sizeof self->paths.control, "%s",
+                  endpoint) >= (int) sizeof self->paths.control) {
+        snprintf (err, errlen, "--connect %s: too long", endpoint);
+        pm_client_destroy (&self);
+        return NULL;
+    }
+    if (tcp && pm_keys_load (server_key_file, key_file, &self->keys, err,
+                             errlen) == -1) {
+        pm_client_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+pm_client_secure (const pm_client_t *self, void *socket)
+{
+    if (!self->remote || !self->keys.server [0])
+        return;
+    int on = 1, ivl = S_HEARTBEAT_MS, timeout = 3 * S_HEARTBEAT_MS;
+    int handshake = S_CONNECT_MS;
+    pm_zmq->setsockopt (socket, ZMQ_CURVE_SERVERKEY, self->keys.server, 40);
+    pm_zmq->setsockopt (socket, ZMQ_CURVE_PUBLICKEY, self->keys.public, 40);
+    pm_zmq->setsockopt (socket, ZMQ_CURVE_SECRETKEY, self->keys.secret, 40);
+    pm_zmq->setsockopt (socket, ZMQ_IMMEDIATE, &on, sizeof on);
+    pm_zmq->setsockopt (socket, ZMQ_HANDSHAKE_IVL, &handshake,
+                        sizeof handshake);
+    pm_zmq->setsockopt (socket, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+    pm_zmq->setsockopt (socket, ZMQ_HEARTBEAT_TIMEOUT, &timeout,
+                        sizeof timeout);
+}
+
+int
+pm_client_endpoint (const pm_client_t *self, const char *endpoint,
+                    char *out, size_t size)
+{
+    const char *host = endpoint + 6;
+    const char *colon = strrchr (host, ':');
+    bool wildcard = strncmp (endpoint, "tcp://", 6) == 0 && colon
+                 && ((colon - host == 1 && *host == '*')
+                  || (colon - host == 7 && strncmp (host, "0.0.0.0", 7) == 0)
+                  || (colon - host == 4 && strncmp (host, "[::]", 4) == 0)
+                  || (colon - host == 2 && strncmp (host, "::", 2) == 0));
+    if (!wildcard || !self->remote
+    ||  strncmp (self->paths.control, "tcp://", 6) != 0)
+        return snprintf (out, size, "%s", endpoint) < (int) size ? 0 : -1;
+    //  The host pmctl reached the control socket at.
+    const char *ours = self->paths.control + 6;
+    const char *our_colon = strrchr (ours, ':');
+    int len = our_colon ? (int) (our_colon - ours) : (int) strlen (ours);
+    return snprintf (out, size, "tcp://%.*s%s", len, ours, colon)
+           < (int) size ? 0 : -1;
+}
+
+bool
+pm_client_is_remote (const pm_client_t *self)
+{
+    return self->remote;
+}
+
 void
 pm_client_destroy (pm_client_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     pm_client_t *self = *self_p;
+    if (self->monitor)
+        pm_zmq->close (self->monitor);
     if (self->socket)
         pm_zmq->close (self->socket);
     if (self->context)
@@ -321,7 +418,105 @@ s_watch_agent (pm_client_t *self)
 static bool
 s_lock_released (const pm_client_t *self)
 {
-    return pm_rundir_agent_running (&self->paths) == 0;
+    //  A remote agent has no lock here: only its answers tell.
+    return !self->remote && pm_rundir_agent_running (&self->paths) == 0;
+}
+
+//  Reads the monitor's waiting events.  Returns -1 with the reason in err
+//  once a handshake failed (libzmq tells which side refused), else 0.
+static int
+s_monitor_check (pm_client_t *self, char *err, size_t errlen)
+{
+    for (;;) {
+        zmq_msg_t msg;
+        pm_zmq->msg_init (&msg);
+        if (pm_zmq->msg_recv (&msg, self->monitor, ZMQ_DONTWAIT) == -1) {
+            pm_zmq->msg_close (&msg);
+            return 0;
+        }
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (pm_zmq->msg_size (&msg) >= 6) {
+            const unsigned char *data = pm_zmq->msg_data (&msg);
+            memcpy (&event, data, 2);
+            memcpy (&value, data + 2, 4);
+        }
+        //  The second frame (the endpoint) is already here.
+        while (pm_zmq->msg_more (&msg)) {
+            pm_zmq->msg_close (&msg);
+            pm_zmq->msg_init (&msg);
+            pm_zmq->msg_recv (&msg, self->monitor, 0);
+        }
+        pm_zmq->msg_close (&msg);
+        const char *at = self->paths.control;
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->handshaken = true;
+        else
+        if (event == ZMQ_EVENT_DISCONNECTED)
+            self->disconnected = self->handshaken;
+        else
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            snprintf (err, errlen, "security handshake failed: the server at "
+                      "%s refused this client's key %s (ZAP status %u): its "
+                      "public certificate is not in the server's clients "
+                      "directory", at, self->keys.public, (unsigned) value);
+            return -1;
+        }
+        else
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+            snprintf (err, errlen, "security handshake failed: the server at "
+                      "%s did not complete the CURVE handshake (is "
+                      "--server-key that server's public key?)", at);
+            return -1;
+        }
+        else
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+            snprintf (err, errlen, "security handshake failed: protocol "
+                      "error 0x%x with %s (a server without CURVE, or one "
+                      "that expects other keys)", (unsigned) value, at);
+            return -1;
+        }
+    }
+}
+
+//  Remote: waits until the DEALER has a connection whose handshake is
+//  done (ZMQ_IMMEDIATE: only then is it writable), a handshake fails, or
+//  S_CONNECT_MS (or timeout_ms when shorter) passes.  Returns 0 or -1
+//  with err.
+static int
+s_wait_connected (pm_client_t *self, int timeout_ms, char *err, size_t errlen)
+{
+    int limit = timeout_ms >= 0 && timeout_ms < S_CONNECT_MS ? timeout_ms
+              : S_CONNECT_MS;
+    long long deadline = pm_client_now_ms () + limit;
+    for (;;) {
+        if (s_monitor_check (self, err, errlen) == -1)
+            return -1;
+        zmq_pollitem_t items [2] = {
+            { self->socket, 0, ZMQ_POLLOUT, 0 },
+            { self->monitor, 0, ZMQ_POLLIN, 0 }
+        };
+        long long wait = deadline - pm_client_now_ms ();
+        if (wait < 0)
+            wait = 0;
+        if (pm_zmq->poll (items, 2, (long) wait) == -1
+        &&  pm_zmq->error () != EINTR) {
+            snprintf (err, errlen, "cannot wait for %s: %s",
+                      self->paths.control,
+                      pm_zmq->strerror (pm_zmq->error ()));
+            return -1;
+        }
+        if (items [0].revents & ZMQ_POLLOUT)
+            return 0;
+        if (!(items [1].revents & ZMQ_POLLIN)
+        &&  pm_client_now_ms () >= deadline) {
+            snprintf (err, errlen, "cannot reach %s within %.1f s (%s)",
+                      self->paths.control, limit / 1000.0,
+                      self->handshaken ? "connected, then lost"
+                      : "nothing answers there, or the network drops it");
+            return -1;
+        }
+    }
 }
 
 //  Receives one whole message and keeps its last frame (an agent that
@@ -379,6 +574,22 @@ s_connect (pm_client_t *self, char *err, size_t errlen)
     int64_t max_size = PM_FRAME_MAX;
     pm_zmq->setsockopt (self->socket, ZMQ_LINGER, &linger, sizeof linger);
     pm_zmq->setsockopt (self->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    if (self->remote) {
+        //  Watched from before the connect, so no failure goes unseen.
+        pm_client_secure (self, self->socket);
+        int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
+                   | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                   | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                   | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+        if (pm_zmq->socket_monitor (self->socket, S_MONITOR, events) == -1
+        ||  !(self->monitor = pm_zmq->socket (self->context, ZMQ_PAIR))
+        ||  pm_zmq->connect (self->monitor, S_MONITOR) == -1) {
+            snprintf (err, errlen, "cannot watch the connection to %s: %s",
+                      self->paths.control,
+                      pm_zmq->strerror (pm_zmq->error ()));
+            return -1;
+        }
+    }
     if (pm_zmq->connect (self->socket, self->paths.control) == -1) {
         snprintf (err, errlen, "cannot connect to %s: %s",
                   self->paths.control, pm_zmq->strerror (pm_zmq->error ()));
@@ -428,6 +639,11 @@ s_read_reply (pm_client_t *self, uint64_t id, pm_reply_t **reply_p,
 pm_call_t
 pm_client_open (pm_client_t *self, char *err, size_t errlen)
 {
+    if (self->remote) {
+        if (!self->socket && s_connect (self, err, errlen) == -1)
+            return PM_CALL_ERROR;
+        return PM_CALL_READY;
+    }
     int running = pm_rundir_agent_running (&self->paths);
     if (running == -1) {
         snprintf (err, errlen, "cannot check the agent's lock %s: %s",
@@ -509,6 +725,13 @@ pm_client_call (pm_client_t *self, const pm_request_t *request,
         snprintf (err, errlen, "cannot encode the request");
         return PM_CALL_ERROR;
     }
+    //  Remote: sent once the handshake is done, so that a refused key is
+    //  an answer and never a silent wait.
+    if (self->remote
+    &&  s_wait_connected (self, timeout_ms, err, errlen) == -1) {
+        free (data);
+        return PM_CALL_ERROR;
+    }
     //  A connected DEALER queues the frame until the pipe is up, so this
     //  does not block; DONTWAIT guards against the unexpected anyway.
     int rc = pm_zmq->send (self->socket, data, size, ZMQ_DONTWAIT);
@@ -532,14 +755,21 @@ pm_client_call (pm_client_t *self, const pm_request_t *request,
             wait = grace < 0 ? 0 : grace;
         }
         else
-        if (self->pidfd == -1 && (wait < 0 || wait > S_LOCK_POLL_MS))
+        if (!self->remote && self->pidfd == -1
+        &&  (wait < 0 || wait > S_LOCK_POLL_MS))
             wait = S_LOCK_POLL_MS;
 
-        zmq_pollitem_t items [2] = {
+        zmq_pollitem_t items [3] = {
             { self->socket, 0, ZMQ_POLLIN, 0 },
-            { NULL, self->pidfd, ZMQ_POLLIN, 0 }
+            { NULL, self->pidfd, ZMQ_POLLIN, 0 },
+            { self->monitor, 0, ZMQ_POLLIN, 0 }
         };
         int count = self->pidfd != -1 && exited_at < 0 ? 2 : 1;
+        if (self->remote) {
+            //  No pidfd: the socket and its monitor.
+            items [1] = items [2];
+            count = 2;
+        }
         if (pm_zmq->poll (items, count, (long) wait) == -1) {
             if (pm_zmq->error () == EINTR)
                 continue;
@@ -556,6 +786,9 @@ pm_client_call (pm_client_t *self, const pm_request_t *request,
             if (rc == -1)
                 return PM_CALL_ERROR;
         }
+        if (self->remote && (items [1].revents & ZMQ_POLLIN)
+        &&  s_monitor_check (self, err, errlen) == -1)
+            return PM_CALL_ERROR;
         now = pm_client_now_ms ();
         if (exited_at >= 0) {
             if (now >= exited_at + S_EXIT_GRACE_MS) {
@@ -564,7 +797,7 @@ pm_client_call (pm_client_t *self, const pm_request_t *request,
             }
             continue;
         }
-        if ((count == 2 && (items [1].revents & ZMQ_POLLIN))
+        if ((!self->remote && count == 2 && (items [1].revents & ZMQ_POLLIN))
         ||  (self->pidfd == -1 && s_lock_released (self))) {
             exited_at = now;
             continue;
@@ -581,6 +814,21 @@ pm_client_wait_exit (pm_client_t *self, int timeout_ms)
 {
     long long deadline = timeout_ms < 0 ? -1
                        : pm_client_now_ms () + timeout_ms;
+    //  Remote: no process to watch; the agent closing its end of the
+    //  connection is its exit, as far as the network can tell.
+    while (self->remote) {
+        char ignored [512];
+        s_monitor_check (self, ignored, sizeof ignored);
+        if (self->disconnected)
+            return 0;
+        long long wait = deadline < 0 ? -1 : deadline - pm_client_now_ms ();
+        if (deadline >= 0 && wait <= 0)
+            return -1;
+        zmq_pollitem_t item = { self->monitor, 0, ZMQ_POLLIN, 0 };
+        if (pm_zmq->poll (&item, 1, (long) wait) == -1
+        &&  pm_zmq->error () != EINTR)
+            return -1;
+    }
     for (;;) {
         long long wait = deadline < 0 ? -1 : deadline - pm_client_now_ms ();
         if (deadline >= 0 && wait < 0)

@@ -48,6 +48,31 @@ const char *pm_client_config_file (const char *option, bool *implicit);
 pm_client_t *pm_client_new (const char *config_option, const char *rundir,
                             char *err, size_t errlen);
 
+/*  A client of the agent (or broker) whose control socket is endpoint,
+    on this host or another: `--connect`.  A tcp:// endpoint needs the
+    server's public certificate and this client's secret one (read here,
+    so a missing or wrong file is an error now).  No lock, pid or runtime
+    directory is involved; a call waits at most 5 s for the connection and
+    its CURVE handshake, and a refused handshake is an error saying which
+    side refused (PM_CALL_ERROR).  Returns NULL with a message in err. */
+pm_client_t *pm_client_new_remote (const char *endpoint,
+                                   const char *server_key_file,
+                                   const char *key_file,
+                                   char *err, size_t errlen);
+
+/*  Whether the client came from pm_client_new_remote. */
+bool pm_client_is_remote (const pm_client_t *self);
+
+/*  Puts a remote client's CURVE keys and TCP settings on another socket
+    of its context (a SUB on the events endpoint); nothing otherwise. */
+void pm_client_secure (const pm_client_t *self, void *socket);
+
+/*  endpoint as this client should connect to it: an endpoint from hello
+    whose host is a wildcard (0.0.0.0, *, ::) gets the host of the remote
+    control endpoint instead.  Returns 0, or -1 when out is too small. */
+int pm_client_endpoint (const pm_client_t *self, const char *endpoint,
+                        char *out, size_t size);
+
 /*  When the config file exists but does not validate, pm_client_new still
     locates the agent (a running agent keeps the config it loaded, and
     stop or shutdown must not depend on the file being fixed first): it

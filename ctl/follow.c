@@ -130,10 +130,21 @@ pm_follow_attach (pm_follow_t *self, pm_client_t *client)
         code = PM_EXIT_UNREACHABLE;
     }
     else {
-        self->agent = strdup (reply->agent);
-        self->events = strdup (reply->events);
-        if (!self->agent || !self->events)
-            abort ();
+        //  A wildcard host (a server bound to 0.0.0.0) is reached where
+        //  the control socket was.
+        char events [PM_PATH_MAX + 16];
+        if (pm_client_endpoint (client, reply->events, events,
+                                sizeof events) == -1) {
+            fprintf (stderr, "pmctl: events endpoint too long: %s\n",
+                     reply->events);
+            code = PM_EXIT_UNREACHABLE;
+        }
+        else {
+            self->agent = strdup (reply->agent);
+            self->events = strdup (events);
+            if (!self->agent || !self->events)
+                abort ();
+        }
     }
     pm_reply_destroy (&reply);
     return code;
@@ -174,6 +185,7 @@ pm_follow_connect (pm_follow_t *self)
     pm_zmq->setsockopt (self->sub, ZMQ_LINGER, &linger, sizeof linger);
     pm_zmq->setsockopt (self->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     pm_zmq->setsockopt (self->sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    pm_client_secure (self->client, self->sub);
     char agent_topic [PM_NAME_MAX + 16];
     snprintf (agent_topic, sizeof agent_topic, "agent/%s/", self->agent);
     pm_follow_subscribe (self, agent_topic);

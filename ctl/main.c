@@ -24,6 +24,7 @@
 #include "client.h"
 #include "config.h"
 #include "events.h"
+#include "keys.h"
 #include "logs.h"
 #include "pm_proto.h"
 #include "pmctl.h"
@@ -60,6 +61,7 @@
 #define S_QUIET           0x1000  //  -q
 #define S_PID             0x2000  //  one PID operand (lease)
 #define S_LIVE            0x4000  //  --live (status)
+#define S_LOCAL           0x8000  //  on this host's agent only (no --connect)
 
 //  How a command runs.
 typedef enum {
@@ -70,7 +72,8 @@ typedef enum {
     S_RUN_UP,
     S_RUN_DOWN,
     S_RUN_IS_RUNNING,
-    S_RUN_LEASE
+    S_RUN_LEASE,
+    S_RUN_KEYGEN
 } s_run_t;
 
 typedef struct {
@@ -98,17 +101,18 @@ static const s_command_t s_commands [] = {
     { "wait",     S_RUN_REMOTE, PM_CMD_WAIT,     S_NAMES | S_ALL | S_FOR
                                                | S_TIMEOUT, NULL },
     { "check",    S_RUN_CHECK,  -1,              S_FILE, NULL },
+    { "keygen",   S_RUN_KEYGEN, -1,              S_FILE, NULL },
     { "ping",     S_RUN_REMOTE, PM_CMD_HELLO,    0, NULL },
     { "reload",   S_RUN_REMOTE, PM_CMD_RELOAD,   S_TIMEOUT, NULL },
     { "shutdown", S_RUN_REMOTE, PM_CMD_SHUTDOWN, S_TIMEOUT, NULL },
     { "logs",     S_RUN_LOGS,   -1,              S_NAMES | S_FOLLOW | S_LINES
                                                | S_COLOR, NULL },
     { "events",   S_RUN_EVENTS, -1,              S_NAMES | S_FOLLOW, NULL },
-    { "up",       S_RUN_UP,     -1,              S_NAMES | S_LEASE
+    { "up",       S_RUN_UP,     -1,              S_NAMES | S_LEASE | S_LOCAL
                                                | S_TIMEOUT, NULL },
-    { "down",     S_RUN_DOWN,   -1,              S_TIMEOUT, NULL },
-    { "is-running", S_RUN_IS_RUNNING, -1,        S_QUIET, NULL },
-    { "lease",    S_RUN_LEASE,  -1,              S_PID, NULL },
+    { "down",     S_RUN_DOWN,   -1,              S_TIMEOUT | S_LOCAL, NULL },
+    { "is-running", S_RUN_IS_RUNNING, -1,        S_QUIET | S_LOCAL, NULL },
+    { "lease",    S_RUN_LEASE,  -1,              S_PID | S_LOCAL, NULL },
 };
 
 static void
@@ -172,6 +176,9 @@ s_usage (FILE *out)
 "                            the last leased process exits, the agent shuts\n"
 "                            down cleanly; prints the leases\n"
 "  check [FILE]              validate the config file here, without an agent\n"
+"  keygen PATH               write a new CURVE key pair: PATH (public, 0644)\n"
+"                            and PATH_secret (0600); never replaces a file;\n"
+"                            prints the public key\n"
 "  ping                      the agent's name, version, pid, config,\n"
 "                            endpoints, uptime and leases\n"
 "  shutdown [--timeout S]    stop every service, then the agent; waits until\n"
@@ -198,6 +205,12 @@ s_usage (FILE *out)
 "      --no-color            logs: no colours even on a terminal (also when\n"
 "                            $NO_COLOR is set)\n"
 "      --lease PID           up: lease the agent to PID\n"
+"      --connect ENDPOINT    the agent's (or broker's) control endpoint,\n"
+"                            e.g. tcp://box1:7710, instead of -c (also\n"
+"                            $PMBUS_CONNECT); TCP needs the two keys below\n"
+"      --server-key FILE     the server's public certificate\n"
+"                            ($PMBUS_SERVER_KEY)\n"
+"      --key FILE_secret     this client's secret certificate ($PMBUS_KEY)\n"
 "  -q, --quiet               is-running: print nothing\n"
 "      --live                status: ask the agent over its socket instead\n"
 "                            of reading its status snapshot file\n"
@@ -301,7 +314,8 @@ static int
 s_parse (int argc, char **argv, pm_cli_t *options)
 {
     enum { O_JSON = 256, O_ALL, O_WAIT, O_TIMEOUT, O_DEPENDENTS, O_VERSION,
-           O_NO_COLOR, O_FOR, O_LEASE, O_LIVE };
+           O_NO_COLOR, O_FOR, O_LEASE, O_LIVE, O_CONNECT, O_SERVER_KEY,
+           O_KEY };
     static const struct option longs [] = {
         { "config",          required_argument, NULL, 'c' },
         { "runtime-dir",     required_argument, NULL, 's' },
@@ -319,6 +333,9 @@ s_parse (int argc, char **argv, pm_cli_t *options)
         { "lease",           required_argument, NULL, O_LEASE },
         { "quiet",           no_argument,       NULL, 'q' },
         { "live",            no_argument,       NULL, O_LIVE },
+        { "connect",         required_argument, NULL, O_CONNECT },
+        { "server-key",      required_argument, NULL, O_SERVER_KEY },
+        { "key",             required_argument, NULL, O_KEY },
         { NULL, 0, NULL, 0 }
     };
     memset (options, 0, sizeof *options);
@@ -383,6 +400,15 @@ s_parse (int argc, char **argv, pm_cli_t *options)
             case O_LIVE:
                 options->live = true;
                 break;
+            case O_CONNECT:
+                options->connect = optarg;
+                break;
+            case O_SERVER_KEY:
+                options->server_key = optarg;
+                break;
+            case O_KEY:
+                options->key = optarg;
+                break;
             case ':':
                 return pm_cli_usage_error ("option %s needs a value",
                                            argv [last]);
@@ -405,6 +431,19 @@ s_parse (int argc, char **argv, pm_cli_t *options)
     //  After "--", getopt leaves the rest as operands.
     while (optind < argc)
         options->args [options->args_count++] = argv [optind++];
+    //  The environment fills in what the command line did not say.
+    struct { const char **option; const char *name; } env [] = {
+        { &options->connect, "PMBUS_CONNECT" },
+        { &options->server_key, "PMBUS_SERVER_KEY" },
+        { &options->key, "PMBUS_KEY" },
+    };
+    //  A -c or -s on the command line beats $PMBUS_CONNECT.
+    bool named = options->config || options->rundir;
+    for (size_t i = 0; i < sizeof env / sizeof env [0]; i++)
+        if (!*env [i].option && !(i == 0 && named)) {
+            const char *value = getenv (env [i].name);
+            *env [i].option = value && *value ? value : NULL;
+        }
     return 0;
 }
 
@@ -454,6 +493,12 @@ s_check_options (pm_cli_t *options, const s_command_t *command)
         if (checks [i].given && !(command->takes & checks [i].flag))
             return pm_cli_usage_error ("%s does not take %s", word,
                                        checks [i].name);
+    if (options->connect && (command->takes & S_LOCAL))
+        return pm_cli_usage_error ("%s works on an agent of this host (-c "
+                                   "FILE), not through --connect", word);
+    if (options->connect && (options->config || options->rundir))
+        return pm_cli_usage_error ("--connect names the agent: give it "
+                                   "without -c or -s");
     options->timeout_s = 0;
     if (options->timeout) {
         char *end;
@@ -644,6 +689,11 @@ s_dispatch (pm_cli_t *options)
             return s_remote (options, command);
         case S_RUN_CHECK:
             return s_check (options);
+        case S_RUN_KEYGEN:
+            if (options->args_count != 2)
+                return pm_cli_usage_error ("keygen needs one PATH: it writes "
+                                           "PATH and PATH_secret");
+            return pm_keys_generate (options->args [1]);
         case S_RUN_LOGS:
             return s_logs (options);
         case S_RUN_EVENTS:

@@ -24,8 +24,10 @@ pm_client_t *
 pm_remote_client (const pm_cli_t *cli, bool warn)
 {
     char err [PM_PATH_MAX + 256];
-    pm_client_t *client = pm_client_new (cli->config, cli->rundir, err,
-                                         sizeof err);
+    pm_client_t *client = cli->connect
+        ? pm_client_new_remote (cli->connect, cli->server_key, cli->key, err,
+                                sizeof err)
+        : pm_client_new (cli->config, cli->rundir, err, sizeof err);
     if (!client) {
         fprintf (stderr, "pmctl: %s\n", err);
         return NULL;
@@ -112,7 +114,8 @@ s_snapshot (const pm_cli_t *cli, pm_client_t *client,
             const pm_request_t *request, pm_reply_t **reply_p,
             char **frame_p, size_t *size_p)
 {
-    if (request->cmd != PM_CMD_STATUS || cli->live)
+    if (request->cmd != PM_CMD_STATUS || cli->live
+    ||  pm_client_is_remote (client))
         return -1;
     const pm_paths_t *paths = pm_client_paths (client);
     if (pm_rundir_agent_running (paths) != 1)
