@@ -465,7 +465,7 @@ test_names (void)
     static const char *errs [] = { "ok", "bad-request", "too-large",
         "bad-version", "unknown-command", "unknown-service", "not-running",
         "failed", "timeout", "shutting-down", "bad-signal", "bad-config",
-        "busy", "internal" };
+        "busy", "internal", "unauthorised" };
     for (int i = 1; i < PM_ERR_COUNT_; i++) {
         pm_err_t err;
         CHECK (s_streq (pm_err_name (i), errs [i]));

@@ -348,6 +348,31 @@ class CurveTest(pmtest.AgentTest):
         self.assertEqual(code, 3, out + err)
         self.assertIn("security handshake failed", err)
 
+    # -- the example ------------------------------------------------------
+
+    def test_the_documented_example_works(self):
+        """conf/remote/agent.cfg, set up as its comment says."""
+        source = os.environ.get("PM_SOURCE_DIR", os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        text = pmtest.read_bytes(os.path.join(
+            source, "conf", "remote", "agent.cfg")).decode()
+        self.assertIn("pmctl keygen keys/agent", text)
+        self.port_c, self.port_e = free_port(), free_port()
+        text = text.replace("7710", str(self.port_c)).replace(
+            "7711", str(self.port_e))
+        config = self.write_file("remote.cfg", text)
+        for name in ("agent", "me"):
+            self.assertEqual(self.keygen(self.key(name))[0], 0)
+        shutil.copy(self.key("me"), self.clients)
+        agent = self.start_agent(config=config, name="remote-demo")
+        agent.wait_state("clock", "running")
+        code, out, err = self.remote("status", key="me", server="agent")
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"(?m)^clock\s+running")
+        code, out, err = self.run_pmctl("status", config=config)
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"(?m)^clock\s+running")
+
     # -- bad frames -------------------------------------------------------
 
     def test_malformed_and_oversized_frames_over_tcp(self):
