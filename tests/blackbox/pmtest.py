@@ -26,6 +26,7 @@ import itertools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,13 @@ def wait_until(predicate, timeout, interval=0.02, what="condition"):
             raise AssertionError("timed out after %gs waiting for %s"
                                  % (timeout, what))
         time.sleep(min(interval, deadline.left()))
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
 
 def read_bytes(path):
     """The content of path, or b"" if it cannot be read (yet)."""

@@ -7,7 +7,6 @@ running once it answers HTTP, worker running and logging what it fetched.
 
 import glob
 import os
-import socket
 import subprocess
 import sys
 import unittest
@@ -18,13 +17,6 @@ import pmtest  # noqa: E402
 
 SOURCE = os.environ.get("PM_SOURCE_DIR",
                         os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def free_port():
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ConfTest(pmtest.AgentTest):
@@ -46,7 +38,7 @@ class ConfTest(pmtest.AgentTest):
         #  Run a copy in the test's directory: same services, own paths.
         text = text.replace('name = "demo";', 'name = "%s";' % pmtest.AGENT_NAME)
         text = text.replace("../build/demo", "demo")
-        text = text.replace("8765", str(free_port()))
+        text = text.replace("8765", str(pmtest.free_port()))
         agent = self.start_agent(config=self.write_file("demo.cfg", text),
                                  timeout=20)
         agent.wait_state("init", "completed", timeout=20)

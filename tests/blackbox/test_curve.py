@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,12 +43,6 @@ from pmtest import wait_until  # noqa: E402
 SLEEP = 'command = "sleep 1000"; stop_timeout = 1.0;'
 CHATTY = ('command = "i=0; while [ $i -lt 5 ]; do echo line $i; i=$((i+1)); '
           'done; exec sleep 1000"; stop_timeout = 1.0;')
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class CurveTest(pmtest.AgentTest):
@@ -76,7 +69,7 @@ class CurveTest(pmtest.AgentTest):
         return os.path.join(self.keys, name)
 
     def curve_config(self, host="127.0.0.1", services=None, extra=""):
-        self.port_c, self.port_e = free_port(), free_port()
+        self.port_c, self.port_e = pmtest.free_port(), pmtest.free_port()
         agent = ('control = "tcp://%s:%d"; events = "tcp://%s:%d"; '
                  'curve = { secret_key = "keys/server_secret"; '
                  'clients = "keys/clients"; }; %s'
@@ -164,10 +157,10 @@ class CurveTest(pmtest.AgentTest):
     # -- refusals at start ------------------------------------------------
 
     def test_tcp_without_keys_is_refused(self):
-        port = free_port()
+        port = pmtest.free_port()
         config = self.config("  s: { %s };\n" % SLEEP, agent_extra=(
             'control = "tcp://127.0.0.1:%d"; events = "tcp://127.0.0.1:%d"; '
-            % (port, free_port())))
+            % (port, pmtest.free_port())))
         for args in (["--check"], []):
             done = subprocess.run([pmtest.PMD, "-c", config] + args,
                                   capture_output=True, text=True,
@@ -357,7 +350,7 @@ class CurveTest(pmtest.AgentTest):
         text = pmtest.read_bytes(os.path.join(
             source, "conf", "remote", "agent.cfg")).decode()
         self.assertIn("pmctl keygen keys/agent", text)
-        self.port_c, self.port_e = free_port(), free_port()
+        self.port_c, self.port_e = pmtest.free_port(), pmtest.free_port()
         text = text.replace("7710", str(self.port_c)).replace(
             "7711", str(self.port_e))
         config = self.write_file("remote.cfg", text)

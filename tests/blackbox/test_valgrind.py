@@ -99,7 +99,9 @@ class ValgrindTest(pmtest.AgentTest):
         self.assertTrue(reply["ok"], reply)
         agent.proc.send_signal(signal.SIGTERM)
         agent.wait_exit(120)
-        code = agent.proc.returncode
+        self.check_report(agent.proc.returncode)
+
+    def check_report(self, code):
         with open(self.vglog) as f:
             report = f.read()
         self.assertEqual(code, 0, "pmd (under valgrind) exited %s:\n%s"
@@ -113,6 +115,58 @@ class ValgrindTest(pmtest.AgentTest):
         self.assertNotIn("Invalid read", report)
         self.assertNotIn("Invalid write", report)
         self.assertNotIn("uninitialised", report)
+
+    def pmctl_clean(self, *args):
+        """pmctl ARGS under valgrind; returns its stdout."""
+        done = subprocess.run(
+            ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+             "--errors-for-leak-kinds=definite", pmtest.PMCTL] + list(args),
+            env=self.env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(done.returncode, 0, "pmctl %s under valgrind:\n"
+                         "%s" % (" ".join(args), done.stderr[-4000:]))
+        return done.stdout
+
+    def test_curve_is_clean(self):
+        """TCP with CURVE: the ZAP handler admitting and refusing, keys
+        read again, a malformed frame over TCP; keygen and --connect in
+        pmctl."""
+        import zmq
+        import zmq.auth
+        keys = self.path("keys")
+        os.makedirs(os.path.join(keys, "clients"))
+        for name in ("server", "client", "stranger"):
+            self.pmctl_clean("keygen", os.path.join(keys, name))
+        shutil.copy(os.path.join(keys, "client"),
+                    os.path.join(keys, "clients"))
+        port_c, port_e = pmtest.free_port(), pmtest.free_port()
+        config = self.config('  s: { command = "sleep 1000"; };\n',
+                             agent_extra=(
+            'control = "tcp://127.0.0.1:%d"; events = "tcp://127.0.0.1:%d"; '
+            'curve = { secret_key = "keys/server_secret"; '
+            'clients = "keys/clients"; }; ' % (port_c, port_e)))
+        agent = self.start_agent(config=config, timeout=60)
+        agent.wait_state("s", "running", timeout=60)
+        remote = ["--connect", "tcp://127.0.0.1:%d" % port_c,
+                  "--server-key", os.path.join(keys, "server"),
+                  "--key", os.path.join(keys, "client_secret")]
+        self.assertIn("running", self.pmctl_clean(*remote, "status"))
+        server, _ = zmq.auth.load_certificate(os.path.join(keys, "server"))
+        for name in ("stranger", "client"):
+            sock = self.track(self.context.socket(zmq.DEALER))
+            sock.linger = 0
+            public, secret = zmq.auth.load_certificate(
+                os.path.join(keys, name + "_secret"))
+            sock.curve_serverkey, sock.curve_publickey = server, public
+            sock.curve_secretkey = secret
+            sock.connect("tcp://127.0.0.1:%d" % port_c)
+            sock.send(b"\xc1")
+            answered = sock.poll(3000 if name == "client" else 500)
+            self.assertEqual(bool(answered), name == "client")
+        agent.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(agent.request("reload", timeout=60)["ok"])
+        agent.proc.send_signal(signal.SIGTERM)
+        agent.wait_exit(120)
+        self.check_report(agent.proc.returncode)
 
 
 if __name__ == "__main__":
