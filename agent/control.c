@@ -280,7 +280,7 @@ s_on_request (zloop_t *loop, zsock_t *router, void *arg)
     //  client's key, which may have been removed since its handshake.
     const char *key = zframe_meta (body, "User-Id");
     bool remote = key && *key;
-    if (remote && !(self->curve && pm_curve_allowed (self->curve, key))) {
+    if (remote && !(self->curve && pm_curve_allowed (self->curve, key, PM_CURVE_CLIENTS))) {
         self->refused++;
         pm_log_warn ("request from client key %s refused: the key is no "
                      "longer authorised", key);
@@ -358,7 +358,7 @@ pm_control_new (zloop_t *loop, pm_supervisor_t *sup,
     self->control = strdup (info->control);
     self->events = strdup (info->events);
     if (info->tcp_control && info->curve) {
-        pm_curve_server (info->curve, router);
+        pm_curve_server (info->curve, router, PM_CURVE_CLIENTS);
         int rc = zsock_bind (router, "%s", info->tcp_control);
         if (rc == -1) {
             snprintf (err, errlen, "cannot bind control socket %s: %s",

@@ -24,14 +24,30 @@
 #define S_HANDSHAKE_MS 5000
 #define S_HEARTBEAT_MS 2000
 
+typedef struct {
+    char *dir;                /* certificates */
+    char *domain;             /* the ZAP domain their keys may use */
+    zhashx_t *keys;           /* Z85 public key -> file name */
+} s_dir_t;
+
 struct pm_curve_t {
     zloop_t *loop;            /* not owned */
     zcert_t *cert;            /* the server's, with its secret key */
-    char *dir;                /* the clients' certificates */
-    zhashx_t *keys;           /* Z85 public key -> file name */
+    s_dir_t *dirs;
+    size_t count;
     zsock_t *zap;             /* REP on S_ZAP_ENDPOINT */
     uint64_t refused;
 };
+
+//  The directory whose keys may use domain, or NULL.
+static const s_dir_t *
+s_dir_of (const pm_curve_t *self, const char *domain)
+{
+    for (size_t i = 0; domain && i < self->count; i++)
+        if (strcmp (self->dirs [i].domain, domain) == 0)
+            return &self->dirs [i];
+    return NULL;
+}
 
 //  Every certificate in dir: a new table, or NULL with errno set.
 static zhashx_t *
@@ -91,18 +107,18 @@ s_on_zap (zloop_t *loop, zsock_t *zap, void *arg)
     const char *text = "refused";
     char key [41] = "";
     if (version && strcmp (version, "1.0") == 0 && mechanism) {
+        const s_dir_t *dir = s_dir_of (self, domain);
         if (strcmp (mechanism, "CURVE") == 0 && credential
-        &&  zframe_size (credential) == 32
-        &&  domain && strcmp (domain, PM_CURVE_DOMAIN) == 0) {
+        &&  zframe_size (credential) == 32 && dir) {
             zmq_z85_encode (key, zframe_data (credential), 32);
-            if (zhashx_lookup (self->keys, key)) {
+            if (zhashx_lookup (dir->keys, key)) {
                 status = "200";
                 text = "OK";
             }
             else {
                 self->refused++;
-                pm_log_warn ("CURVE: refused client key %s from %s: not in "
-                             "%s", key, address ? address : "?", self->dir);
+                pm_log_warn ("CURVE: refused key %s from %s: not in %s",
+                             key, address ? address : "?", dir->dir);
             }
         }
         else
@@ -165,43 +181,53 @@ s_load_secret (const char *secret_file, char *err, size_t errlen)
 }
 
 int
-pm_curve_check (const char *secret_file, const char *clients_dir,
-                char *err, size_t errlen)
+pm_curve_check (const char *secret_file, const pm_curve_dir_t *dirs,
+                size_t count, char *err, size_t errlen)
 {
     zcert_t *cert = s_load_secret (secret_file, err, errlen);
     if (!cert)
         return -1;
     zcert_destroy (&cert);
-    DIR *dir = opendir (clients_dir);
-    if (!dir) {
-        snprintf (err, errlen, "cannot read the CURVE clients directory "
-                  "%s: %s", clients_dir, strerror (errno));
-        return -1;
+    for (size_t i = 0; i < count; i++) {
+        DIR *dir = opendir (dirs [i].dir);
+        if (!dir) {
+            snprintf (err, errlen, "cannot read the CURVE keys directory "
+                      "%s: %s", dirs [i].dir, strerror (errno));
+            return -1;
+        }
+        closedir (dir);
     }
-    closedir (dir);
     return 0;
 }
 
 pm_curve_t *
-pm_curve_new (zloop_t *loop, const char *secret_file, const char *clients_dir,
+pm_curve_new (zloop_t *loop, const char *secret_file,
+              const pm_curve_dir_t *dirs, size_t count,
               char *err, size_t errlen)
 {
     zcert_t *cert = s_load_secret (secret_file, err, errlen);
     if (!cert)
         return NULL;
-    zhashx_t *keys = s_read_keys (clients_dir);
-    if (!keys) {
-        snprintf (err, errlen, "cannot read the CURVE clients directory "
-                  "%s: %s", clients_dir, strerror (errno));
-        zcert_destroy (&cert);
-        return NULL;
-    }
     pm_curve_t *self = calloc (1, sizeof *self);
     assert (self);
     self->loop = loop;
     self->cert = cert;
-    self->dir = strdup (clients_dir);
-    self->keys = keys;
+    self->dirs = calloc (count + 1, sizeof *self->dirs);
+    assert (self->dirs);
+    for (size_t i = 0; i < count; i++) {
+        s_dir_t *dir = &self->dirs [self->count++];
+        dir->dir = strdup (dirs [i].dir);
+        dir->domain = strdup (dirs [i].domain);
+        dir->keys = s_read_keys (dirs [i].dir);
+        if (!dir->keys) {
+            snprintf (err, errlen, "cannot read the CURVE keys directory "
+                      "%s: %s", dirs [i].dir, strerror (errno));
+            pm_curve_destroy (&self);
+            return NULL;
+        }
+        pm_log_info ("CURVE: %zu key%s in %s", zhashx_size (dir->keys),
+                     zhashx_size (dir->keys) == 1 ? "" : "s", dir->dir);
+    }
     self->zap = zsock_new (ZMQ_REP);
     if (!self->zap || zsock_bind (self->zap, S_ZAP_ENDPOINT) == -1
     ||  zloop_reader (loop, self->zap, s_on_zap, self) == -1) {
@@ -210,9 +236,7 @@ pm_curve_new (zloop_t *loop, const char *secret_file, const char *clients_dir,
         pm_curve_destroy (&self);
         return NULL;
     }
-    pm_log_info ("CURVE: server key %s, %zu client key%s in %s",
-                 zcert_public_txt (cert), zhashx_size (keys),
-                 zhashx_size (keys) == 1 ? "" : "s", clients_dir);
+    pm_log_info ("CURVE: server key %s", zcert_public_txt (cert));
     return self;
 }
 
@@ -226,45 +250,56 @@ pm_curve_destroy (pm_curve_t **self_p)
         zloop_reader_end (self->loop, self->zap);
         zsock_destroy (&self->zap);
     }
-    zhashx_destroy (&self->keys);
+    for (size_t i = 0; i < self->count; i++) {
+        zhashx_destroy (&self->dirs [i].keys);
+        free (self->dirs [i].dir);
+        free (self->dirs [i].domain);
+    }
+    free (self->dirs);
     zcert_destroy (&self->cert);
-    free (self->dir);
     free (self);
     *self_p = NULL;
 }
 
-size_t
-pm_curve_reload (pm_curve_t *self)
+//  One directory read again.
+static void
+s_reload_dir (s_dir_t *dir)
 {
-    zhashx_t *keys = s_read_keys (self->dir);
+    zhashx_t *keys = s_read_keys (dir->dir);
     if (!keys) {
-        pm_log_warn ("CURVE: cannot read %s (%s): keeping the %zu client "
-                     "keys read before", self->dir, strerror (errno),
-                     zhashx_size (self->keys));
-        return zhashx_size (self->keys);
+        pm_log_warn ("CURVE: cannot read %s (%s): keeping the %zu keys "
+                     "read before", dir->dir, strerror (errno),
+                     zhashx_size (dir->keys));
+        return;
     }
     size_t added = 0, removed = 0;
     for (void *item = zhashx_first (keys); item; item = zhashx_next (keys))
-        if (!zhashx_lookup (self->keys, zhashx_cursor (keys)))
+        if (!zhashx_lookup (dir->keys, zhashx_cursor (keys)))
             added++;
-    for (void *item = zhashx_first (self->keys); item;
-         item = zhashx_next (self->keys))
-        if (!zhashx_lookup (keys, zhashx_cursor (self->keys)))
+    for (void *item = zhashx_first (dir->keys); item;
+         item = zhashx_next (dir->keys))
+        if (!zhashx_lookup (keys, zhashx_cursor (dir->keys)))
             removed++;
-    zhashx_destroy (&self->keys);
-    self->keys = keys;
-    pm_log_info ("CURVE: %zu client key%s in %s (%zu added, %zu removed)",
+    zhashx_destroy (&dir->keys);
+    dir->keys = keys;
+    pm_log_info ("CURVE: %zu key%s in %s (%zu added, %zu removed)",
                  zhashx_size (keys), zhashx_size (keys) == 1 ? "" : "s",
-                 self->dir, added, removed);
-    return zhashx_size (keys);
+                 dir->dir, added, removed);
 }
 
 void
-pm_curve_server (const pm_curve_t *self, zsock_t *sock)
+pm_curve_reload (pm_curve_t *self)
+{
+    for (size_t i = 0; i < self->count; i++)
+        s_reload_dir (&self->dirs [i]);
+}
+
+void
+pm_curve_server (const pm_curve_t *self, zsock_t *sock, const char *domain)
 {
     zcert_apply (self->cert, sock);
     zsock_set_curve_server (sock, 1);
-    zsock_set_zap_domain (sock, PM_CURVE_DOMAIN);
+    zsock_set_zap_domain (sock, domain);
     //  czmq's setter does nothing in Debian's (non-draft) build.
     int enforce = 1;
     zmq_setsockopt (zsock_resolve (sock), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce,
@@ -275,9 +310,10 @@ pm_curve_server (const pm_curve_t *self, zsock_t *sock)
 }
 
 bool
-pm_curve_allowed (const pm_curve_t *self, const char *key)
+pm_curve_allowed (const pm_curve_t *self, const char *key, const char *domain)
 {
-    return key && zhashx_lookup (self->keys, key) != NULL;
+    const s_dir_t *dir = s_dir_of (self, domain);
+    return key && dir && zhashx_lookup (dir->keys, key) != NULL;
 }
 
 const char *

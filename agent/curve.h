@@ -30,36 +30,51 @@
 
 typedef struct pm_curve_t pm_curve_t;
 
-/*  The ZAP domain of every pmbus CURVE endpoint. */
-#define PM_CURVE_DOMAIN "pmbus"
+/*  ZAP domains: what a key may connect to.  Clients use an agent's or a
+    broker's control and events endpoints; agents a broker's agents
+    endpoint.  A key is admitted to an endpoint only when it is in the
+    directory given for that endpoint's domain. */
+#define PM_CURVE_CLIENTS "pmbus"
+#define PM_CURVE_AGENTS "pmbus-agents"
+
+/*  A directory of public certificates and the domain its keys may use. */
+typedef struct {
+    const char *dir;
+    const char *domain;
+} pm_curve_dir_t;
 
 /*  Loads the secret certificate secret_file (czmq's format, as
-    `pmctl keygen` writes it) and the public certificates in clients_dir,
-    and serves ZAP requests in loop.  Returns NULL with a message naming
-    the file or directory in err. */
+    `pmctl keygen` writes it) and the public certificates in each of the
+    count dirs, and serves ZAP requests in loop.  Returns NULL with a
+    message naming the file or directory in err. */
 pm_curve_t *pm_curve_new (zloop_t *loop, const char *secret_file,
-                          const char *clients_dir, char *err, size_t errlen);
+                          const pm_curve_dir_t *dirs, size_t count,
+                          char *err, size_t errlen);
 void pm_curve_destroy (pm_curve_t **self_p);
 
-/*  What pm_curve_new would say of the two files, without an event loop
-    (before pmd daemonizes).  Returns 0, or -1 with the message in err. */
-int pm_curve_check (const char *secret_file, const char *clients_dir,
-                    char *err, size_t errlen);
+/*  What pm_curve_new would say of the files, without an event loop
+    (before a server daemonizes).  Returns 0, or -1 with the message in
+    err. */
+int pm_curve_check (const char *secret_file, const pm_curve_dir_t *dirs,
+                    size_t count, char *err, size_t errlen);
 
-/*  Reads clients_dir again (on SIGHUP and `reload`): keys added are
+/*  Reads every directory again (on SIGHUP and `reload`): keys added are
     admitted from the next handshake on, keys removed are refused and no
     longer pm_curve_allowed.  A directory that cannot be read keeps the
-    keys it had (with a warning).  Returns the number of keys. */
-size_t pm_curve_reload (pm_curve_t *self);
+    keys it had (with a warning). */
+void pm_curve_reload (pm_curve_t *self);
 
 /*  The socket's next binds (TCP, after every ipc one) are CURVE servers with this certificate, the
     ZAP domain enforced, a handshake bounded by handshake_ms and ZMTP
-    heartbeats every heartbeat_ms (a silent peer is dropped after three). */
-void pm_curve_server (const pm_curve_t *self, zsock_t *sock);
+    heartbeats every heartbeat_ms (a silent peer is dropped after three),
+    admitting the keys of domain's directory. */
+void pm_curve_server (const pm_curve_t *self, zsock_t *sock,
+                      const char *domain);
 
 /*  Whether key (a Z85 public key, as libzmq gives it in a message's
-    User-Id) is in the set now. */
-bool pm_curve_allowed (const pm_curve_t *self, const char *key);
+    User-Id) may use domain now. */
+bool pm_curve_allowed (const pm_curve_t *self, const char *key,
+                       const char *domain);
 
 /*  The server's public key in Z85. */
 const char *pm_curve_public (const pm_curve_t *self);

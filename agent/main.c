@@ -291,9 +291,10 @@ main (int argc, char *argv [])
     //  The config made sure TCP comes with agent.curve; the keys must be
     //  there too before anything starts
     //  (and for --check).
+    pm_curve_dir_t clients = { config->curve_clients, PM_CURVE_CLIENTS };
     if (config->tcp_control
-    &&  pm_curve_check (config->curve_secret_key, config->curve_clients,
-                        err, sizeof err) == -1) {
+    &&  pm_curve_check (config->curve_secret_key, &clients, 1, err,
+                        sizeof err) == -1) {
         fprintf (stderr, "pmd: %s: %s\n", config_path, err);
         pm_config_destroy (&config);
         return EXIT_USAGE;
@@ -407,8 +408,8 @@ main (int argc, char *argv [])
     if (pm_publish_watch (pub, loop, err, sizeof err) == -1)
         goto fail;
     if (config->tcp_control) {
-        curve = pm_curve_new (loop, config->curve_secret_key,
-                              config->curve_clients, err, sizeof err);
+        curve = pm_curve_new (loop, config->curve_secret_key, &clients, 1,
+                              err, sizeof err);
         if (!curve
         ||  pm_publish_bind_tcp (pub, config->tcp_events, curve, err,
                                  sizeof err) == -1)

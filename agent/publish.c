@@ -69,7 +69,7 @@ int
 pm_publish_bind_tcp (pm_publish_t *self, const char *endpoint,
                      const pm_curve_t *curve, char *err, size_t errlen)
 {
-    pm_curve_server (curve, self->sock);
+    pm_curve_server (curve, self->sock, PM_CURVE_CLIENTS);
     int rc = zsock_bind (self->sock, "%s", endpoint);
     if (rc == -1)
         snprintf (err, errlen, "cannot bind events socket %s: %s", endpoint,

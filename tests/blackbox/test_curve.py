@@ -320,7 +320,7 @@ class CurveTest(pmtest.AgentTest):
         #  Added: the stranger is admitted from its next handshake on.
         shutil.copy(self.key("stranger"), self.clients)
         agent.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: "2 client keys" in self.agent_log(agent), 10,
+        wait_until(lambda: "2 keys in" in self.agent_log(agent), 10,
                    what="the keys read again")
         code, out, err = self.remote("status", key="stranger")
         self.assertEqual(code, 0, err)
@@ -330,7 +330,7 @@ class CurveTest(pmtest.AgentTest):
         os.unlink(os.path.join(self.clients, "client"))
         code, out, err = self.run_pmctl("reload")
         self.assertEqual(code, 0, err)
-        wait_until(lambda: "1 client key " in self.agent_log(agent), 10,
+        wait_until(lambda: "(0 added, 1 removed)" in self.agent_log(agent), 10,
                    what="the keys read again")
         reply = self.request(session, "stop", 2, names=["s"])
         self.assertIsNotNone(reply)
