@@ -72,6 +72,7 @@ static const char *const s_cmds [] = {
     [PM_CMD_RELOAD]   = "reload",
     [PM_CMD_LEASE]    = "lease",
     [PM_CMD_WAIT]     = "wait",
+    [PM_CMD_AGENTS]   = "agents",
 };
 
 const char *
@@ -168,6 +169,9 @@ static const char *const s_errs [] = {
     [PM_ERR_BUSY]            = "busy",
     [PM_ERR_INTERNAL]        = "internal",
     [PM_ERR_UNAUTHORISED]    = "unauthorised",
+    [PM_ERR_UNKNOWN_AGENT]   = "unknown-agent",
+    [PM_ERR_AGENT_UNREACHABLE] = "agent-unreachable",
+    [PM_ERR_AMBIGUOUS]       = "ambiguous",
 };
 
 const char *

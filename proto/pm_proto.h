@@ -73,6 +73,7 @@ typedef enum {
     PM_CMD_RELOAD,
     PM_CMD_LEASE,
     PM_CMD_WAIT,
+    PM_CMD_AGENTS,            /* a broker's agents */
     PM_CMD_COUNT_
 } pm_cmd_t;
 
@@ -122,6 +123,9 @@ typedef enum {
     PM_ERR_BUSY,             /* "busy": e.g. a reload is already being applied */
     PM_ERR_INTERNAL,         /* "internal": the agent could not do it (message says why) */
     PM_ERR_UNAUTHORISED,     /* "unauthorised": the client's CURVE key is no longer authorised; nothing was done */
+    PM_ERR_UNKNOWN_AGENT,    /* "unknown-agent": a broker has no agent of that name; error.names lists them */
+    PM_ERR_AGENT_UNREACHABLE,/* "agent-unreachable": a named agent is not connected to the broker; error.names lists them */
+    PM_ERR_AMBIGUOUS,        /* "ambiguous": a bare service name several agents have; error.names lists the candidates */
     PM_ERR_COUNT_
 } pm_err_t;
 
@@ -224,6 +228,8 @@ typedef struct {
     char *command;            /* the command as configured, for display */
     uint64_t seq;             /* seq of the last state event of this service (0 = none yet) */
     double next_start;        /* epoch seconds of the next policy start (backoff); 0 = nil */
+    char *agent;              /* the agent the service runs on: set by a
+                                 broker, absent (NULL) from an agent */
 } pm_record_t;
 
 /*  Frees what the record owns (not the record itself: records live in
@@ -282,6 +288,18 @@ typedef enum {
 
 const char *pm_reload_list_name (pm_reload_list_t list);
 
+/*  One agent as a broker knows it ("agents" reply). */
+typedef struct {
+    char *name;
+    bool connected;           /* "state": "connected" or "unreachable" */
+    double since;             /* epoch seconds of the last change of state */
+    char *address;            /* where its connection comes from, or NULL */
+    char *version;
+    char *instance;           /* this run of the agent process */
+    int64_t pid;
+    uint64_t services;        /* how many services it has */
+} pm_agent_info_t;
+
 /*  A reply: {"v", "id", "ok", ...}.  Which optional parts are present
     depends on the command (PROTOCOL.md lists them). */
 typedef struct {
@@ -314,6 +332,10 @@ typedef struct {
     /* logs */
     pm_logblock_t *logs;      /* "logs", one block per service, or NULL */
     size_t logs_count;
+
+    /* agents (a broker) */
+    pm_agent_info_t *agents;  /* "agents", or NULL */
+    size_t agents_count;
 
     /* reload */
     bool has_reload;          /* "reload" present */

@@ -64,6 +64,7 @@ pm_record_clear (pm_record_t *self)
     free (self->signal);
     free (self->error);
     free (self->command);
+    free (self->agent);
     for (size_t i = 0; i < self->deps_count; i++)
         free (self->deps [i].name);
     free (self->deps);
@@ -78,6 +79,7 @@ pm_record_copy (pm_record_t *dst, const pm_record_t *src)
     dst->signal = pm_strdup (src->signal);
     dst->error = pm_strdup (src->error);
     dst->command = pm_strdup (src->command);
+    dst->agent = pm_strdup (src->agent);
     dst->deps = NULL;
     if (src->deps_count) {
         dst->deps = calloc (src->deps_count, sizeof *dst->deps);
@@ -107,19 +109,20 @@ enum {
     S_REC_COMMAND,
     S_REC_SEQ,
     S_REC_NEXT_START,
+    S_REC_AGENT,
     S_REC_COUNT_
 };
 
 static const char *const s_rec_keys [S_REC_COUNT_] = {
     "name", "state", "pid", "started_at", "state_since", "uptime",
     "restarts", "exit_code", "signal", "ready", "error", "depends_on",
-    "command", "seq", "next_start"
+    "command", "seq", "next_start", "agent"
 };
 
 void
 pm_record_pack (msgpack_packer *pk, const pm_record_t *record)
 {
-    msgpack_pack_map (pk, S_REC_COUNT_);
+    msgpack_pack_map (pk, S_REC_COUNT_ - (record->agent == NULL));
     pm_pack_str (pk, "name");
     s_pack_text (pk, record->name, PM_NAME_MAX, false);
     pm_pack_str (pk, "state");
@@ -169,6 +172,10 @@ pm_record_pack (msgpack_packer *pk, const pm_record_t *record)
         msgpack_pack_double (pk, record->next_start);
     else
         msgpack_pack_nil (pk);
+    if (record->agent) {
+        pm_pack_str (pk, "agent");
+        s_pack_text (pk, record->agent, PM_NAME_MAX, false);
+    }
 }
 
 static int
@@ -327,6 +334,9 @@ s_decode_record_field (pm_decoder_t *dec, int field,
         case S_REC_NEXT_START:
             return nil ? 0 : pm_decode_number (dec, val, path, 0,
                                                &record->next_start);
+        case S_REC_AGENT:
+            return pm_decode_string (dec, val, path, 1, PM_NAME_MAX, false,
+                                     &record->agent);
     }
     return 0;
 }

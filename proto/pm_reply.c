@@ -60,6 +60,13 @@ pm_reply_destroy (pm_reply_t **self_p)
     free (self->control);
     free (self->events);
     free (self->leases);
+    for (size_t i = 0; i < self->agents_count; i++) {
+        free (self->agents [i].name);
+        free (self->agents [i].address);
+        free (self->agents [i].version);
+        free (self->agents [i].instance);
+    }
+    free (self->agents);
     pm_logblocks_free (self->logs, self->logs_count);
     pm_reload_free (self);
     free (self);
@@ -136,7 +143,9 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
     bool services = self->services || self->services_count;
     bool leases = self->leases || self->leases_count;
     bool logs = self->logs || self->logs_count;
+    bool agents = self->agents || self->agents_count;
     size_t fields = 3 + (!self->ok) + results + services + leases + logs
+                  + agents
                   + self->has_reload
                   + (self->agent != NULL) + (self->version != NULL)
                   + (self->agent_pid != 0) + (self->config != NULL)
@@ -245,6 +254,30 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
     if (self->has_reload) {
         pm_pack_str (&pk, "reload");
         pm_reload_pack (&pk, self);
+    }
+    if (agents) {
+        pm_pack_str (&pk, "agents");
+        msgpack_pack_array (&pk, self->agents_count);
+        for (size_t i = 0; i < self->agents_count; i++) {
+            const pm_agent_info_t *agent = &self->agents [i];
+            msgpack_pack_map (&pk, 8);
+            pm_pack_str (&pk, "name");
+            pm_pack_str (&pk, agent->name ? agent->name : "");
+            pm_pack_str (&pk, "state");
+            pm_pack_str (&pk, agent->connected ? "connected" : "unreachable");
+            pm_pack_str (&pk, "since");
+            msgpack_pack_double (&pk, agent->since);
+            pm_pack_str (&pk, "address");
+            pm_pack_str (&pk, agent->address ? agent->address : "");
+            pm_pack_str (&pk, "version");
+            pm_pack_str (&pk, agent->version ? agent->version : "");
+            pm_pack_str (&pk, "instance");
+            pm_pack_str (&pk, agent->instance ? agent->instance : "");
+            pm_pack_str (&pk, "pid");
+            msgpack_pack_int64 (&pk, agent->pid);
+            pm_pack_str (&pk, "services");
+            msgpack_pack_uint64 (&pk, agent->services);
+        }
     }
     return pm_pack_finish (&sbuf, data, size);
 }
@@ -402,14 +435,71 @@ enum {
     S_REPLY_ID,
     S_REPLY_OK,
     S_REPLY_GENERATION,
+    S_REPLY_AGENTS,
     S_REPLY_COUNT_
 };
 
 static const char *const s_reply_fields [S_REPLY_COUNT_] = {
     "error", "results", "services", "agent", "version", "pid", "config",
     "control", "events", "started_at", "leases", "logs", "reload", "id", "ok",
-    "generation"
+    "generation", "agents"
 };
+
+//  One element of "agents".
+static int
+s_decode_agent (pm_decoder_t *dec, const msgpack_object *obj, uint32_t index,
+                pm_agent_info_t *agent)
+{
+    char where [64];
+    snprintf (where, sizeof where, "agents[%u]", (unsigned) index);
+    if (obj->type != MSGPACK_OBJECT_MAP)
+        return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST,
+                                "%s: expected a map", where);
+    for (uint32_t i = 0; i < obj->via.map.size; i++) {
+        const msgpack_object *key = &obj->via.map.ptr [i].key;
+        const msgpack_object *val = &obj->via.map.ptr [i].val;
+        char *state = NULL;
+        int rc = 0;
+        if (pm_key_is (key, "name"))
+            rc = pm_decode_string (dec, val, where, 1, PM_NAME_MAX, false,
+                                   &agent->name);
+        else
+        if (pm_key_is (key, "state")) {
+            rc = pm_decode_string (dec, val, where, 1, PM_NAME_MAX, false,
+                                   &state);
+            agent->connected = state && strcmp (state, "connected") == 0;
+            free (state);
+        }
+        else
+        if (pm_key_is (key, "since"))
+            rc = pm_decode_number (dec, val, where, 0, &agent->since);
+        else
+        if (pm_key_is (key, "address"))
+            rc = pm_decode_string (dec, val, where, 0, PM_TEXT_MAX, false,
+                                   &agent->address);
+        else
+        if (pm_key_is (key, "version"))
+            rc = pm_decode_string (dec, val, where, 0, PM_NAME_MAX, false,
+                                   &agent->version);
+        else
+        if (pm_key_is (key, "instance"))
+            rc = pm_decode_string (dec, val, where, 0, PM_NAME_MAX, false,
+                                   &agent->instance);
+        else
+        if (pm_key_is (key, "pid"))
+            rc = pm_decode_int (dec, val, where, 0, INT64_MAX, "an integer",
+                                &agent->pid);
+        else
+        if (pm_key_is (key, "services"))
+            rc = pm_decode_uint (dec, val, where, &agent->services);
+        if (rc)
+            return -1;
+    }
+    if (!agent->name)
+        return pm_decoder_fail (dec, PM_ERR_BAD_REQUEST, "%s.name: required",
+                                where);
+    return 0;
+}
 
 static int
 s_decode_reply_field (pm_decoder_t *dec, int field,
@@ -495,6 +585,18 @@ s_decode_reply_field (pm_decoder_t *dec, int field,
                                         &reply->logs_count);
         case S_REPLY_RELOAD:
             return pm_reload_unpack (dec, val, reply);
+        case S_REPLY_AGENTS:
+            if (s_check_list (dec, val, path))
+                return -1;
+            reply->agents = pm_alloc (val->via.array.size,
+                                      sizeof (pm_agent_info_t));
+            for (uint32_t i = 0; i < val->via.array.size; i++) {
+                reply->agents_count++;
+                if (s_decode_agent (dec, &val->via.array.ptr [i], i,
+                                    &reply->agents [i]))
+                    return -1;
+            }
+            return 0;
     }
     return 0;
 }

@@ -433,7 +433,8 @@ test_names (void)
     CHECK (pm_state_parse (NULL, &state) == -1);
 
     static const char *cmds [] = { "hello", "status", "start", "stop",
-        "restart", "signal", "shutdown", "logs", "reload", "lease", "wait" };
+        "restart", "signal", "shutdown", "logs", "reload", "lease", "wait",
+        "agents" };
     for (int i = 0; i < PM_CMD_COUNT_; i++) {
         pm_cmd_t cmd;
         CHECK (s_streq (pm_cmd_name (i), cmds [i]));
@@ -465,7 +466,8 @@ test_names (void)
     static const char *errs [] = { "ok", "bad-request", "too-large",
         "bad-version", "unknown-command", "unknown-service", "not-running",
         "failed", "timeout", "shutting-down", "bad-signal", "bad-config",
-        "busy", "internal", "unauthorised" };
+        "busy", "internal", "unauthorised", "unknown-agent",
+        "agent-unreachable", "ambiguous" };
     for (int i = 1; i < PM_ERR_COUNT_; i++) {
         pm_err_t err;
         CHECK (s_streq (pm_err_name (i), errs [i]));
@@ -2343,6 +2345,54 @@ test_wait_and_logs (void)
                   "[{seq: 1, line: 5}]}]}");
 }
 
+//  What a broker adds: the agent of a record, and the agents list.
+static void
+test_broker_fields (void)
+{
+    pm_reply_t *reply = pm_reply_new (5);
+    reply->ok = true;
+    reply->services = calloc (2, sizeof (pm_record_t));
+    reply->services_count = 2;
+    reply->services [0].name = strdup ("web");
+    reply->services [0].command = strdup ("x");
+    reply->services [0].uptime = -1;
+    reply->services [0].agent = strdup ("box1");
+    reply->services [1].name = strdup ("db");
+    reply->services [1].command = strdup ("y");
+    reply->services [1].uptime = -1;
+    reply->agents = calloc (2, sizeof (pm_agent_info_t));
+    reply->agents_count = 2;
+    reply->agents [0].name = strdup ("box1");
+    reply->agents [0].connected = true;
+    reply->agents [0].since = 12.5;
+    reply->agents [0].address = strdup ("127.0.0.1");
+    reply->agents [0].version = strdup ("0.1.0");
+    reply->agents [0].instance = strdup ("00ff");
+    reply->agents [0].pid = 42;
+    reply->agents [0].services = 3;
+    reply->agents [1].name = strdup ("box2");
+    char *data;
+    size_t size;
+    CHECK (pm_reply_encode (reply, &data, &size) == 0);
+    pm_reply_t *back = NULL;
+    char err [256];
+    CHECK (pm_reply_decode (data, size, &back, err, sizeof err) == PM_OK);
+    CHECK (back && back->services_count == 2 && back->agents_count == 2);
+    if (back && back->services_count == 2 && back->agents_count == 2) {
+        CHECK (s_streq (back->services [0].agent, "box1"));
+        CHECK (back->services [1].agent == NULL);
+        CHECK (s_streq (back->agents [0].name, "box1"));
+        CHECK (back->agents [0].connected && !back->agents [1].connected);
+        CHECK (back->agents [0].since == 12.5 && back->agents [0].pid == 42);
+        CHECK (back->agents [0].services == 3);
+        CHECK (s_streq (back->agents [0].address, "127.0.0.1"));
+        CHECK (s_streq (back->agents [0].instance, "00ff"));
+    }
+    free (data);
+    pm_reply_destroy (&back);
+    pm_reply_destroy (&reply);
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -2365,6 +2415,7 @@ main (int argc, char *argv [])
     test_random ();
     test_json ();
     test_wait_and_logs ();
+    test_broker_fields ();
     printf ("test_msg: %d checks passed\n", s_checks);
     return 0;
 }
