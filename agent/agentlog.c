@@ -20,6 +20,7 @@
 
 static struct {
     char agent [128];
+    const char *program;      /* "pmd", or "pmbroker" */
     bool json;
     pm_log_level_t level;
     int fd;                   /* log file, or -1 */
@@ -27,9 +28,15 @@ static struct {
     unsigned long missing;    /* lines the file did not take since it last did */
     int error;                /* errno of the last of them */
     bool torn;                /* the file ends in part of a line */
-} s_log = { "pmd", false, PM_LOG_INFO, -1, false, 0, 0, false };
+} s_log = { "pmd", "pmd", false, PM_LOG_INFO, -1, false, 0, 0, false };
 
 static const char *s_level_names [] = { "debug", "info", "warn", "error" };
+
+void
+pm_log_set_program (const char *program)
+{
+    s_log.program = program;
+}
 
 void
 pm_log_setup (const char *agent, bool json, pm_log_level_t level)
@@ -112,9 +119,9 @@ s_format (pm_log_level_t level, const char *message, char *line, size_t size)
         len += (size_t) snprintf (line + len, size - len, "\"}\n");
     }
     else
-        len = (size_t) snprintf (line, size, "%s pmd[%s] %s: %s\n",
-                                 stamp, s_log.agent, s_level_names [level],
-                                 message);
+        len = (size_t) snprintf (line, size, "%s %s[%s] %s: %s\n",
+                                 stamp, s_log.program, s_log.agent,
+                                 s_level_names [level], message);
     if (len >= size) {
         len = size - 1;
         line [len - 1] = '\n';

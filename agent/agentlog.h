@@ -24,6 +24,8 @@ typedef enum {
 /*  Sets the agent name shown in lines, the format (json or text), and the
     lowest level written. */
 void pm_log_setup (const char *agent, bool json, pm_log_level_t level);
+/*  The program named in text lines: "pmd" unless set (a static string). */
+void pm_log_set_program (const char *program);
 
 /*  Also append to path (created 0600).  Returns 0 or -1 (errno set). */
 int pm_log_open_file (const char *path);

@@ -32,7 +32,18 @@ struct pm_control_t {
     double started_at;
     uint64_t handled;
     uint64_t refused;
+    pm_control_relay_fn *relay;   /* replies to relayed requests, or NULL */
+    void *relay_arg;
 };
+
+//  A relayed request's envelope starts with an empty frame, which no
+//  ROUTER routing id can be (libzmq's are 1 to 255 bytes).
+static bool
+s_relayed (zmsg_t *envelope)
+{
+    zframe_t *first = zmsg_first (envelope);
+    return first && zframe_size (first) == 0;
+}
 
 //  The reply function given to the supervisor: token is the envelope.
 static void
@@ -49,6 +60,15 @@ s_send_reply (void *arg, void *token, const pm_reply_t *reply)
         pm_reply_set_error (fallback, PM_ERR_INTERNAL, "reply too large");
         pm_reply_encode (fallback, &data, &size);
         pm_reply_destroy (&fallback);
+    }
+    if (s_relayed (msg)) {
+        zframe_t *relay_token = zmsg_next (msg);
+        if (self->relay && relay_token)
+            self->relay (self->relay_arg, zframe_data (relay_token),
+                         zframe_size (relay_token), data, size);
+        free (data);
+        zmsg_destroy (&msg);
+        return;
     }
     zmsg_addmem (msg, data, size);
     free (data);
@@ -261,21 +281,10 @@ parked:
     free (targets);
 }
 
-static int
-s_on_request (zloop_t *loop, zsock_t *router, void *arg)
+//  One request: body, to be answered with envelope msg.  Takes both.
+static void
+s_handle (pm_control_t *self, zmsg_t *msg, zframe_t *body)
 {
-    pm_control_t *self = (pm_control_t *) arg;
-    zmsg_t *msg = zmsg_recv (router);
-    if (!msg)
-        return 0;
-    //  The last frame is the request; all before it is the envelope.
-    zframe_t *body = zmsg_last (msg);
-    if (!body || zmsg_size (msg) < 2) {
-        zmsg_destroy (&msg);
-        self->refused++;
-        return 0;
-    }
-    zmsg_remove (msg, body);
     //  Only CURVE sessions (the TCP endpoints) carry a User-Id: the
     //  client's key, which may have been removed since its handshake.
     const char *key = zframe_meta (body, "User-Id");
@@ -295,7 +304,7 @@ s_on_request (zloop_t *loop, zsock_t *router, void *arg)
         pm_reply_set_error (reply, PM_ERR_UNAUTHORISED, "the client key %s "
                             "is no longer authorised by this agent", key);
         s_reply_now (self, &msg, &reply);
-        return 0;
+        return;
     }
     pm_request_t *request = NULL;
     uint64_t id = 0;
@@ -311,12 +320,59 @@ s_on_request (zloop_t *loop, zsock_t *router, void *arg)
         pm_reply_t *reply = pm_reply_new (id);
         pm_reply_set_error (reply, code, "%s", err);
         s_reply_now (self, &msg, &reply);
-        return 0;
+        return;
     }
     self->handled++;
     s_dispatch (self, msg, request, remote);
     pm_request_destroy (&request);
+}
+
+static int
+s_on_request (zloop_t *loop, zsock_t *router, void *arg)
+{
+    pm_control_t *self = (pm_control_t *) arg;
+    zmsg_t *msg = zmsg_recv (router);
+    if (!msg)
+        return 0;
+    //  The last frame is the request; all before it is the envelope.
+    zframe_t *body = zmsg_last (msg);
+    if (!body || zmsg_size (msg) < 2) {
+        zmsg_destroy (&msg);
+        self->refused++;
+        return 0;
+    }
+    zmsg_remove (msg, body);
+    s_handle (self, msg, body);
     return 0;
+}
+
+void
+pm_control_relayed (pm_control_t *self, const void *token, size_t token_size,
+                    zframe_t **body_p)
+{
+    zmsg_t *envelope = zmsg_new ();
+    zmsg_addmem (envelope, NULL, 0);
+    zmsg_addmem (envelope, token, token_size);
+    s_handle (self, envelope, *body_p);
+    *body_p = NULL;
+}
+
+int
+pm_control_hello (pm_control_t *self, char **data, size_t *size)
+{
+    pm_reply_t *reply = pm_reply_new (0);
+    s_hello (self, reply, false);
+    int rc = pm_reply_encode (reply, data, size);
+    pm_reply_destroy (&reply);
+    return rc;
+}
+
+void
+pm_control_set_relay (pm_control_t *self, pm_control_relay_fn *relay,
+                      void *arg)
+{
+    self->relay = relay;
+    self->relay_arg = arg;
 }
 
 pm_control_t *

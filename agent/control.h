@@ -40,6 +40,24 @@ pm_control_t *pm_control_new (zloop_t *loop, pm_supervisor_t *sup,
                               char *err, size_t errlen);
 void pm_control_destroy (pm_control_t **self_p);
 
+/*  A reply to a relayed request: token as the relay gave it, and the
+    encoded reply. */
+typedef void (pm_control_relay_fn) (void *arg, const void *token,
+                                    size_t token_size, const void *reply,
+                                    size_t size);
+
+/*  A request that came another way (a broker, through the uplink), to be
+    handled as if it came on the control socket; its reply goes to the
+    relay function with token.  Takes the body frame. */
+void pm_control_relayed (pm_control_t *self, const void *token,
+                         size_t token_size, zframe_t **body_p);
+void pm_control_set_relay (pm_control_t *self, pm_control_relay_fn *relay,
+                           void *arg);
+
+/*  The agent's hello reply, encoded (for registering with a broker).
+    Returns 0 with a malloc'd buffer, or -1. */
+int pm_control_hello (pm_control_t *self, char **data, size_t *size);
+
 /*  Serve `lease` with leases, and report them in hello and status. */
 void pm_control_set_leases (pm_control_t *self, pm_leases_t *leases);
 

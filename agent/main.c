@@ -9,6 +9,7 @@
 #include "agentlog.h"
 #include "control.h"
 #include "curve.h"
+#include "uplink.h"
 #include "snapshot.h"
 #include "echo.h"
 #include "config.h"
@@ -47,6 +48,7 @@ typedef struct {
     pm_supervisor_t *sup;
     int signals;              /* SIGTERM/SIGINT received */
     pm_curve_t *curve;        /* or NULL (no TCP endpoints) */
+    pm_uplink_t *uplink;      /* or NULL (no agent.broker) */
 } s_agent_t;
 
 static void
@@ -103,6 +105,14 @@ s_on_signal (void *arg, int signum)
                  agent->signals == 1 ? "shutting down"
                  : "killing what is left");
     pm_supervisor_shutdown (agent->sup, agent->signals > 1, 0, NULL);
+}
+
+static void
+s_on_reloaded (void *arg)
+{
+    s_agent_t *agent = (s_agent_t *) arg;
+    if (agent->uplink)
+        pm_uplink_services_changed (agent->uplink);
 }
 
 static void
@@ -300,6 +310,13 @@ main (int argc, char *argv [])
         return EXIT_USAGE;
     }
 
+    if (config->broker
+    &&  pm_uplink_check (config->broker, config->broker_server_key,
+                         config->broker_key, err, sizeof err) == -1) {
+        fprintf (stderr, "pmd: %s: %s\n", config_path, err);
+        pm_config_destroy (&config);
+        return EXIT_USAGE;
+    }
     if (check) {
         printf ("%s: ok, %zu service%s\n", config_path,
                 config->services_count,
@@ -397,7 +414,8 @@ main (int argc, char *argv [])
     pm_leases_t *lease_set = NULL;
     pm_curve_t *curve = NULL;
     char *tcp_control = NULL, *tcp_events = NULL;
-    s_agent_t agent = { NULL, 0, NULL };
+    char *broker [3] = { NULL, NULL, NULL };
+    s_agent_t agent = { NULL, 0, NULL, NULL };
 
     loop = zloop_new ();
     zloop_set_nonstop (loop, true);
@@ -419,6 +437,12 @@ main (int argc, char *argv [])
     if (config->tcp_control) {
         tcp_control = strdup (config->tcp_control);
         tcp_events = strdup (config->tcp_events);
+    }
+    if (config->broker) {
+        broker [0] = strdup (config->broker);
+        broker [1] = config->broker_server_key
+                   ? strdup (config->broker_server_key) : NULL;
+        broker [2] = config->broker_key ? strdup (config->broker_key) : NULL;
     }
     sup = pm_supervisor_new (loop, &config, name, pub, err, sizeof err);
     if (!sup)
@@ -458,6 +482,14 @@ main (int argc, char *argv [])
     control = pm_control_new (loop, sup, &info, err, sizeof err);
     if (!control)
         goto fail;
+    if (broker [0]) {
+        agent.uplink = pm_uplink_new (loop, broker [0], broker [1],
+                                      broker [2], control, sup, pub, err,
+                                      sizeof err);
+        if (!agent.uplink)
+            goto fail;
+        pm_supervisor_set_on_reloaded (sup, s_on_reloaded, &agent);
+    }
     lease_set = pm_leases_new (loop, s_on_leases_change, &agent);
     pm_control_set_leases (control, lease_set);
     pm_supervisor_set_leases (sup, lease_set);
@@ -496,6 +528,7 @@ done:
     //  Both list the leases, so those go after them.
     pm_reaper_destroy (&reaper);
     pm_supervisor_destroy (&sup);
+    pm_uplink_destroy (&agent.uplink);
     pm_snapshot_destroy (&snapshot);
     pm_control_destroy (&control);
     pm_leases_destroy (&lease_set);
@@ -506,6 +539,8 @@ done:
     pm_curve_destroy (&curve);
     free (tcp_control);
     free (tcp_events);
+    for (int i = 0; i < 3; i++)
+        free (broker [i]);
     zloop_destroy (&loop);
     pm_timer_shutdown ();
     //  Let the PUB socket's linger deliver the last events before the

@@ -35,6 +35,9 @@ struct pm_publish_t {
     bool unencodable;         /* a message did not encode (logged once) */
     pm_buffer_t *buffer;      /* encoding buffer, reused */
     zloop_t *loop;            /* watching the socket, or NULL; not owned */
+    pm_publish_relay_fn *relay;   /* a broker's copy, or NULL */
+    void *relay_arg;
+    pm_prefixes_t *relayed;   /* what the broker's subscribers want */
 };
 
 pm_publish_t *
@@ -78,6 +81,37 @@ pm_publish_bind_tcp (pm_publish_t *self, const char *endpoint,
 }
 
 void
+pm_publish_set_relay (pm_publish_t *self, pm_publish_relay_fn *relay,
+                      void *arg)
+{
+    self->relay = relay;
+    self->relay_arg = arg;
+    if (!self->relayed)
+        self->relayed = pm_prefixes_new (PM_PREFIXES_MAX);
+}
+
+void
+pm_publish_relay_subscribe (pm_publish_t *self, const void *prefix,
+                            size_t size, bool subscribe)
+{
+    if (!self->relayed)
+        return;
+    if (subscribe)
+        pm_prefixes_add (self->relayed, prefix, size);
+    else
+        pm_prefixes_remove (self->relayed, prefix, size);
+}
+
+void
+pm_publish_relay_clear (pm_publish_t *self)
+{
+    if (!self->relayed)
+        return;
+    pm_prefixes_destroy (&self->relayed);
+    self->relayed = pm_prefixes_new (PM_PREFIXES_MAX);
+}
+
+void
 pm_publish_destroy (pm_publish_t **self_p)
 {
     pm_publish_t *self = *self_p;
@@ -87,6 +121,7 @@ pm_publish_destroy (pm_publish_t **self_p)
         zloop_reader_end (self->loop, self->sock);
     zsock_destroy (&self->sock);
     pm_prefixes_destroy (&self->prefixes);
+    pm_prefixes_destroy (&self->relayed);
     pm_buffer_destroy (&self->buffer);
     free (self->agent);
     free (self);
@@ -196,9 +231,17 @@ pm_publish_watch (pm_publish_t *self, zloop_t *loop, char *err,
 //  goes on to be encoded and sent; s_send reports a topic that could not
 //  be built.
 static bool
+s_relayed (pm_publish_t *self, const char *topic, int len)
+{
+    return self->relay && len >= 0
+        && pm_prefixes_match (self->relayed, topic, (size_t) len);
+}
+
+static bool
 s_heard (pm_publish_t *self, const char *topic, int len)
 {
-    return len < 0 || pm_prefixes_match (self->prefixes, topic, (size_t) len);
+    return len < 0 || pm_prefixes_match (self->prefixes, topic, (size_t) len)
+        || s_relayed (self, topic, len);
 }
 
 static void
@@ -220,6 +263,10 @@ s_send (pm_publish_t *self, const char *topic, int len,
     if (zmq_send (handle, topic, (size_t) len, ZMQ_SNDMORE | ZMQ_DONTWAIT) != -1)
         zmq_send (handle, pm_buffer_data (self->buffer),
                   pm_buffer_size (self->buffer), ZMQ_DONTWAIT);
+    if (s_relayed (self, topic, len))
+        self->relay (self->relay_arg, topic, (size_t) len,
+                     pm_buffer_data (self->buffer),
+                     pm_buffer_size (self->buffer));
 }
 
 void

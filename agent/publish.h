@@ -39,6 +39,23 @@ typedef struct pm_publish_t pm_publish_t;
 pm_publish_t *pm_publish_new (const char *endpoint, const char *agent,
                               size_t queue, char *err, size_t errlen);
 
+/*  A copy of every message a broker's subscribers want, encoded once:
+    topic (len bytes) and body.  The relay must not block. */
+typedef void (pm_publish_relay_fn) (void *arg, const char *topic, size_t len,
+                                    const void *body, size_t size);
+
+/*  Messages on a topic a relayed prefix starts also go to relay (the
+    uplink to a broker), and count as heard: encoded though no local
+    subscriber wants them. */
+void pm_publish_set_relay (pm_publish_t *self, pm_publish_relay_fn *relay,
+                           void *arg);
+/*  The broker's subscribers want (subscribe) or no longer want the
+    prefix; pm_publish_relay_clear forgets them all (a new broker
+    session sends its whole set). */
+void pm_publish_relay_subscribe (pm_publish_t *self, const void *prefix,
+                                 size_t size, bool subscribe);
+void pm_publish_relay_clear (pm_publish_t *self);
+
 /*  Binds the events socket to a TCP endpoint too, as a CURVE server with
     curve's keys (a subscriber is admitted by the same handshake as a
     control client).  Returns 0, or -1 with a message in err. */

@@ -137,6 +137,13 @@ s_check_identity (const pm_config_t *old, const pm_config_t *next,
                   next->path);
         return -1;
     }
+    if (!s_streq (old->broker, next->broker)
+    ||  !s_streq (old->broker_server_key, next->broker_server_key)
+    ||  !s_streq (old->broker_key, next->broker_key)) {
+        snprintf (err, errlen, "%s: agent.broker cannot change while the "
+                  "agent runs: restart the agent instead", next->path);
+        return -1;
+    }
     //  The keys in agent.curve.clients are read again on every reload;
     //  which files hold them is as fixed as the sockets they guard.
     if (!s_streq (old->curve_secret_key, next->curve_secret_key)
@@ -290,6 +297,8 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
                                                       next) == -1)
         pm_log_warn ("cannot rewrite the config record: %s (clients parse "
                      "the config file to find the agent)", strerror (errno));
+    if (self->on_reloaded)
+        self->on_reloaded (self->on_reloaded_arg);
 
     //  4. What to restart: changed services that are up, services whose
     //  new dependencies are not met, then whatever depends on those.

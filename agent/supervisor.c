@@ -274,6 +274,21 @@ pm_supervisor_size (const pm_supervisor_t *self)
     return self->count;
 }
 
+const char *
+pm_supervisor_name (const pm_supervisor_t *self, size_t index)
+{
+    return index < self->count ? pm_service_name (self->entries [index]->svc)
+                               : NULL;
+}
+
+void
+pm_supervisor_set_on_reloaded (pm_supervisor_t *self,
+                               pm_supervisor_reloaded_fn *fn, void *arg)
+{
+    self->on_reloaded = fn;
+    self->on_reloaded_arg = arg;
+}
+
 bool
 pm_supervisor_shutting_down (const pm_supervisor_t *self)
 {

@@ -94,6 +94,13 @@ void pm_supervisor_reaped (pm_supervisor_t *self);
 /*  Index of the service called name, or -1. */
 int pm_supervisor_find (const pm_supervisor_t *self, const char *name);
 size_t pm_supervisor_size (const pm_supervisor_t *self);
+/*  The name of service index (< pm_supervisor_size), or NULL. */
+const char *pm_supervisor_name (const pm_supervisor_t *self, size_t index);
+
+/*  Called once a reload has changed the set of services. */
+typedef void (pm_supervisor_reloaded_fn) (void *arg);
+void pm_supervisor_set_on_reloaded (pm_supervisor_t *self,
+                                    pm_supervisor_reloaded_fn *fn, void *arg);
 
 /*  Commands.  targets are service indexes (checked by the caller).  Each
     either answers at once through the reply function or parks the

@@ -89,6 +89,8 @@ struct pm_supervisor_t {
     char *rundir;             /* runtime directory, for the escapee sweep */
     pm_snapshot_t *snapshot;  /* the status file, not owned, or NULL */
     const pm_leases_t *leases;    /* listed in status, not owned, or NULL */
+    pm_supervisor_reloaded_fn *on_reloaded;   /* or NULL */
+    void *on_reloaded_arg;
     pm_lifecycle_t *lifecycle;    /* the config record's writer, not owned,
                                      or NULL */
     char **sweeps;            /* services whose run ended this pass, to be

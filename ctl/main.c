@@ -103,6 +103,7 @@ static const s_command_t s_commands [] = {
     { "check",    S_RUN_CHECK,  -1,              S_FILE, NULL },
     { "keygen",   S_RUN_KEYGEN, -1,              S_FILE, NULL },
     { "ping",     S_RUN_REMOTE, PM_CMD_HELLO,    0, NULL },
+    { "agents",   S_RUN_REMOTE, PM_CMD_AGENTS,   0, NULL },
     { "reload",   S_RUN_REMOTE, PM_CMD_RELOAD,   S_TIMEOUT, NULL },
     { "shutdown", S_RUN_REMOTE, PM_CMD_SHUTDOWN, S_TIMEOUT, NULL },
     { "logs",     S_RUN_LOGS,   -1,              S_NAMES | S_FOLLOW | S_LINES
@@ -175,6 +176,8 @@ s_usage (FILE *out)
 "  lease PID                 tie the agent's life to process PID too: when\n"
 "                            the last leased process exits, the agent shuts\n"
 "                            down cleanly; prints the leases\n"
+"  agents                    through a broker: its agents, connected or\n"
+"                            unreachable (since when), address, version\n"
 "  check [FILE]              validate the config file here, without an agent\n"
 "  keygen PATH               write a new CURVE key pair: PATH (public, 0644)\n"
 "                            and PATH_secret (0600); never replaces a file;\n"

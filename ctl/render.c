@@ -17,11 +17,12 @@
 #include "pmctl.h"
 
 //  Columns of the status table.
-enum { S_NAME, S_STATE, S_PID, S_UPTIME, S_RESTARTS, S_EXIT, S_ERROR,
-       S_COLUMNS };
+enum { S_AGENT, S_NAME, S_STATE, S_PID, S_UPTIME, S_RESTARTS, S_EXIT,
+       S_ERROR, S_COLUMNS };
 
+//  AGENT only for records a broker gave (they carry their agent).
 static const char *s_headers [S_COLUMNS] = {
-    "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "EXIT", "ERROR"
+    "AGENT", "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "EXIT", "ERROR"
 };
 
 //  Two spaces between columns, as wide as the widest cell.
@@ -122,6 +123,7 @@ pm_render_status (FILE *out, const pm_record_t *records, size_t count)
                   (unsigned long long) record->restarts);
         pm_render_exit (record, row->exit, sizeof row->exit);
         const char *cells [S_COLUMNS] = {
+            record->agent ? record->agent : "",
             record->name ? record->name : "?",
             pm_state_name (record->state),
             row->pid, row->uptime, row->restarts, row->exit,
@@ -133,16 +135,21 @@ pm_render_status (FILE *out, const pm_record_t *records, size_t count)
                 widths [c] = len;
         }
     }
-    s_print_row (out, s_headers, widths, S_COLUMNS);
+    size_t first = S_NAME;
+    for (size_t i = 0; i < count; i++)
+        if (records [i].agent)
+            first = S_AGENT;
+    s_print_row (out, s_headers + first, widths + first, S_COLUMNS - first);
     for (size_t i = 0; i < count; i++) {
         const pm_record_t *record = &records [i];
         const char *cells [S_COLUMNS] = {
+            record->agent ? record->agent : "",
             record->name ? record->name : "?",
             pm_state_name (record->state),
             rows [i].pid, rows [i].uptime, rows [i].restarts, rows [i].exit,
             record->error ? record->error : ""
         };
-        s_print_row (out, cells, widths, S_COLUMNS);
+        s_print_row (out, cells + first, widths + first, S_COLUMNS - first);
     }
     free (rows);
 }
@@ -191,6 +198,47 @@ pm_render_hello (FILE *out, const pm_reply_t *reply, double now)
 }
 
 void
+pm_render_agents (FILE *out, const pm_reply_t *reply, double now)
+{
+    static const char *headers [] = { "AGENT", "STATE", "SINCE", "ADDRESS",
+                                      "VERSION", "SERVICES", "PID" };
+    enum { columns = sizeof headers / sizeof headers [0] };
+    size_t widths [columns];
+    for (size_t c = 0; c < columns; c++)
+        widths [c] = strlen (headers [c]);
+    typedef struct { char since [32], services [24], pid [24]; } row_t;
+    row_t *rows = calloc (reply->agents_count + 1, sizeof *rows);
+    if (!rows)
+        abort ();
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            s_print_row (out, headers, widths, columns);
+        for (size_t i = 0; i < reply->agents_count; i++) {
+            const pm_agent_info_t *agent = &reply->agents [i];
+            row_t *row = &rows [i];
+            char ago [24];
+            pm_render_duration (now - agent->since, ago, sizeof ago);
+            snprintf (row->since, sizeof row->since, "%s ago", ago);
+            snprintf (row->services, sizeof row->services, "%llu",
+                      (unsigned long long) agent->services);
+            snprintf (row->pid, sizeof row->pid, "%lld",
+                      (long long) agent->pid);
+            const char *cells [columns] = {
+                agent->name, agent->connected ? "connected" : "unreachable",
+                row->since, agent->address ? agent->address : "",
+                agent->version ? agent->version : "", row->services, row->pid
+            };
+            for (size_t c = 0; !pass && c < columns; c++)
+                if (strlen (cells [c]) > widths [c])
+                    widths [c] = strlen (cells [c]);
+            if (pass)
+                s_print_row (out, cells, widths, columns);
+        }
+    }
+    free (rows);
+}
+
+void
 pm_render_leases (FILE *out, const pm_reply_t *reply)
 {
     fprintf (out, "leases   ");
@@ -222,6 +270,7 @@ pm_render_exit_code (const pm_reply_t *reply)
             return PM_EXIT_TIMEOUT;
         case PM_ERR_SHUTTING_DOWN:
         case PM_ERR_UNAUTHORISED:
+        case PM_ERR_AGENT_UNREACHABLE:
             return PM_EXIT_UNREACHABLE;
         case PM_ERR_UNKNOWN_SERVICE:
         case PM_ERR_BAD_REQUEST:
@@ -360,6 +409,9 @@ pm_render_reply (FILE *out, FILE *err, const pm_request_t *request,
         else
         if (request->cmd == PM_CMD_HELLO)
             pm_render_hello (out, reply, now);
+        else
+        if (request->cmd == PM_CMD_AGENTS)
+            pm_render_agents (out, reply, now);
         else
         if (request->cmd == PM_CMD_LEASE)
             pm_render_leases (out, reply);

@@ -42,6 +42,8 @@ void pm_render_hello (FILE *out, const pm_reply_t *reply, double now);
 
 /*  The "leases" line of ping and lease: "leases   11, 22" or
     "leases   none". */
+/*  A broker's agents: one row each. */
+void pm_render_agents (FILE *out, const pm_reply_t *reply, double now);
 void pm_render_leases (FILE *out, const pm_reply_t *reply);
 
 /*  A reload's lists, one line each ("restarted        db, api"). */

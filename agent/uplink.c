@@ -1,0 +1,322 @@
+/*  uplink.c - the agent's link to a broker (uplink.h) */
+#include "uplink.h"
+#include "agentlog.h"
+#include "pm_link.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+//  A refused agent asks again this many heartbeats later.
+#define S_RETRY_BEATS 3
+
+struct pm_uplink_t {
+    zloop_t *loop;            /* not owned */
+    zsock_t *dealer;
+    char *endpoint;
+    pm_control_t *control;    /* not owned */
+    pm_supervisor_t *sup;     /* not owned */
+    pm_publish_t *pub;        /* not owned */
+    char instance [33];       /* this run of the agent */
+    int timer;                /* heartbeat timer id */
+    size_t heartbeat_ms;
+    bool registered;
+    bool refused;             /* the last REGISTER was refused */
+    unsigned beats;           /* ticks since the last REGISTER */
+};
+
+//  Loads a certificate file; with_secret: it must hold the secret key.
+static zcert_t *
+s_load_cert (const char *path, const char *what, bool with_secret,
+             char *err, size_t errlen)
+{
+    FILE *probe = fopen (path, "r");
+    if (!probe) {
+        snprintf (err, errlen, "cannot read the broker's %s %s: %s", what,
+                  path, strerror (errno));
+        return NULL;
+    }
+    fclose (probe);
+    zcert_t *cert = zcert_load (path);
+    if (!cert || (with_secret && strcmp (zcert_secret_txt (cert),
+                  "0000000000000000000000000000000000000000") == 0)) {
+        snprintf (err, errlen, "%s is not a CURVE %scertificate (agent.broker"
+                  ".%s)", path, with_secret ? "secret " : "",
+                  with_secret ? "key" : "server_key");
+        zcert_destroy (&cert);
+        return NULL;
+    }
+    return cert;
+}
+
+int
+pm_uplink_check (const char *endpoint, const char *server_key,
+                 const char *key, char *err, size_t errlen)
+{
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return 0;
+    zcert_t *server = s_load_cert (server_key, "public key", false, err,
+                                   errlen);
+    zcert_t *own = server ? s_load_cert (key, "secret key", true, err, errlen)
+                          : NULL;
+    int rc = server && own ? 0 : -1;
+    zcert_destroy (&server);
+    zcert_destroy (&own);
+    return rc;
+}
+
+static void
+s_send_register (pm_uplink_t *self)
+{
+    char *hello = NULL;
+    size_t size = 0;
+    if (pm_control_hello (self->control, &hello, &size) == -1)
+        return;
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, PM_LINK_REGISTER);
+    zmsg_addstr (msg, self->instance);
+    zmsg_addmem (msg, hello, size);
+    free (hello);
+    size_t count = pm_supervisor_size (self->sup);
+    for (size_t i = 0; i < count; i++)
+        zmsg_addstr (msg, pm_supervisor_name (self->sup, i));
+    //  Not connected (ZMQ_IMMEDIATE) or full: the next tick tries again.
+    if (zmsg_send (&msg, self->dealer) == -1)
+        zmsg_destroy (&msg);
+    self->beats = 0;
+}
+
+static void
+s_send_word (pm_uplink_t *self, const char *word)
+{
+    zstr_sendf (self->dealer, "%s", word);
+}
+
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    pm_uplink_t *self = (pm_uplink_t *) arg;
+    self->beats++;
+    if (self->registered)
+        s_send_word (self, PM_LINK_HEARTBEAT);
+    else
+    if (!self->refused || self->beats >= S_RETRY_BEATS)
+        s_send_register (self);
+    return 0;
+}
+
+static void
+s_set_heartbeat (pm_uplink_t *self, size_t ms)
+{
+    if (ms < 10 || ms > 600000 || ms == self->heartbeat_ms)
+        return;
+    self->heartbeat_ms = ms;
+    zloop_timer_end (self->loop, self->timer);
+    self->timer = zloop_timer (self->loop, ms, 0, s_on_tick, self);
+}
+
+//  The broker's copy of what the agent publishes.
+static void
+s_relay_publish (void *arg, const char *topic, size_t len, const void *body,
+                 size_t size)
+{
+    pm_uplink_t *self = (pm_uplink_t *) arg;
+    if (!self->registered)
+        return;
+    void *handle = zsock_resolve (self->dealer);
+    if (zmq_send (handle, PM_LINK_PUBLISH, strlen (PM_LINK_PUBLISH),
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return;
+    //  A message once begun is queued whole.
+    zmq_send (handle, topic, len, ZMQ_SNDMORE);
+    zmq_send (handle, body, size, 0);
+}
+
+//  A reply to a request the broker relayed.
+static void
+s_relay_reply (void *arg, const void *token, size_t token_size,
+               const void *reply, size_t size)
+{
+    pm_uplink_t *self = (pm_uplink_t *) arg;
+    void *handle = zsock_resolve (self->dealer);
+    if (zmq_send (handle, PM_LINK_REPLY, strlen (PM_LINK_REPLY),
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return;
+    zmq_send (handle, token, token_size, ZMQ_SNDMORE);
+    zmq_send (handle, reply, size, 0);
+}
+
+static void
+s_on_registered (pm_uplink_t *self, zmsg_t *msg)
+{
+    char *beat = zmsg_popstr (msg);
+    size_t ms = beat ? (size_t) strtoul (beat, NULL, 10) : 0;
+    zstr_free (&beat);
+    if (!self->registered || self->refused)
+        pm_log_info ("broker %s: registered", self->endpoint);
+    self->registered = true;
+    self->refused = false;
+    pm_publish_relay_clear (self->pub);
+    zframe_t *prefix;
+    while ((prefix = zmsg_pop (msg))) {
+        pm_publish_relay_subscribe (self->pub, zframe_data (prefix),
+                                    zframe_size (prefix), true);
+        zframe_destroy (&prefix);
+    }
+    s_set_heartbeat (self, ms);
+}
+
+static int
+s_on_message (zloop_t *loop, zsock_t *dealer, void *arg)
+{
+    pm_uplink_t *self = (pm_uplink_t *) arg;
+    zmsg_t *msg = zmsg_recv (dealer);
+    if (!msg)
+        return 0;
+    char *word = zmsg_popstr (msg);
+    if (!word)
+        ;
+    else
+    if (strcmp (word, PM_LINK_REQUEST) == 0 && zmsg_size (msg) == 2) {
+        zframe_t *token = zmsg_pop (msg);
+        zframe_t *request = zmsg_pop (msg);
+        //  A fresh frame: nothing of the link's own metadata.
+        zframe_t *body = zframe_new (zframe_data (request),
+                                     zframe_size (request));
+        pm_control_relayed (self->control, zframe_data (token),
+                            zframe_size (token), &body);
+        zframe_destroy (&token);
+        zframe_destroy (&request);
+    }
+    else
+    if ((strcmp (word, PM_LINK_SUBSCRIBE) == 0
+      || strcmp (word, PM_LINK_UNSUBSCRIBE) == 0) && zmsg_size (msg) == 1) {
+        zframe_t *prefix = zmsg_first (msg);
+        pm_publish_relay_subscribe (self->pub, zframe_data (prefix),
+                                    zframe_size (prefix),
+                                    word [0] == 'S');
+    }
+    else
+    if (strcmp (word, PM_LINK_REGISTERED) == 0)
+        s_on_registered (self, msg);
+    else
+    if (strcmp (word, PM_LINK_UNKNOWN) == 0) {
+        //  A broker that does not know us (it restarted): register again.
+        if (self->registered)
+            pm_log_info ("broker %s does not know this agent (it "
+                         "restarted?): registering again", self->endpoint);
+        self->registered = false;
+        s_send_register (self);
+    }
+    else
+    if (strcmp (word, PM_LINK_REFUSED) == 0) {
+        char *why = zmsg_popstr (msg);
+        if (!self->refused)
+            pm_log_warn ("broker %s refused this agent: %s (asking again "
+                         "every %d heartbeats)", self->endpoint,
+                         why ? why : "no reason given", S_RETRY_BEATS);
+        zstr_free (&why);
+        self->registered = false;
+        self->refused = true;
+    }
+    else
+        pm_log_debug ("broker %s: ignored a '%.32s' message", self->endpoint,
+                      word);
+    zstr_free (&word);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+pm_uplink_t *
+pm_uplink_new (zloop_t *loop, const char *endpoint, const char *server_key,
+               const char *key, pm_control_t *control, pm_supervisor_t *sup,
+               pm_publish_t *pub, char *err, size_t errlen)
+{
+    pm_uplink_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->loop = loop;
+    self->endpoint = strdup (endpoint);
+    self->control = control;
+    self->sup = sup;
+    self->pub = pub;
+    self->timer = -1;
+    unsigned char random [16];
+    if (getrandom (random, sizeof random, 0) != (ssize_t) sizeof random)
+        for (size_t i = 0; i < sizeof random; i++)
+            random [i] = (unsigned char) (getpid () >> (i % 4 * 8)) ^ (unsigned char) i;
+    for (size_t i = 0; i < sizeof random; i++)
+        snprintf (self->instance + 2 * i, 3, "%02x", random [i]);
+    self->dealer = zsock_new (ZMQ_DEALER);
+    if (!self->dealer) {
+        snprintf (err, errlen, "cannot create the broker socket");
+        pm_uplink_destroy (&self);
+        return NULL;
+    }
+    zsock_set_linger (self->dealer, 0);
+    //  Nothing queues for a broker that is not there.
+    zsock_set_immediate (self->dealer, 1);
+    zsock_set_maxmsgsize (self->dealer, 2 * PM_FRAME_MAX);
+    zsock_set_heartbeat_ivl (self->dealer, 2000);
+    zsock_set_heartbeat_timeout (self->dealer, 6000);
+    if (strncmp (endpoint, "tcp://", 6) == 0) {
+        zcert_t *server = s_load_cert (server_key, "public key", false, err,
+                                       errlen);
+        zcert_t *own = server ? s_load_cert (key, "secret key", true, err,
+                                             errlen) : NULL;
+        if (!own) {
+            zcert_destroy (&server);
+            pm_uplink_destroy (&self);
+            return NULL;
+        }
+        zcert_apply (own, self->dealer);
+        zsock_set_curve_serverkey (self->dealer, zcert_public_txt (server));
+        zsock_set_handshake_ivl (self->dealer, 5000);
+        zcert_destroy (&server);
+        zcert_destroy (&own);
+    }
+    if (zsock_connect (self->dealer, "%s", endpoint) == -1
+    ||  zloop_reader (loop, self->dealer, s_on_message, self) == -1) {
+        snprintf (err, errlen, "cannot connect to the broker at %s: %s",
+                  endpoint, zmq_strerror (zmq_errno ()));
+        pm_uplink_destroy (&self);
+        return NULL;
+    }
+    zloop_reader_set_tolerant (loop, self->dealer);
+    self->heartbeat_ms = PM_LINK_HEARTBEAT_MS;
+    self->timer = zloop_timer (loop, self->heartbeat_ms, 0, s_on_tick, self);
+    pm_control_set_relay (control, s_relay_reply, self);
+    pm_publish_set_relay (pub, s_relay_publish, self);
+    pm_log_info ("broker %s: connecting (instance %s)", endpoint,
+                 self->instance);
+    s_send_register (self);
+    return self;
+}
+
+void
+pm_uplink_destroy (pm_uplink_t **self_p)
+{
+    pm_uplink_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->timer != -1)
+        zloop_timer_end (self->loop, self->timer);
+    if (self->dealer) {
+        zloop_reader_end (self->loop, self->dealer);
+        zsock_destroy (&self->dealer);
+    }
+    if (self->control)
+        pm_control_set_relay (self->control, NULL, NULL);
+    if (self->pub)
+        pm_publish_set_relay (self->pub, NULL, NULL);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+pm_uplink_services_changed (pm_uplink_t *self)
+{
+    if (self->registered)
+        s_send_register (self);
+}
