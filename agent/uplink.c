@@ -90,7 +90,7 @@ s_send_register (pm_uplink_t *self)
 static void
 s_send_word (pm_uplink_t *self, const char *word)
 {
-    zstr_sendf (self->dealer, "%s", word);
+    zmq_send (zsock_resolve (self->dealer), word, strlen (word), ZMQ_DONTWAIT);
 }
 
 static int
@@ -254,8 +254,10 @@ pm_uplink_new (zloop_t *loop, const char *endpoint, const char *server_key,
         return NULL;
     }
     zsock_set_linger (self->dealer, 0);
-    //  Nothing queues for a broker that is not there.
+    //  Nothing queues for a broker that is not there, and no send waits:
+    //  with no connection (or a full one) it fails at once (EAGAIN).
     zsock_set_immediate (self->dealer, 1);
+    zsock_set_sndtimeo (self->dealer, 0);
     zsock_set_maxmsgsize (self->dealer, 2 * PM_FRAME_MAX);
     zsock_set_heartbeat_ivl (self->dealer, 2000);
     zsock_set_heartbeat_timeout (self->dealer, 6000);

@@ -47,6 +47,9 @@ PMD = os.path.abspath(os.environ.get("PMD")
                       or os.path.join(SOURCE_DIR, "build/agent/pmd"))
 PMCTL = os.path.abspath(os.environ.get("PMCTL")
                         or os.path.join(SOURCE_DIR, "build/ctl/pmctl"))
+PMBROKER = os.path.abspath(os.environ.get("PMBROKER")
+                           or os.path.join(SOURCE_DIR,
+                                           "build/broker/pmbroker"))
 
 AGENT_NAME = "t"
 

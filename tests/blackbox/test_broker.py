@@ -1,0 +1,455 @@
+"""test_broker.py - pmbroker with several real agents
+
+Drives the real pmbroker, pmd and pmctl: three agents (a1, a2, a3)
+register with a broker over ipc (and, in one test, over loopback TCP with
+CURVE keys); pmctl --connect talks to the broker.  Checked here:
+
+- `agents` lists every agent, connected; `status` through the broker is
+  one table with an AGENT column and every record carries its agent;
+- names are checked across agents before anything is done: service@agent,
+  a bare name only when one agent has it (else `ambiguous` listing the
+  candidates), unknown services and unknown agents listed whole (exit 2),
+  and the agents then were sent nothing;
+- start, stop and restart through the broker act on the right agent and
+  name their targets service@agent;
+- every message an agent publishes reaches the broker's subscribers with
+  topic and body unchanged;
+- an agent stopped with SIGSTOP is unreachable within three heartbeats
+  (agent/<name>/ event, agent-unreachable, exit 3) and connected again
+  after SIGCONT; a request waiting on an agent that is killed is answered
+  agent-unreachable at once, not at its timeout;
+- a second agent with a live agent's name is refused (both logs say so),
+  a new process of a dead one takes the name over;
+- a restarted broker has every agent back within three heartbeats;
+- TCP with CURVE: the roles hold (a client key cannot register an agent,
+  an agent key cannot command);
+- malformed frames on every broker socket change nothing.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import zmq  # noqa: E402
+
+import pmtest  # noqa: E402
+from pmtest import wait_until  # noqa: E402
+
+HEARTBEAT = 0.2
+SLEEP = 'command = "sleep 1000"; stop_timeout = 1.0;'
+
+
+class BrokerTest(pmtest.AgentTest):
+
+    def setUp(self):
+        super().setUp()
+        self.broker = None
+        self.extra = []          # other processes we started, by Popen
+        self.addCleanup(self._stop_ours)
+
+    def _stop_ours(self):
+        for proc in [self.broker] + self.extra:
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+    # -- helpers ----------------------------------------------------------
+
+    def broker_config(self, tcp=False):
+        if tcp:
+            self.ports = [pmtest.free_port() for _ in range(3)]
+            endpoints = ["tcp://127.0.0.1:%d" % p for p in self.ports]
+            curve = ('curve = { secret_key = "keys/broker_secret"; '
+                     'clients = "keys/clients"; agents = "keys/agents"; };')
+        else:
+            endpoints = ["ipc://%s" % self.path(n)
+                         for n in ("bc.sock", "be.sock", "ba.sock")]
+            curve = ""
+        self.control, self.events, self.agents_at = endpoints
+        return self.write_file("broker.cfg", (
+            'broker: { name = "lab"; control = "%s"; events = "%s"; '
+            'agents = "%s"; heartbeat = %g; %s };\n'
+            % (self.control, self.events, self.agents_at, HEARTBEAT, curve)))
+
+    def start_broker(self, config):
+        log = open(self.path("broker.log"), "ab")
+        self.broker = subprocess.Popen([pmtest.PMBROKER, "-c", config],
+                                       stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=log, env=self.env)
+        log.close()
+        wait_until(lambda: "started" in self.broker_log(), 10,
+                   what="the broker started")
+        return self.broker
+
+    def broker_log(self):
+        return pmtest.read_bytes(self.path("broker.log")).decode(
+            errors="replace")
+
+    def agent_config(self, name, extra_agent=""):
+        services = ('  web: { %s };\n  only_%s: { %s };\n'
+                    % (SLEEP, name, SLEEP))
+        return self.config(services, name="%s.cfg" % name, agent_name=name,
+                           agent_extra='broker = { endpoint = "%s"; %s }; '
+                           % (self.agents_at, extra_agent))
+
+    def start_agents(self, names=("a1", "a2", "a3")):
+        agents = {}
+        for name in names:
+            agents[name] = self.start_agent(config=self.agent_config(name),
+                                            name=name)
+        for name in names:
+            agents[name].wait_state("web", "running")
+        wait_until(lambda: all(self.connected().get(n) for n in names), 10,
+                   what="every agent registered")
+        return agents
+
+    def via(self, *args, timeout=30.0, key=None):
+        argv = [pmtest.PMCTL, "--connect", self.control]
+        if key:
+            argv += ["--server-key", self.path("keys", "broker"),
+                     "--key", self.path("keys", key + "_secret")]
+        done = subprocess.run(argv + list(args), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, env=self.env,
+                              timeout=timeout)
+        return done.returncode, done.stdout, done.stderr
+
+    def connected(self):
+        """{agent: connected?} from the broker's `agents`."""
+        code, out, err = self.via("agents", "--json")
+        if code != 0:
+            return {}
+        return {a["name"]: a["state"] == "connected"
+                for a in json.loads(out).get("agents", [])}
+
+    def broker_sub(self, *prefixes):
+        sub = self.track(self.context.socket(zmq.SUB))
+        sub.linger = 0
+        for prefix in prefixes:
+            sub.subscribe(prefix.encode())
+        sub.connect(self.events)
+        return sub
+
+    def collect(self, sub, until, timeout=10.0):
+        """(topic, body) pairs from sub until until(pairs) holds."""
+        pairs = []
+        deadline = pmtest.Deadline(timeout)
+        while not until(pairs):
+            self.assertFalse(deadline.passed(), "only %r" % pairs)
+            if sub.poll(50):
+                pairs.append(tuple(sub.recv_multipart()))
+        return pairs
+
+    # -- tests ------------------------------------------------------------
+
+    def test_agents_status_and_names_checked_first(self):
+        self.start_broker(self.broker_config())
+        agents = self.start_agents()
+        code, out, err = self.via("agents")
+        self.assertEqual(code, 0, err)
+        for name in agents:
+            self.assertRegex(out, r"(?m)^%s\s+connected" % name)
+
+        code, out, err = self.via("status")
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out.splitlines()[0], r"^AGENT\s+NAME\s+STATE")
+        for name in agents:
+            self.assertRegex(out, r"(?m)^%s\s+web\s+running" % name)
+            self.assertRegex(out, r"(?m)^%s\s+only_%s\s+running"
+                             % (name, name))
+        code, out, err = self.via("status", "--json")
+        records = json.loads(out)["services"]
+        self.assertEqual(sorted((r["agent"], r["name"]) for r in records),
+                         sorted((a, s) for a in agents
+                                for s in ("web", "only_" + a, "probe")))
+
+        code, out, err = self.via("status", "web@a2", "only_a1")
+        self.assertEqual(code, 0, err)
+        rows = [l.split()[:2] for l in out.splitlines()[1:]]
+        self.assertEqual(rows, [["a1", "only_a1"], ["a2", "web"]])
+
+        #  Ambiguous, unknown: exit 2, every name listed, nothing done.
+        pids = {n: agents[n].record("web")["pid"] for n in agents}
+        code, out, err = self.via("--json", "stop", "web")
+        self.assertEqual(code, 2, out + err)
+        reply = json.loads(out)
+        self.assertEqual(reply["error"]["code"], "ambiguous")
+        self.assertEqual(sorted(reply["error"]["names"]),
+                         ["web@a1", "web@a2", "web@a3"])
+        code, out, err = self.via("--json", "stop", "web@a1", "nosuch",
+                                  "x@zz", "web@nobody")
+        self.assertEqual(code, 2, out + err)
+        reply = json.loads(out)
+        self.assertEqual(reply["error"]["code"], "unknown-agent")
+        self.assertEqual(sorted(reply["error"]["names"]), ["nobody", "zz"])
+        self.assertIn("nosuch", reply["error"]["message"])
+        for name in agents:
+            self.assertEqual(agents[name].record("web")["state"], "running")
+            self.assertEqual(agents[name].record("web")["pid"], pids[name])
+
+        #  Acting on the right agents, naming targets service@agent.
+        code, out, err = self.via("restart", "web@a1", "only_a2")
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"(?m)^web@a1\s+running")
+        self.assertRegex(out, r"(?m)^only_a2@a2\s+running")
+        self.assertNotEqual(agents["a1"].record("web")["pid"], pids["a1"])
+        self.assertEqual(agents["a2"].record("web")["pid"], pids["a2"])
+        self.assertEqual(agents["a3"].record("web")["pid"], pids["a3"])
+        code, out, err = self.via("stop", "web@a3")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(agents["a3"].record("web")["state"], "stopped")
+        code, out, err = self.via("start", "--wait", "running", "web@a3")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(agents["a3"].record("web")["state"], "running")
+
+    def test_events_reach_subscribers_unchanged(self):
+        self.start_broker(self.broker_config())
+        agents = self.start_agents(("a1", "a2"))
+        through = self.broker_sub("state/a2/web/")
+        direct = self.track(self.context.socket(zmq.SUB))
+        direct.linger = 0
+        direct.subscribe(b"state/a2/web/")
+        direct.connect(agents["a2"].events)
+        #  Both subscriptions are live once an event comes through each.
+        deadline = pmtest.Deadline(10)
+        seen = []
+        while not seen:
+            self.assertFalse(deadline.passed(), "no event through the broker")
+            self.assertEqual(self.via("restart", "web@a2")[0], 0)
+            seen = self.collect(through, lambda p: p, timeout=1.0) \
+                if through.poll(1000) else []
+        while direct.poll(200):
+            direct.recv_multipart()
+        while through.poll(200):
+            through.recv_multipart()
+        self.assertEqual(self.via("restart", "web@a2")[0], 0)
+        done = lambda p: any(b"running" in body and b"starting" in body
+                             for _, body in p)
+        got_direct = self.collect(direct, done)
+        got_through = self.collect(through,
+                                   lambda p: len(p) >= len(got_direct))
+        self.assertEqual(got_through[:len(got_direct)], got_direct)
+        #  Nothing of a1's: the broker forwarded the prefix, not more.
+        self.assertTrue(all(t.startswith(b"state/a2/web/")
+                            for t, _ in got_through))
+
+    def test_unreachable_within_three_heartbeats_and_back(self):
+        self.start_broker(self.broker_config())
+        agents = self.start_agents(("a1", "a2"))
+        sub = self.broker_sub("agent/a2/")
+        time.sleep(0.3)         # the subscription reaches the broker
+        stopped = time.monotonic()
+        os.kill(agents["a2"].pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: self.connected().get("a2") is False, 5,
+                       interval=0.02, what="a2 unreachable")
+            took = time.monotonic() - stopped
+            #  Three heartbeats, and the broker's half-heartbeat check.
+            self.assertLess(took, 3.5 * HEARTBEAT + 0.5)
+            pairs = self.collect(sub, lambda p: any(b"unreachable" in b
+                                                    for _, b in p))
+            self.assertTrue(pairs[-1][0].startswith(b"agent/a2/"))
+            code, out, err = self.via("status", "web@a2")
+            self.assertEqual(code, 3, out + err)
+            self.assertIn("agent-unreachable", err)
+            code, out, err = self.via("status", "only_a2")
+            self.assertEqual(code, 3, out + err)
+            #  The others are served meanwhile.
+            code, out, err = self.via("status", "web@a1")
+            self.assertEqual(code, 0, err)
+        finally:
+            os.kill(agents["a2"].pid, signal.SIGCONT)
+        wait_until(lambda: self.connected().get("a2") is True, 5,
+                   what="a2 connected again")
+        self.collect(sub, lambda p: any(b"connected" in b for _, b in p))
+        self.assertEqual(self.via("status", "web@a2")[0], 0)
+
+    def test_waiting_request_answered_when_its_agent_dies(self):
+        self.start_broker(self.broker_config())
+        agents = self.start_agents(("a1", "a3"))
+        waiter = subprocess.Popen(
+            [pmtest.PMCTL, "--connect", self.control, "--json", "wait",
+             "web@a3", "--for", "stopped", "--timeout", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=self.env)
+        self.extra.append(waiter)
+        wait_until(lambda: "request" in agents["a3"].logs_tail(50)
+                   and "wait" in agents["a3"].logs_tail(50), 10,
+                   what="the wait reached a3")
+        killed = time.monotonic()
+        agents["a3"].proc.kill()
+        agents["a3"].proc.wait(10)
+        out, err = waiter.communicate(timeout=30)
+        took = time.monotonic() - killed
+        self.assertEqual(waiter.returncode, 3, out + err)
+        self.assertLess(took, 3.5 * HEARTBEAT + 2.0)
+        reply = json.loads(out)
+        self.assertEqual(reply["error"]["code"], "agent-unreachable")
+        self.assertIn("outcome unknown", reply["error"]["message"])
+        self.assertEqual(reply["error"]["names"], ["a3"])
+        #  A new process of a3 takes its name over, with fresh records.
+        fresh = self.start_agent(config=agents["a3"].config, name="a3")
+        fresh.wait_state("web", "running")
+        wait_until(lambda: self.connected().get("a3") is True, 10,
+                   what="the new a3 registered")
+        code, out, err = self.via("status", "--json", "web@a3")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["services"][0]["pid"],
+                         fresh.record("web")["pid"])
+
+    def test_duplicate_name_is_refused(self):
+        self.start_broker(self.broker_config())
+        agents = self.start_agents(("a1",))
+        other = self.path("other-run")
+        os.mkdir(other, 0o700)
+        log = open(self.path("dup.log"), "wb")
+        dup = subprocess.Popen([pmtest.PMD, "-c", agents["a1"].config,
+                                "--runtime-dir", other],
+                               stdin=subprocess.DEVNULL, stdout=log,
+                               stderr=log, env=self.env)
+        log.close()
+        self.extra.append(dup)
+        wait_until(lambda: "refused" in self.broker_log(), 10,
+                   what="the broker refusing the second a1")
+        self.assertIn("held by a live agent (pid %d" % agents["a1"].pid,
+                      self.broker_log())
+        wait_until(lambda: b"refused this agent"
+                   in pmtest.read_bytes(self.path("dup.log")), 10,
+                   what="the second a1 saying it was refused")
+        code, out, err = self.via("agents", "--json")
+        listed = json.loads(out)["agents"]
+        self.assertEqual([(a["name"], a["pid"]) for a in listed],
+                         [("a1", agents["a1"].pid)])
+
+    def test_broker_restart_agents_back_within_three_heartbeats(self):
+        config = self.broker_config()
+        self.start_broker(config)
+        self.start_agents(("a1", "a2"))
+        self.broker.send_signal(signal.SIGTERM)
+        self.assertEqual(self.broker.wait(10), 0)
+        self.start_broker(config)
+        back = time.monotonic()
+        wait_until(lambda: self.connected() == {"a1": True, "a2": True}, 10,
+                   interval=0.02, what="both agents back")
+        self.assertLess(time.monotonic() - back, 3 * HEARTBEAT + 1.0)
+        self.assertEqual(self.via("status", "web@a1")[0], 0)
+
+    def test_curve_roles(self):
+        for name in ("broker", "client", "box"):
+            done = subprocess.run([pmtest.PMCTL, "keygen",
+                                   self.path("keys", name)],
+                                  capture_output=True, env=self.env) \
+                if os.path.isdir(self.path("keys")) else None
+            if done is None:
+                os.makedirs(self.path("keys", "clients"))
+                os.makedirs(self.path("keys", "agents"))
+                done = subprocess.run([pmtest.PMCTL, "keygen",
+                                       self.path("keys", name)],
+                                      capture_output=True, env=self.env)
+            self.assertEqual(done.returncode, 0, done.stderr)
+        shutil.copy(self.path("keys", "client"), self.path("keys", "clients"))
+        shutil.copy(self.path("keys", "box"), self.path("keys", "agents"))
+        self.start_broker(self.broker_config(tcp=True))
+        keys = ('server_key = "keys/broker"; key = "keys/%s_secret";')
+        good = self.start_agent(config=self.config(
+            "  web: { %s };\n" % SLEEP, name="a1.cfg", agent_name="a1",
+            agent_extra='broker = { endpoint = "%s"; %s }; '
+            % (self.agents_at, keys % "box")), name="a1")
+        #  A client's key registering as an agent: refused at the handshake.
+        bad = self.start_agent(config=self.config(
+            "  web: { %s };\n" % SLEEP, name="a2.cfg", agent_name="a2",
+            agent_extra='broker = { endpoint = "%s"; %s }; '
+            % (self.agents_at, keys % "client")), name="a2")
+        good.wait_state("web", "running")
+        bad.wait_state("web", "running")
+        code, out, err = self.via("agents", "--json", key="client")
+        wait_until(lambda: [a["name"] for a in json.loads(
+            self.via("agents", "--json", key="client")[1])["agents"]]
+            == ["a1"], 10, what="a1 registered over TCP")
+        client_key = pmtest.read_bytes(self.path("keys", "client"))
+        self.assertIn("refused key", self.broker_log())
+        self.assertIn("not in %s" % self.path("keys", "agents"),
+                      self.broker_log())
+        self.assertNotIn("agent a2 registered", self.broker_log())
+        self.assertTrue(client_key)
+        #  An agent's key as a client: refused, exit 3.
+        code, out, err = self.via("status", key="box")
+        self.assertEqual(code, 3, out + err)
+        self.assertIn("security handshake failed", err)
+        code, out, err = self.via("status", key="client")
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"(?m)^a1\s+web\s+running")
+
+    def test_no_broker_changes_nothing_for_the_agent(self):
+        """An agent whose broker is not there (or goes) serves its local
+        clients and its services as ever: nothing it sends waits."""
+        self.broker_config()
+        chatty = ('  talk: { command = "while true; do echo tick; '
+                  'sleep 0.01; done"; stop_timeout = 1.0; };\n')
+        agent = self.start_agent(config=self.config(
+            "  web: { %s };\n%s" % (SLEEP, chatty), name="a1.cfg",
+            agent_name="a1", agent_extra='broker = { endpoint = "%s"; }; '
+            % self.agents_at), name="a1")
+        agent.wait_state("web", "running")
+        for _ in range(3):
+            code, out, err = self.run_pmctl("restart", "web")
+            self.assertEqual(code, 0, err)
+        #  Now with a broker that then dies without a word.
+        self.start_broker(self.broker_config())
+        wait_until(lambda: self.connected().get("a1") is True, 10,
+                   what="a1 registered")
+        sub = self.broker_sub("log/a1/talk/")
+        self.collect(sub, lambda p: len(p) >= 3)
+        self.broker.kill()
+        self.broker.wait(10)
+        started = time.monotonic()
+        for _ in range(3):
+            code, out, err = self.run_pmctl("restart", "web")
+            self.assertEqual(code, 0, err)
+        self.assertLess(time.monotonic() - started, 10)
+        code, out, err = self.run_pmctl("logs", "-n", "1", "talk")
+        self.assertEqual(code, 0, err)
+        self.assertIn("tick", out)
+
+    def test_malformed_frames_change_nothing(self):
+        self.start_broker(self.broker_config())
+        self.start_agents(("a1",))
+        client = self.track(self.context.socket(zmq.DEALER))
+        client.linger = 0
+        client.connect(self.control)
+        client.send(b"\xc1 not msgpack")
+        self.assertTrue(client.poll(5000))
+        reply = pmtest.unpack(client.recv())
+        self.assertEqual(reply["error"]["code"], "bad-request")
+        rogue = self.track(self.context.socket(zmq.DEALER))
+        rogue.linger = 0
+        rogue.connect(self.agents_at)
+        for frames in ([b""], [b"NONSENSE"], [b"REGISTER"],
+                       [b"REGISTER", b"x" * 100, b"\xc1"],
+                       [b"REGISTER", b"i", pmtest.pack({"v": 1})],
+                       [b"REPLY", b"12345678", b"\xc1"], [b"HEARTBEAT"],
+                       [b"PUBLISH", b"log/a1/x/out/", b"junk"]):
+            rogue.send_multipart(frames)
+        sub = self.track(self.context.socket(zmq.XSUB))
+        sub.linger = 0
+        sub.connect(self.events)
+        for junk in (b"", b"\x05junk", b"\x01" + b"x" * 250, b"\x00nothing"):
+            sub.send(junk)
+        time.sleep(0.3)
+        self.assertIsNone(self.broker.poll())
+        self.assertEqual(self.connected(), {"a1": True})
+        code, out, err = self.via("status", "web@a1")
+        self.assertEqual(code, 0, err)
+
+
+if __name__ == "__main__":
+    pmtest.main()
