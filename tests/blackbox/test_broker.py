@@ -54,14 +54,22 @@ class BrokerTest(pmtest.AgentTest):
         self.addCleanup(self._stop_ours)
 
     def _stop_ours(self):
+        clean = None
         for proc in [self.broker] + self.extra:
             if proc and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(10)
+                    code = proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                    proc.wait(5)
+                    code = proc.wait(5)
+                if proc is self.broker:
+                    clean = code
+        #  A broker stopped by SIGTERM exits 0 (and, in a sanitizer
+        #  build, with nothing to report).
+        if clean not in (None, 0):
+            self.fail("pmbroker exited %s on SIGTERM:\n%s"
+                      % (clean, self.broker_log()[-3000:]))
 
     # -- helpers ----------------------------------------------------------
 

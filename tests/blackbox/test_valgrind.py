@@ -126,6 +126,60 @@ class ValgrindTest(pmtest.AgentTest):
                          "%s" % (" ".join(args), done.stderr[-4000:]))
         return done.stdout
 
+    def test_broker_is_clean(self):
+        """pmbroker under valgrind: an agent registering, requests split
+        and merged, events forwarded, malformed frames, SIGTERM."""
+        import zmq
+        vglog = self.path("broker-valgrind.log")
+        at = [self.path(n) for n in ("bc.sock", "be.sock", "ba.sock")]
+        config = self.write_file("broker.cfg", (
+            'broker: { name = "lab"; control = "ipc://%s"; events = '
+            '"ipc://%s"; agents = "ipc://%s"; heartbeat = 0.2; };\n'
+            % tuple(at)))
+        broker = subprocess.Popen(
+            ["valgrind", "--error-exitcode=99", "--leak-check=full",
+             "--errors-for-leak-kinds=definite",
+             "--show-leak-kinds=definite", "--log-file=" + vglog,
+             pmtest.PMBROKER, "-c", config],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=self.env)
+        try:
+            agent = self.start_agent(config=self.config(
+                '  web: { command = "sleep 1000"; stop_timeout = 1.0; };\n',
+                agent_extra='broker = { endpoint = "ipc://%s"; }; ' % at[2]),
+                timeout=60)
+            agent.wait_state("web", "running", timeout=60)
+            remote = ["--connect", "ipc://" + at[0]]
+            pmtest.wait_until(lambda: "connected" in subprocess.run(
+                [pmtest.PMCTL] + remote + ["agents"], capture_output=True,
+                text=True, env=self.env, timeout=60).stdout, 60,
+                what="the agent registered")
+            sub = self.track(self.context.socket(zmq.SUB))
+            sub.subscribe(b"state/")
+            sub.connect("ipc://" + at[1])
+            for args in (["status"], ["restart", "web@t"], ["stop", "nope"],
+                         ["logs", "-n", "5"], ["ping"]):
+                subprocess.run([pmtest.PMCTL] + remote + args,
+                               capture_output=True, env=self.env, timeout=60)
+            raw = self.track(self.context.socket(zmq.DEALER))
+            raw.connect("ipc://" + at[0])
+            raw.send(b"\xc1")
+            self.assertTrue(raw.poll(30000))
+            rogue = self.track(self.context.socket(zmq.DEALER))
+            rogue.connect("ipc://" + at[2])
+            rogue.send_multipart([b"REGISTER", b"i", b"\xc1"])
+            rogue.send_multipart([b"HEARTBEAT"])
+            agent.proc.send_signal(signal.SIGTERM)
+            agent.wait_exit(120)
+        finally:
+            broker.send_signal(signal.SIGTERM)
+            code = broker.wait(120)
+        with open(vglog) as f:
+            report = f.read()
+        self.assertEqual(code, 0, report[-6000:])
+        self.assertIn("ERROR SUMMARY: 0 errors", report, report[-6000:])
+        self.assertIn("All heap blocks were freed", report, report[-3000:])
+
     def test_curve_is_clean(self):
         """TCP with CURVE: the ZAP handler admitting and refusing, keys
         read again, a malformed frame over TCP; keygen and --connect in
