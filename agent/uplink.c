@@ -10,6 +10,9 @@
 
 //  A refused agent asks again this many heartbeats later.
 #define S_RETRY_BEATS 3
+//  Messages queued for the broker before the link drops (like
+//  agent.subscriber_queue's default for a local subscriber).
+#define S_LINK_QUEUE 4096
 
 struct pm_uplink_t {
     zloop_t *loop;            /* not owned */
@@ -24,6 +27,7 @@ struct pm_uplink_t {
     bool registered;
     bool refused;             /* the last REGISTER was refused */
     unsigned beats;           /* ticks since the last REGISTER */
+    uint64_t dropped;         /* messages the full link did not take */
 };
 
 //  Loads a certificate file; with_secret: it must hold the secret key.
@@ -126,8 +130,14 @@ s_relay_publish (void *arg, const char *topic, size_t len, const void *body,
         return;
     void *handle = zsock_resolve (self->dealer);
     if (zmq_send (handle, PM_LINK_PUBLISH, strlen (PM_LINK_PUBLISH),
-                  ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1) {
+        //  Subscribers through the broker see the gap in seq.
+        if (self->dropped++ == 0)
+            pm_log_warn ("broker %s: the link is full, messages for the "
+                         "broker's subscribers are being dropped (they see "
+                         "the gap)", self->endpoint);
         return;
+    }
     //  A message once begun is queued whole.
     zmq_send (handle, topic, len, ZMQ_SNDMORE);
     zmq_send (handle, body, size, 0);
@@ -258,6 +268,9 @@ pm_uplink_new (zloop_t *loop, const char *endpoint, const char *server_key,
     //  with no connection (or a full one) it fails at once (EAGAIN).
     zsock_set_immediate (self->dealer, 1);
     zsock_set_sndtimeo (self->dealer, 0);
+    //  Room for bursts of lines while the broker catches up: each log
+    //  message holds at most 8 KiB of lines (logbatch.h).
+    zsock_set_sndhwm (self->dealer, S_LINK_QUEUE);
     zsock_set_maxmsgsize (self->dealer, 2 * PM_FRAME_MAX);
     zsock_set_heartbeat_ivl (self->dealer, 2000);
     zsock_set_heartbeat_timeout (self->dealer, 6000);

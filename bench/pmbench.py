@@ -96,14 +96,15 @@ def memory_kib(pid):
 class Agent:
     """One pmd with its own directory, config text and runtime dir."""
 
-    def __init__(self, pmd, config_text, name="bench", timeout=60):
+    def __init__(self, pmd, config_text, name="bench", timeout=60,
+                 agent_extra=""):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="pmbus-bench-")
         self.xdg = os.path.join(self.dir, "run")
         os.mkdir(self.xdg, 0o700)
         self.config = os.path.join(self.dir, "pmbus.cfg")
         with open(self.config, "w") as f:
-            f.write('agent: { name = "%s"; };\n' % name)
+            f.write('agent: { name = "%s"; %s };\n' % (name, agent_extra))
             f.write(config_text)
         self.env = dict(os.environ, XDG_RUNTIME_DIR=self.xdg)
         rundir = os.path.join(self.xdg, "pmbus", name)

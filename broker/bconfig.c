@@ -190,6 +190,17 @@ s_load (s_ctx_t *ctx, config_t *file, pm_bconfig_t *config)
             config->heartbeat = value;
         }
         else
+        if (strcmp (member->name, "subscriber_queue") == 0) {
+            int type = config_setting_type (member);
+            long long value = type == CONFIG_TYPE_INT
+                           || type == CONFIG_TYPE_INT64
+                            ? config_setting_get_int64 (member) : 0;
+            if (value < 1 || value > 1000000)
+                return s_fail (ctx, member, key, "expected a number of "
+                               "messages, 1 to 1000000");
+            config->subscriber_queue = (size_t) value;
+        }
+        else
         if (strcmp (member->name, "curve") == 0) {
             if (s_curve (ctx, member, config))
                 return -1;
@@ -235,6 +246,7 @@ pm_bconfig_load (const char *path, char *err, size_t errlen)
         abort ();
     config->path = real;
     config->heartbeat = 1.0;
+    config->subscriber_queue = PM_BROKER_QUEUE;
     int rc = 0;
     if (config_read_file (&file, real) != CONFIG_TRUE) {
         snprintf (err, errlen, "%s:%d: %s", path, config_error_line (&file),

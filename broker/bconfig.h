@@ -8,6 +8,7 @@
       curve = { secret_key = "keys/broker_secret"; clients = "keys/clients";
                 agents = "keys/agents"; };
       heartbeat = 1.0;                  # seconds
+      subscriber_queue = 32768;         # messages, 1 to 1,000,000
     };
 
     Every key is checked; an error names the file, the line and the key,
@@ -19,6 +20,10 @@
 
 #include <stddef.h>
 
+/*  The broker's subscribers get every agent's messages: their queue is
+    eight times an agent's default (each message at most 8 KiB). */
+#define PM_BROKER_QUEUE 32768
+
 typedef struct {
     char *path;               /* absolute path of the file */
     char *name;               /* broker.name (required) */
@@ -29,6 +34,9 @@ typedef struct {
     char *clients;
     char *agent_keys;
     double heartbeat;         /* seconds, default 1.0 */
+    size_t subscriber_queue;  /* messages queued per subscriber (and per
+                                 agent's link) before some are dropped;
+                                 default PM_BROKER_QUEUE */
 } pm_bconfig_t;
 
 /*  Reads and validates path.  Returns a new config or NULL with

@@ -30,6 +30,7 @@
 //  On top of a waiting request's own timeout.
 #define S_MARGIN_MS 2000
 
+
 typedef struct {
     char *name;
     zframe_t *route;          /* routing id on the agents socket */
@@ -69,6 +70,7 @@ struct pm_broker_t {
     char *events_endpoint;
     double started_at;
     size_t heartbeat_ms;
+    size_t queue;             /* broker.subscriber_queue */
     pm_curve_t *curve;        /* NULL: ipc only */
     zsock_t *control;         /* clients: ROUTER */
     zsock_t *events;          /* clients: XPUB */
@@ -1040,10 +1042,18 @@ s_bind (pm_broker_t *self, int type, const char *endpoint, const char *domain,
         snprintf (err, errlen, "cannot create a socket");
         return NULL;
     }
+    //  Before the bind: libzmq takes a listener's options when it binds.
     zsock_set_maxmsgsize (sock, 2 * PM_FRAME_MAX);
     zsock_set_linger (sock, 1000);
     if (type == ZMQ_ROUTER)
         zsock_set_sndhwm (sock, 1000);
+    //  What each subscriber may fall behind by, and what an agent may
+    //  have in flight to the broker, before messages drop (subscribers
+    //  see the gap in seq and fill it with `logs`).
+    if (type == ZMQ_XPUB)
+        zsock_set_sndhwm (sock, (int) self->queue);
+    if (strcmp (domain, PM_CURVE_AGENTS) == 0)
+        zsock_set_rcvhwm (sock, (int) self->queue);
     if (strncmp (endpoint, "tcp://", 6) == 0)
         pm_curve_server (self->curve, sock, domain);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
@@ -1066,6 +1076,7 @@ pm_broker_new (zloop_t *loop, const pm_bconfig_t *config, char *err,
     self->events_endpoint = strdup (config->events);
     self->started_at = pm_wall_clock ();
     self->heartbeat_ms = (size_t) (config->heartbeat * 1000 + 0.5);
+    self->queue = config->subscriber_queue;
     self->registry = zlistx_new ();
     zlistx_set_destructor (self->registry, (zlistx_destructor_fn *) s_agent_free);
     self->pending = zlistx_new ();
@@ -1101,7 +1112,6 @@ pm_broker_new (zloop_t *loop, const pm_bconfig_t *config, char *err,
     //  Gone or full agents fail a send at once instead of being dropped
     //  silently, so a part is known lost.
     zsock_set_router_mandatory (self->agents, 1);
-    zsock_set_sndhwm (self->events, 4096);
     if (zloop_reader (loop, self->control, s_on_client, self) == -1
     ||  zloop_reader (loop, self->events, s_on_subscription, self) == -1
     ||  zloop_reader (loop, self->agents, s_on_agent, self) == -1) {
