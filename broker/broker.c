@@ -645,6 +645,7 @@ s_hello (pm_broker_t *self, pm_reply_t *reply)
     reply->events = strdup (self->events_endpoint);
     reply->started_at = self->started_at;
     reply->leases = calloc (1, sizeof *reply->leases);
+    reply->broker = true;
 }
 
 static void

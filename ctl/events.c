@@ -102,7 +102,10 @@ s_print_record (s_events_t *self, const pm_record_t *record)
 {
     char when [48];
     s_time (record->state_since, when, sizeof when);
-    printf ("%s %-*s %s", when, self->width, record->name,
+    char key_buf [2 * PM_NAME_MAX + 2];
+    const char *key = pm_follow_key (self->follow, record->name,
+                                     record->agent, key_buf, sizeof key_buf);
+    printf ("%s %-*s %s", when, self->width, key,
             pm_state_name (record->state));
     s_print_tail (record, record->state, record->seq);
 }
@@ -255,7 +258,12 @@ s_snapshot (s_events_t *self)
     if (!reply)
         return code;
     for (size_t i = 0; i < reply->services_count; i++) {
-        s_service_t *service = s_service (self, reply->services [i].name);
+        char key_buf [2 * PM_NAME_MAX + 2];
+        const char *key = pm_follow_key (self->follow,
+                                         reply->services [i].name,
+                                         reply->services [i].agent, key_buf,
+                                         sizeof key_buf);
+        s_service_t *service = s_service (self, key);
         service->cursor = reply->services [i].seq;
     }
     if (self->cli->json)
@@ -277,11 +285,14 @@ s_on_event (void *arg, const pm_event_t *event, const void *body,
     s_events_t *self = (s_events_t *) arg;
     if (event->kind != PM_EVENT_STATE || !event->service)
         return;
-    s_service_t *service = s_find (self, event->service);
+    char key_buf [2 * PM_NAME_MAX + 2];
+    const char *key = pm_follow_key (self->follow, event->service,
+                                     event->agent, key_buf, sizeof key_buf);
+    s_service_t *service = s_find (self, key);
     if (!service) {
         if (self->names_count > 0)
             return;
-        service = s_service (self, event->service);
+        service = s_service (self, key);
     }
     if (event->seq <= service->cursor)
         return;                 //  the snapshot already showed it
@@ -318,11 +329,15 @@ s_on_quiet (void *arg, bool final)
     bool again = false;
     for (size_t i = 0; i < reply->services_count; i++) {
         const pm_record_t *record = &reply->services [i];
-        s_service_t *service = s_find (self, record->name);
+        char key_buf [2 * PM_NAME_MAX + 2];
+        const char *key = pm_follow_key (self->follow, record->name,
+                                         record->agent, key_buf,
+                                         sizeof key_buf);
+        s_service_t *service = s_find (self, key);
         if (!service) {
             if (self->names_count > 0)
                 continue;
-            service = s_service (self, record->name);
+            service = s_service (self, key);
         }
         if (record->seq <= service->cursor) {
             service->suspect = 0;
@@ -336,7 +351,7 @@ s_on_quiet (void *arg, bool final)
             again = true;
             continue;
         }
-        s_missed (self, record->name, record->seq - service->cursor);
+        s_missed (self, key, record->seq - service->cursor);
         service->cursor = record->seq;
         service->suspect = 0;
         if (self->cli->json) {
@@ -380,17 +395,7 @@ pm_events_run (const pm_cli_t *cli, char **names, int count)
         code = pm_follow_attach (self.follow, self.client);
         if (code)
             goto done;
-        const char *agent = pm_follow_agent (self.follow);
-        char prefix [2 * PM_NAME_MAX + 16];
-        if (count == 0) {
-            snprintf (prefix, sizeof prefix, "state/%s/", agent);
-            pm_follow_subscribe (self.follow, prefix);
-        }
-        for (int i = 0; i < count; i++) {
-            snprintf (prefix, sizeof prefix, "state/%s/%s/", agent,
-                      names [i]);
-            pm_follow_subscribe (self.follow, prefix);
-        }
+        pm_follow_subscribe_names (self.follow, "state", names, count);
         code = pm_follow_connect (self.follow);
         if (code)
             goto done;

@@ -50,6 +50,7 @@ struct pm_follow_t {
     pm_client_t *client;          //  borrowed
     char *agent;                  //  the agent's name, from hello
     char *events;                 //  its events endpoint, from hello
+    bool broker;                  //  hello came from a broker
     char **prefixes;              //  topic prefixes, owned
     size_t prefixes_count;
     void *sub;                    //  SUB socket, owned
@@ -142,6 +143,7 @@ pm_follow_attach (pm_follow_t *self, pm_client_t *client)
         else {
             self->agent = strdup (reply->agent);
             self->events = strdup (events);
+            self->broker = reply->broker;
             if (!self->agent || !self->events)
                 abort ();
         }
@@ -154,6 +156,52 @@ const char *
 pm_follow_agent (const pm_follow_t *self)
 {
     return self->agent;
+}
+
+bool
+pm_follow_broker (const pm_follow_t *self)
+{
+    return self->broker;
+}
+
+void
+pm_follow_subscribe_names (pm_follow_t *self, const char *kind,
+                           char **names, int count)
+{
+    char prefix [2 * PM_NAME_MAX + 16];
+    bool everything = count == 0;
+    for (int i = 0; i < count && self->broker; i++)
+        //  A bare name: whichever agent has it; the replies say which.
+        everything = everything || !strchr (names [i], '@');
+    if (everything) {
+        if (self->broker)
+            snprintf (prefix, sizeof prefix, "%s/", kind);
+        else
+            snprintf (prefix, sizeof prefix, "%s/%s/", kind, self->agent);
+        pm_follow_subscribe (self, prefix);
+        return;
+    }
+    for (int i = 0; i < count; i++) {
+        const char *at = strrchr (names [i], '@');
+        if (self->broker)
+            snprintf (prefix, sizeof prefix, "%s/%s/%.*s/", kind, at + 1,
+                      (int) (at - names [i]), names [i]);
+        else
+            snprintf (prefix, sizeof prefix, "%s/%s/%s/", kind, self->agent,
+                      names [i]);
+        pm_follow_subscribe (self, prefix);
+    }
+}
+
+const char *
+pm_follow_key (const pm_follow_t *self, const char *service,
+               const char *agent, char *buf, size_t size)
+{
+    //  Without a session, only a broker's records carry an agent.
+    if (!agent || (self && !self->broker))
+        return service;
+    snprintf (buf, size, "%s@%s", service, agent);
+    return buf;
 }
 
 void

@@ -55,6 +55,24 @@ int pm_follow_attach (pm_follow_t *self, pm_client_t *client);
 /*  The agent's name, as it says it. */
 const char *pm_follow_agent (const pm_follow_t *self);
 
+/*  Whether the session is through a broker (its hello says so): then
+    streams are told apart by service and agent, "service@agent", as the
+    broker names them in its replies. */
+bool pm_follow_broker (const pm_follow_t *self);
+
+/*  Subscribes to kind ("log", "state") for the names asked (none: all):
+    on an agent, kind/<agent>/<name>/; through a broker, kind/<agent>/
+    <service>/ for service@agent, and kind/ when a name is bare (the
+    broker's replies then say which agents' streams are wanted). */
+void pm_follow_subscribe_names (pm_follow_t *self, const char *kind,
+                                char **names, int count);
+
+/*  The key of a stream: service, or through a broker service@agent (in
+    buf).  self may be NULL (not following): then a record's agent
+    (which only a broker sets) decides. */
+const char *pm_follow_key (const pm_follow_t *self, const char *service,
+                           const char *agent, char *buf, size_t size);
+
 /*  Adds a topic prefix ("log/demo/web/"); before pm_follow_connect. */
 void pm_follow_subscribe (pm_follow_t *self, const char *prefix);
 

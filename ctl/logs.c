@@ -315,13 +315,16 @@ s_on_event (void *arg, const pm_event_t *event, const void *body,
     s_logs_t *self = (s_logs_t *) arg;
     if (event->kind != PM_EVENT_LOG || !event->service)
         return;
-    s_service_t *service = s_find (self, event->service);
+    char key_buf [2 * PM_NAME_MAX + 2];
+    const char *key = pm_follow_key (self->follow, event->service,
+                                     event->agent, key_buf, sizeof key_buf);
+    s_service_t *service = s_find (self, key);
     if (!service) {
         //  A service the agent did not have when we asked (a reload):
         //  followed from its first line, if all are followed.
         if (self->names_count > 0)
             return;
-        service = s_service (self, event->service);
+        service = s_service (self, key);
     }
     //  One message holds lines seq .. last; some may be printed already
     //  (from a reply), some may be missing before them (a gap).
@@ -397,17 +400,8 @@ s_subscribe (s_logs_t *self)
     int code = pm_follow_attach (self->follow, self->client);
     if (code)
         return code;
-    const char *agent = pm_follow_agent (self->follow);
-    char prefix [2 * PM_NAME_MAX + 16];
-    if (self->names_count == 0) {
-        snprintf (prefix, sizeof prefix, "log/%s/", agent);
-        pm_follow_subscribe (self->follow, prefix);
-    }
-    for (size_t i = 0; i < self->names_count; i++) {
-        snprintf (prefix, sizeof prefix, "log/%s/%s/", agent,
-                  self->names [i]);
-        pm_follow_subscribe (self->follow, prefix);
-    }
+    pm_follow_subscribe_names (self->follow, "log", self->names,
+                               (int) self->names_count);
     return pm_follow_connect (self->follow);
 }
 

@@ -333,6 +333,8 @@ typedef struct {
     pm_logblock_t *logs;      /* "logs", one block per service, or NULL */
     size_t logs_count;
 
+    bool broker;              /* hello: "broker": true from a broker */
+
     /* agents (a broker) */
     pm_agent_info_t *agents;  /* "agents", or NULL */
     size_t agents_count;

@@ -150,7 +150,8 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
                   + (self->agent != NULL) + (self->version != NULL)
                   + (self->agent_pid != 0) + (self->config != NULL)
                   + (self->control != NULL) + (self->events != NULL)
-                  + (self->started_at != 0) + (self->generation != 0);
+                  + (self->started_at != 0) + (self->generation != 0)
+                  + self->broker;
 
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
@@ -240,6 +241,10 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
     if (self->generation != 0) {
         pm_pack_str (&pk, "generation");
         msgpack_pack_uint64 (&pk, self->generation);
+    }
+    if (self->broker) {
+        pm_pack_str (&pk, "broker");
+        msgpack_pack_true (&pk);
     }
     if (leases) {
         pm_pack_str (&pk, "leases");
@@ -436,13 +441,14 @@ enum {
     S_REPLY_OK,
     S_REPLY_GENERATION,
     S_REPLY_AGENTS,
+    S_REPLY_BROKER,
     S_REPLY_COUNT_
 };
 
 static const char *const s_reply_fields [S_REPLY_COUNT_] = {
     "error", "results", "services", "agent", "version", "pid", "config",
     "control", "events", "started_at", "leases", "logs", "reload", "id", "ok",
-    "generation", "agents"
+    "generation", "agents", "broker"
 };
 
 //  One element of "agents".
@@ -585,6 +591,8 @@ s_decode_reply_field (pm_decoder_t *dec, int field,
                                         &reply->logs_count);
         case S_REPLY_RELOAD:
             return pm_reload_unpack (dec, val, reply);
+        case S_REPLY_BROKER:
+            return pm_decode_bool (dec, val, path, &reply->broker);
         case S_REPLY_AGENTS:
             if (s_check_list (dec, val, path))
                 return -1;

@@ -314,6 +314,58 @@ class BrokerTest(pmtest.AgentTest):
         self.assertEqual(json.loads(out)["services"][0]["pid"],
                          fresh.record("web")["pid"])
 
+    def test_logs_follow_through_a_broker_restart(self):
+        """pmctl logs -f and events -f through the broker merge the agents;
+        across a broker restart every line arrives exactly once, in
+        order, per agent."""
+        config = self.broker_config()
+        self.start_broker(config)
+        tick = ('  tick: { command = "i=0; while true; do i=$((i+1)); '
+                'echo n=$i; sleep 0.02; done"; stop_timeout = 1.0; };\n')
+        agents = {}
+        for name in ("a1", "a2"):
+            agents[name] = self.start_agent(config=self.config(
+                tick, name="%s.cfg" % name, agent_name=name,
+                agent_extra='broker = { endpoint = "%s"; }; '
+                % self.agents_at), name=name)
+        wait_until(lambda: self.connected() == {"a1": True, "a2": True},
+                   10, what="both registered")
+        out_path = self.path("follow.out")
+        out = open(out_path, "w")
+        follower = subprocess.Popen(
+            [pmtest.PMCTL, "--connect", self.control, "logs", "-f", "-n",
+             "0"], stdout=out, stderr=subprocess.PIPE, text=True,
+            env=self.env)
+        out.close()
+        self.extra.append(follower)
+
+        def numbers():
+            got = {"a1": [], "a2": []}
+            for line in pmtest.read_bytes(out_path).decode().splitlines():
+                name, _, text = line.partition(" | ")
+                service, _, agent = name.strip().partition("@")
+                if service == "tick" and text.startswith("n="):
+                    got[agent].append(int(text[2:]))
+            return got
+
+        wait_until(lambda: all(len(v) > 10 for v in numbers().values()), 10,
+                   what="lines of both agents")
+        self.broker.send_signal(signal.SIGTERM)
+        self.assertEqual(self.broker.wait(10), 0)
+        time.sleep(0.5)         # lines go on being written meanwhile
+        before = {k: len(v) for k, v in numbers().items()}
+        self.start_broker(config)
+        wait_until(lambda: all(len(numbers()[k]) > before[k] + 40
+                               for k in before), 20,
+                   what="lines after the restart")
+        follower.send_signal(signal.SIGINT)
+        follower.wait(10)
+        for agent, values in numbers().items():
+            self.assertEqual(values, list(range(values[0],
+                                                values[0] + len(values))),
+                             "%s: lines lost, doubled or out of order"
+                             % agent)
+
     def test_duplicate_name_is_refused(self):
         self.start_broker(self.broker_config())
         agents = self.start_agents(("a1",))
