@@ -214,6 +214,18 @@ s_dispatch (pm_control_t *self, zmsg_t *envelope, pm_request_t *request,
             goto answer;
         }
     }
+    //  A request for a broker may name agents: this one, or none.
+    if (request->agent && strcmp (request->agent, self->agent) != 0)
+        pm_reply_add_err_name (reply, request->agent);
+    for (size_t k = 0; k < request->agents_count; k++)
+        if (strcmp (request->agents [k], self->agent) != 0)
+            pm_reply_add_err_name (reply, request->agents [k]);
+    if (reply->err_names_count) {
+        pm_reply_set_error (reply, PM_ERR_UNKNOWN_AGENT, "this is agent %s, "
+                            "not %s%s", self->agent, reply->err_names [0],
+                            reply->err_names_count > 1 ? ", ..." : "");
+        goto answer;
+    }
     if (s_resolve (self, request, &targets, &count, reply) == -1)
         goto answer;
 

@@ -10,6 +10,9 @@
 
 //  A refused agent asks again this many heartbeats later.
 #define S_RETRY_BEATS 3
+//  Until the broker answers, REGISTER is tried this often: a broker that
+//  is there hears of a new agent at once.
+#define S_REGISTER_MS 100
 //  Messages queued for the broker before the link drops (like
 //  agent.subscriber_queue's default for a local subscriber).
 #define S_LINK_QUEUE 4096
@@ -97,18 +100,7 @@ s_send_word (pm_uplink_t *self, const char *word)
     zmq_send (zsock_resolve (self->dealer), word, strlen (word), ZMQ_DONTWAIT);
 }
 
-static int
-s_on_tick (zloop_t *loop, int timer_id, void *arg)
-{
-    pm_uplink_t *self = (pm_uplink_t *) arg;
-    self->beats++;
-    if (self->registered)
-        s_send_word (self, PM_LINK_HEARTBEAT);
-    else
-    if (!self->refused || self->beats >= S_RETRY_BEATS)
-        s_send_register (self);
-    return 0;
-}
+static int s_on_tick (zloop_t *loop, int timer_id, void *arg);
 
 static void
 s_set_heartbeat (pm_uplink_t *self, size_t ms)
@@ -119,6 +111,29 @@ s_set_heartbeat (pm_uplink_t *self, size_t ms)
     zloop_timer_end (self->loop, self->timer);
     self->timer = zloop_timer (self->loop, ms, 0, s_on_tick, self);
 }
+
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    pm_uplink_t *self = (pm_uplink_t *) arg;
+    self->beats++;
+    if (self->registered)
+        s_send_word (self, PM_LINK_HEARTBEAT);
+    else
+    if (!self->refused) {
+        //  No answer yet: try again soon, then less and less often (no
+        //  broker there must not cost ten wakeups a second for ever).
+        s_send_register (self);
+        size_t next = self->heartbeat_ms * 2;
+        s_set_heartbeat (self, next < PM_LINK_HEARTBEAT_MS
+                               ? next : PM_LINK_HEARTBEAT_MS);
+    }
+    else
+    if (self->beats >= S_RETRY_BEATS)
+        s_send_register (self);
+    return 0;
+}
+
 
 //  The broker's copy of what the agent publishes.
 static void
@@ -218,6 +233,7 @@ s_on_message (zloop_t *loop, zsock_t *dealer, void *arg)
                          "restarted?): registering again", self->endpoint);
         self->registered = false;
         s_send_register (self);
+        s_set_heartbeat (self, S_REGISTER_MS);
     }
     else
     if (strcmp (word, PM_LINK_REFUSED) == 0) {
@@ -229,6 +245,7 @@ s_on_message (zloop_t *loop, zsock_t *dealer, void *arg)
         zstr_free (&why);
         self->registered = false;
         self->refused = true;
+        s_set_heartbeat (self, PM_LINK_HEARTBEAT_MS);
     }
     else
         pm_log_debug ("broker %s: ignored a '%.32s' message", self->endpoint,
@@ -298,7 +315,7 @@ pm_uplink_new (zloop_t *loop, const char *endpoint, const char *server_key,
         return NULL;
     }
     zloop_reader_set_tolerant (loop, self->dealer);
-    self->heartbeat_ms = PM_LINK_HEARTBEAT_MS;
+    self->heartbeat_ms = S_REGISTER_MS;
     self->timer = zloop_timer (loop, self->heartbeat_ms, 0, s_on_tick, self);
     pm_control_set_relay (control, s_relay_reply, self);
     pm_publish_set_relay (pub, s_relay_publish, self);

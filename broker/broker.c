@@ -384,6 +384,16 @@ s_qualify (const char *service, const char *agent)
 static void
 s_finish (pm_broker_t *self, s_pending_t *pending)
 {
+    //  A command for one agent: its reply as it is.
+    bool single = pending->cmd == PM_CMD_HELLO || pending->cmd == PM_CMD_RELOAD
+               || pending->cmd == PM_CMD_SHUTDOWN
+               || pending->cmd == PM_CMD_LEASE;
+    if (single && pending->count == 1 && pending->parts [0].reply) {
+        pm_reply_t *got = pending->parts [0].reply;
+        got->id = pending->id;
+        s_send_client (self, &pending->envelope, got);
+        return;
+    }
     pm_reply_t *reply = pm_reply_new (pending->id);
     reply->ok = true;
     size_t lost = 0;
@@ -669,12 +679,24 @@ s_agents (pm_broker_t *self, pm_reply_t *reply)
     }
 }
 
+//  Whether request covers agent: no agents named, or agent among them.
+static bool
+s_covered (const pm_request_t *request, const s_agent_t *agent)
+{
+    if (request->agents_count == 0)
+        return true;
+    for (size_t i = 0; i < request->agents_count; i++)
+        if (strcmp (request->agents [i], agent->name) == 0)
+            return true;
+    return false;
+}
+
 //  The agent part of one target name: service@agent, or a bare service
 //  exactly one connected agent has.  Returns the agent, with the bare
 //  service in *service, or NULL with the reply's error set (names added).
 static s_agent_t *
-s_resolve (pm_broker_t *self, const char *name, char *service, size_t size,
-           pm_reply_t *reply, pm_err_t *err)
+s_resolve (pm_broker_t *self, const pm_request_t *request, const char *name,
+           char *service, size_t size, pm_reply_t *reply, pm_err_t *err)
 {
     const char *at = strrchr (name, '@');
     if (at) {
@@ -702,7 +724,8 @@ s_resolve (pm_broker_t *self, const char *name, char *service, size_t size,
     size_t candidates = 0;
     for (s_agent_t *agent = zlistx_first (self->registry); agent;
          agent = zlistx_next (self->registry))
-        if (agent->connected && s_has_service (agent, name)) {
+        if (agent->connected && s_covered (request, agent)
+        &&  s_has_service (agent, name)) {
             found = agent;
             candidates++;
         }
@@ -713,7 +736,7 @@ s_resolve (pm_broker_t *self, const char *name, char *service, size_t size,
         *err = PM_ERR_UNKNOWN_SERVICE;
         for (s_agent_t *agent = zlistx_first (self->registry); agent;
              agent = zlistx_next (self->registry))
-            if (s_has_service (agent, name)) {
+            if (s_covered (request, agent) && s_has_service (agent, name)) {
                 *err = PM_ERR_AGENT_UNREACHABLE;
                 pm_reply_add_err_name (reply, agent->name);
             }
@@ -724,7 +747,8 @@ s_resolve (pm_broker_t *self, const char *name, char *service, size_t size,
     *err = PM_ERR_AMBIGUOUS;
     for (s_agent_t *agent = zlistx_first (self->registry); agent;
          agent = zlistx_next (self->registry))
-        if (agent->connected && s_has_service (agent, name)) {
+        if (agent->connected && s_covered (request, agent)
+        &&  s_has_service (agent, name)) {
             char *qualified = s_qualify (name, agent->name);
             pm_reply_add_err_name (reply, qualified);
             free (qualified);
@@ -825,12 +849,28 @@ s_dispatch (pm_broker_t *self, zmsg_t *envelope, pm_request_t *request)
     pm_reply_t *reply = pm_reply_new (request->id);
     pm_request_t **requests = NULL;
     s_pending_t *pending = NULL;
+    bool single = request->cmd == PM_CMD_RELOAD
+               || request->cmd == PM_CMD_SHUTDOWN
+               || request->cmd == PM_CMD_LEASE
+               || (request->cmd == PM_CMD_HELLO && request->agent);
     switch (request->cmd) {
         case PM_CMD_HELLO:
+            if (request->agent)
+                break;
             s_hello (self, reply);
             goto answer;
         case PM_CMD_AGENTS:
             s_agents (self, reply);
+            goto answer;
+        case PM_CMD_RELOAD:
+        case PM_CMD_SHUTDOWN:
+        case PM_CMD_LEASE:
+            if (request->agent)
+                break;
+            pm_reply_set_error (reply, PM_ERR_BAD_REQUEST, "through a "
+                                "broker, %s names its agent (args.agent; "
+                                "pmctl --agent NAME)",
+                                pm_cmd_name (request->cmd));
             goto answer;
         case PM_CMD_STATUS:
         case PM_CMD_START:
@@ -841,9 +881,9 @@ s_dispatch (pm_broker_t *self, zmsg_t *envelope, pm_request_t *request)
         case PM_CMD_LOGS:
             break;
         default:
-            pm_reply_set_error (reply, PM_ERR_UNKNOWN_COMMAND, "%s through "
-                                "the broker is not available yet: send it to "
-                                "the agent itself", pm_cmd_name (request->cmd));
+            pm_reply_set_error (reply, PM_ERR_UNKNOWN_COMMAND, "%s is not a "
+                                "command of this broker",
+                                pm_cmd_name (request->cmd));
             goto answer;
     }
     size_t agents = zlistx_size (self->registry);
@@ -856,10 +896,25 @@ s_dispatch (pm_broker_t *self, zmsg_t *envelope, pm_request_t *request)
     bool every = request->all || (request->names_count == 0
                  && (request->cmd == PM_CMD_STATUS
                   || request->cmd == PM_CMD_LOGS));
-    //  One request per agent, each with its bare names.
+    //  The agents named (args.agent, args.agents): known and reachable.
     s_check_t check;
     memset (&check, 0, sizeof check);
     bool failed = false;
+    size_t named_count = request->agent ? 1 : request->agents_count;
+    for (size_t n = 0; n < named_count; n++) {
+        const char *name = request->agent ? request->agent
+                                          : request->agents [n];
+        s_agent_t *agent = s_agent_by_name (self, name);
+        int kind = !agent ? S_UNKNOWN_AGENT
+                 : !agent->connected ? S_UNREACHABLE : -1;
+        if (kind < 0)
+            continue;
+        if (!check.names [kind])
+            check.names [kind] = pm_reply_new (0);
+        pm_reply_add_err_name (check.names [kind], name);
+        failed = true;
+    }
+    //  One request per agent, each with its bare names.
     size_t k = 0;
     for (s_agent_t *agent = zlistx_first (self->registry); agent;
          agent = zlistx_next (self->registry), k++) {
@@ -875,13 +930,14 @@ s_dispatch (pm_broker_t *self, zmsg_t *envelope, pm_request_t *request)
         part->has_since = request->has_since;
         part->since = request->since;
         part->wait_for = request->wait_for;
+        part->pid = request->pid;
     }
     for (size_t n = 0; !every && n < request->names_count; n++) {
         char service [PM_NAME_MAX + 1];
         pm_err_t why = PM_OK;
         pm_reply_t *scratch = pm_reply_new (0);
-        s_agent_t *agent = s_resolve (self, request->names [n], service,
-                                      sizeof service, scratch, &why);
+        s_agent_t *agent = s_resolve (self, request, request->names [n],
+                                      service, sizeof service, scratch, &why);
         if (!agent) {
             int kind = s_kind (why);
             if (!check.names [kind])
@@ -909,8 +965,9 @@ s_dispatch (pm_broker_t *self, zmsg_t *envelope, pm_request_t *request)
     k = 0;
     for (s_agent_t *agent = zlistx_first (self->registry); agent;
          agent = zlistx_next (self->registry), k++) {
-        bool wanted = every ? agent->connected
-                            : requests [k]->names_count > 0;
+        bool wanted = single ? strcmp (agent->name, request->agent) == 0
+                    : every ? agent->connected && s_covered (request, agent)
+                    : requests [k]->names_count > 0;
         if (!wanted)
             continue;
         s_part_t *part = &pending->parts [pending->count];
@@ -929,11 +986,15 @@ s_dispatch (pm_broker_t *self, zmsg_t *envelope, pm_request_t *request)
             reply->services = calloc (1, sizeof *reply->services);
         goto answer;
     }
+    //  A reload or shutdown takes what it takes; it ends with its agent.
+    bool open_ended = request->cmd == PM_CMD_RELOAD
+                   || request->cmd == PM_CMD_SHUTDOWN;
     bool waits = request->cmd == PM_CMD_WAIT
               || ((request->cmd == PM_CMD_START || request->cmd == PM_CMD_STOP
                 || request->cmd == PM_CMD_RESTART)
                && request->wait != PM_WAIT_NONE);
-    pending->deadline_ms = !waits ? s_now_ms () + S_ANSWER_MS
+    pending->deadline_ms = open_ended ? -1
+                         : !waits ? s_now_ms () + S_ANSWER_MS
                          : request->timeout > 0
                            ? s_now_ms () + (int64_t) (request->timeout * 1000)
                              + S_MARGIN_MS

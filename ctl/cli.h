@@ -17,6 +17,8 @@ typedef struct {
     const char *connect;          //  --connect ENDPOINT, else $PMBUS_CONNECT
     const char *server_key;       //  --server-key FILE, else $PMBUS_SERVER_KEY
     const char *key;              //  --key FILE, else $PMBUS_KEY
+    const char **agents;          //  --agent NAME..., or NULL
+    int agents_count;
     bool json;                    //  --json
     bool help;                    //  -h, --help
     bool version;                 //  --version

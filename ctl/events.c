@@ -218,6 +218,13 @@ s_status (s_events_t *self, char **frame_p, size_t *size_p, int *code)
                                             pm_client_next_id (self->client));
     for (int i = 0; i < self->names_count; i++)
         pm_request_add_name (request, self->names [i]);
+    if (pm_remote_add_agents (self->cli, request)) {
+        pm_request_destroy (&request);
+        *code = PM_EXIT_USAGE;
+        if (self->follow)
+            pm_follow_stop (self->follow, PM_EXIT_USAGE);
+        return NULL;
+    }
     pm_reply_t *reply = NULL;
     char err [PM_PATH_MAX + 256];
     pm_call_t call = pm_client_call (self->client, request,
@@ -395,7 +402,8 @@ pm_events_run (const pm_cli_t *cli, char **names, int count)
         code = pm_follow_attach (self.follow, self.client);
         if (code)
             goto done;
-        pm_follow_subscribe_names (self.follow, "state", names, count);
+        pm_follow_subscribe_names (self.follow, "state", names, count,
+                                   cli->agents, cli->agents_count);
         code = pm_follow_connect (self.follow);
         if (code)
             goto done;

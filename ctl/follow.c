@@ -166,13 +166,21 @@ pm_follow_broker (const pm_follow_t *self)
 
 void
 pm_follow_subscribe_names (pm_follow_t *self, const char *kind,
-                           char **names, int count)
+                           char **names, int count, const char **agents,
+                           int agents_count)
 {
     char prefix [2 * PM_NAME_MAX + 16];
     bool everything = count == 0;
     for (int i = 0; i < count && self->broker; i++)
         //  A bare name: whichever agent has it; the replies say which.
         everything = everything || !strchr (names [i], '@');
+    if (everything && self->broker && agents_count) {
+        for (int i = 0; i < agents_count; i++) {
+            snprintf (prefix, sizeof prefix, "%s/%s/", kind, agents [i]);
+            pm_follow_subscribe (self, prefix);
+        }
+        return;
+    }
     if (everything) {
         if (self->broker)
             snprintf (prefix, sizeof prefix, "%s/", kind);

@@ -63,9 +63,11 @@ bool pm_follow_broker (const pm_follow_t *self);
 /*  Subscribes to kind ("log", "state") for the names asked (none: all):
     on an agent, kind/<agent>/<name>/; through a broker, kind/<agent>/
     <service>/ for service@agent, and kind/ when a name is bare (the
-    broker's replies then say which agents' streams are wanted). */
+    broker's replies then say which agents' streams are wanted), only
+    kind/<agent>/ of the agents given (--agent) when there are some. */
 void pm_follow_subscribe_names (pm_follow_t *self, const char *kind,
-                                char **names, int count);
+                                char **names, int count,
+                                const char **agents, int agents_count);
 
 /*  The key of a stream: service, or through a broker service@agent (in
     buf).  self may be NULL (not following): then a record's agent

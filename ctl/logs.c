@@ -260,6 +260,11 @@ s_tail (s_logs_t *self, uint64_t tail)
         pm_request_add_name (request, self->names [i]);
     request->has_tail = true;
     request->tail = tail;
+    int usage = pm_remote_add_agents (cli, request);
+    if (usage) {
+        pm_request_destroy (&request);
+        return usage;
+    }
     int code = PM_EXIT_OK;
     pm_reply_t *reply = s_call (self, request, &code);
     if (!reply) {
@@ -358,6 +363,7 @@ s_on_quiet (void *arg, bool final)
         pm_request_add_name (request, self->names [i]);
     request->has_tail = true;
     request->tail = 0;
+    pm_remote_add_agents (self->cli, request);
     int code;
     pm_reply_t *reply = s_call (self, request, &code);
     pm_request_destroy (&request);
@@ -401,7 +407,8 @@ s_subscribe (s_logs_t *self)
     if (code)
         return code;
     pm_follow_subscribe_names (self->follow, "log", self->names,
-                               (int) self->names_count);
+                               (int) self->names_count, self->cli->agents,
+                               self->cli->agents_count);
     return pm_follow_connect (self->follow);
 }
 

@@ -214,6 +214,10 @@ s_usage (FILE *out)
 "      --server-key FILE     the server's public certificate\n"
 "                            ($PMBUS_SERVER_KEY)\n"
 "      --key FILE_secret     this client's secret certificate ($PMBUS_KEY)\n"
+"      --agent NAME          through a broker: the agent ping, reload,\n"
+"                            shutdown and lease are for; for status, logs,\n"
+"                            events and --all, only these agents\n"
+"                            (repeatable)\n"
 "  -q, --quiet               is-running: print nothing\n"
 "      --live                status: ask the agent over its socket instead\n"
 "                            of reading its status snapshot file\n"
@@ -318,7 +322,7 @@ s_parse (int argc, char **argv, pm_cli_t *options)
 {
     enum { O_JSON = 256, O_ALL, O_WAIT, O_TIMEOUT, O_DEPENDENTS, O_VERSION,
            O_NO_COLOR, O_FOR, O_LEASE, O_LIVE, O_CONNECT, O_SERVER_KEY,
-           O_KEY };
+           O_KEY, O_AGENT };
     static const struct option longs [] = {
         { "config",          required_argument, NULL, 'c' },
         { "runtime-dir",     required_argument, NULL, 's' },
@@ -339,6 +343,7 @@ s_parse (int argc, char **argv, pm_cli_t *options)
         { "connect",         required_argument, NULL, O_CONNECT },
         { "server-key",      required_argument, NULL, O_SERVER_KEY },
         { "key",             required_argument, NULL, O_KEY },
+        { "agent",           required_argument, NULL, O_AGENT },
         { NULL, 0, NULL, 0 }
     };
     memset (options, 0, sizeof *options);
@@ -411,6 +416,14 @@ s_parse (int argc, char **argv, pm_cli_t *options)
                 break;
             case O_KEY:
                 options->key = optarg;
+                break;
+            case O_AGENT:
+                if (!options->agents)
+                    options->agents = calloc ((size_t) argc + 1,
+                                              sizeof (char *));
+                if (!options->agents)
+                    abort ();
+                options->agents [options->agents_count++] = optarg;
                 break;
             case ':':
                 return pm_cli_usage_error ("option %s needs a value",
@@ -625,6 +638,8 @@ s_remote (const pm_cli_t *options, const s_command_t *command)
 {
     pm_request_t *request = pm_request_new ((pm_cmd_t) command->cmd, 0);
     int code = s_build (options, command, request);
+    if (code == 0)
+        code = pm_remote_add_agents (options, request);
     if (code == 0) {
         double timeout = options->timeout_s;
         if (request->cmd == PM_CMD_SHUTDOWN && !options->timeout)
@@ -737,5 +752,6 @@ main (int argc, char **argv)
             code = s_dispatch (&options);
     }
     free (options.args);
+    free (options.agents);
     return code;
 }

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "pmctl.h"
@@ -36,6 +37,29 @@ pm_remote_client (const pm_cli_t *cli, bool warn)
         fprintf (stderr, "pmctl: warning: %s (the agent is located anyway)\n",
                  pm_client_warning (client));
     return client;
+}
+
+int
+pm_remote_add_agents (const pm_cli_t *cli, pm_request_t *request)
+{
+    if (cli->agents_count == 0 || request->cmd == PM_CMD_AGENTS)
+        return 0;
+    bool one = request->cmd == PM_CMD_HELLO || request->cmd == PM_CMD_RELOAD
+            || request->cmd == PM_CMD_SHUTDOWN || request->cmd == PM_CMD_LEASE;
+    if (one) {
+        if (cli->agents_count > 1)
+            return pm_cli_usage_error ("%s is for one agent: give --agent "
+                                       "once", pm_cmd_name (request->cmd));
+        request->agent = strdup (cli->agents [0]);
+        if (!request->agent)
+            abort ();
+        return 0;
+    }
+    for (int i = 0; i < cli->agents_count; i++)
+        if (pm_request_add_agent (request, cli->agents [i]) == -1)
+            return pm_cli_usage_error ("bad agent name '%s'",
+                                       cli->agents [i]);
+    return 0;
 }
 
 //  How long pmctl waits for the reply, in ms (-1: no limit), and whether
@@ -187,7 +211,10 @@ pm_remote_run (const pm_cli_t *cli, pm_client_t *client,
     else
         code = pm_render_reply (stdout, stderr, request, reply,
                                 pm_wall_clock (), cli->json);
-    if (request->cmd == PM_CMD_SHUTDOWN && code == PM_EXIT_OK)
+    //  Through a broker the agent's answer is the end of it: it comes
+    //  once every service is down, and the broker stays.
+    if (request->cmd == PM_CMD_SHUTDOWN && code == PM_EXIT_OK
+    &&  !request->agent)
         code = s_wait_gone (cli, client, timeout, started);
     pm_reply_destroy (&reply);
     free (frame);

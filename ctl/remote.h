@@ -22,6 +22,11 @@
 /*  How long a command that does not wait may take to be answered, ms. */
 #define PM_REMOTE_ANSWER_MS 10000
 
+/*  --agent NAME: for hello, reload, shutdown and lease the one agent
+    (args.agent), for the others the agents covered (args.agents).
+    Returns 0, or the usage exit code after saying why. */
+int pm_remote_add_agents (const pm_cli_t *cli, pm_request_t *request);
+
 /*  Flags of pm_remote_run. */
 #define PM_REMOTE_ABSENT_OK 0x01  /* no agent running is success: prints
                                      "no agent running", exit 0 (down) */

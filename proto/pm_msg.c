@@ -34,36 +34,40 @@ enum {
     S_ARG_SINCE,
     S_ARG_PID,
     S_ARG_FOR,
+    S_ARG_AGENT,
+    S_ARG_AGENTS,
     S_ARG_COUNT_
 };
 
 static const char *const s_arg_names [S_ARG_COUNT_] = {
     "names", "all", "with_dependents", "wait", "timeout", "signal", "tail",
-    "since", "pid", "for"
+    "since", "pid", "for", "agent", "agents"
 };
 
 #define S_BIT(arg) (1u << (arg))
 
 static const unsigned s_cmd_args [PM_CMD_COUNT_] = {
-    [PM_CMD_HELLO]    = 0,
-    [PM_CMD_STATUS]   = S_BIT (S_ARG_NAMES),
+    [PM_CMD_HELLO]    = S_BIT (S_ARG_AGENT),
+    [PM_CMD_STATUS]   = S_BIT (S_ARG_NAMES) | S_BIT (S_ARG_AGENTS),
     [PM_CMD_START]    = S_BIT (S_ARG_NAMES) | S_BIT (S_ARG_ALL)
-                      | S_BIT (S_ARG_WAIT) | S_BIT (S_ARG_TIMEOUT),
+                      | S_BIT (S_ARG_WAIT) | S_BIT (S_ARG_TIMEOUT)
+                      | S_BIT (S_ARG_AGENTS),
     [PM_CMD_STOP]     = S_BIT (S_ARG_NAMES) | S_BIT (S_ARG_ALL)
                       | S_BIT (S_ARG_WITH_DEPENDENTS) | S_BIT (S_ARG_WAIT)
-                      | S_BIT (S_ARG_TIMEOUT),
+                      | S_BIT (S_ARG_TIMEOUT) | S_BIT (S_ARG_AGENTS),
     [PM_CMD_RESTART]  = S_BIT (S_ARG_NAMES) | S_BIT (S_ARG_ALL)
                       | S_BIT (S_ARG_WITH_DEPENDENTS) | S_BIT (S_ARG_WAIT)
-                      | S_BIT (S_ARG_TIMEOUT),
+                      | S_BIT (S_ARG_TIMEOUT) | S_BIT (S_ARG_AGENTS),
     [PM_CMD_SIGNAL]   = S_BIT (S_ARG_NAMES) | S_BIT (S_ARG_ALL)
-                      | S_BIT (S_ARG_SIGNAL),
-    [PM_CMD_SHUTDOWN] = 0,
+                      | S_BIT (S_ARG_SIGNAL) | S_BIT (S_ARG_AGENTS),
+    [PM_CMD_SHUTDOWN] = S_BIT (S_ARG_AGENT),
     [PM_CMD_LOGS]     = S_BIT (S_ARG_NAMES) | S_BIT (S_ARG_TAIL)
-                      | S_BIT (S_ARG_SINCE),
-    [PM_CMD_RELOAD]   = 0,
-    [PM_CMD_LEASE]    = S_BIT (S_ARG_PID),
+                      | S_BIT (S_ARG_SINCE) | S_BIT (S_ARG_AGENTS),
+    [PM_CMD_RELOAD]   = S_BIT (S_ARG_AGENT),
+    [PM_CMD_LEASE]    = S_BIT (S_ARG_PID) | S_BIT (S_ARG_AGENT),
     [PM_CMD_WAIT]     = S_BIT (S_ARG_NAMES) | S_BIT (S_ARG_ALL)
-                      | S_BIT (S_ARG_FOR) | S_BIT (S_ARG_TIMEOUT),
+                      | S_BIT (S_ARG_FOR) | S_BIT (S_ARG_TIMEOUT)
+                      | S_BIT (S_ARG_AGENTS),
 };
 
 //  Arguments a command cannot do without.
@@ -94,6 +98,10 @@ pm_request_destroy (pm_request_t **self_p)
     for (size_t i = 0; i < self->names_count; i++)
         free (self->names [i]);
     free (self->names);
+    for (size_t i = 0; i < self->agents_count; i++)
+        free (self->agents [i]);
+    free (self->agents);
+    free (self->agent);
     free (self);
     *self_p = NULL;
 }
@@ -106,6 +114,18 @@ pm_request_add_name (pm_request_t *self, const char *name)
         return -1;
     self->names = pm_grow (self->names, self->names_count, sizeof (char *));
     self->names [self->names_count++] = pm_strdup (name);
+    return 0;
+}
+
+int
+pm_request_add_agent (pm_request_t *self, const char *name)
+{
+    size_t len = name ? strlen (name) : 0;
+    if (len == 0 || len > PM_NAME_MAX || self->agents_count >= PM_NAMES_MAX)
+        return -1;
+    self->agents = pm_grow (self->agents, self->agents_count,
+                            sizeof (char *));
+    self->agents [self->agents_count++] = pm_strdup (name);
     return 0;
 }
 
@@ -125,6 +145,8 @@ s_arg_present (const pm_request_t *self, int arg)
         case S_ARG_SINCE:           return self->has_since;
         case S_ARG_PID:             return true;
         case S_ARG_FOR:             return true;
+        case S_ARG_AGENT:           return self->agent != NULL;
+        case S_ARG_AGENTS:          return self->agents_count > 0;
         default:                    return false;
     }
 }
@@ -198,6 +220,14 @@ pm_request_encode (const pm_request_t *self, char **data, size_t *size)
                 break;
             case S_ARG_FOR:
                 pm_pack_str (&pk, pm_state_name (self->wait_for));
+                break;
+            case S_ARG_AGENT:
+                pm_pack_str (&pk, self->agent);
+                break;
+            case S_ARG_AGENTS:
+                msgpack_pack_array (&pk, self->agents_count);
+                for (size_t i = 0; i < self->agents_count; i++)
+                    pm_pack_str (&pk, self->agents [i]);
                 break;
         }
     }
@@ -373,6 +403,14 @@ s_decode_args (pm_decoder_t *dec, const msgpack_object *args,
                 break;
             case S_ARG_FOR:
                 rc = s_decode_for (dec, val, &req->wait_for);
+                break;
+            case S_ARG_AGENT:
+                rc = pm_decode_string (dec, val, "args.agent", 1,
+                                       PM_NAME_MAX, false, &req->agent);
+                break;
+            case S_ARG_AGENTS:
+                rc = pm_decode_names (dec, val, "args.agents", &req->agents,
+                                      &req->agents_count);
                 break;
         }
         if (rc)

@@ -180,6 +180,11 @@ typedef struct {
     int64_t pid;              /* "pid" (lease) */
     pm_state_t wait_for;      /* "for" (wait): running (also given as
                                  "ready"), stopped, completed or failed */
+    char *agent;              /* "agent" (hello, reload, shutdown, lease):
+                                 which agent behind a broker, or NULL */
+    char **agents;            /* "agents": a broker's agents to cover
+                                 (status, logs, and all), owned */
+    size_t agents_count;
 } pm_request_t;
 
 /*  A new, zeroed request for cmd with the given id. */
@@ -187,6 +192,10 @@ pm_request_t *pm_request_new (pm_cmd_t cmd, uint64_t id);
 void pm_request_destroy (pm_request_t **self_p);
 /*  Appends a copy of name to names.  Returns 0, or -1 on a bad name. */
 int pm_request_add_name (pm_request_t *self, const char *name);
+
+/*  Appends a copy of name to agents (checked like a name).  Returns 0, or
+    -1 when it is empty, too long, or one too many. */
+int pm_request_add_agent (pm_request_t *self, const char *name);
 
 /*  Encodes; returns 0 and a malloc'd buffer in *data, *size, or -1. */
 int pm_request_encode (const pm_request_t *self, char **data, size_t *size);

@@ -366,6 +366,43 @@ class BrokerTest(pmtest.AgentTest):
                              "%s: lines lost, doubled or out of order"
                              % agent)
 
+    def test_agent_option(self):
+        """--agent: the one agent of ping, reload, shutdown; the agents
+        covered by status, logs and --all."""
+        self.start_broker(self.broker_config())
+        agents = self.start_agents(("a1", "a2"))
+        code, out, err = self.via("status", "--agent", "a2")
+        self.assertEqual(code, 0, err)
+        self.assertEqual({l.split()[0] for l in out.splitlines()[1:]},
+                         {"a2"})
+        code, out, err = self.via("status", "--agent", "zz")
+        self.assertEqual(code, 2, out + err)
+        self.assertIn("unknown-agent", err)
+        code, out, err = self.via("ping", "--agent", "a1")
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"(?m)^agent\s+a1$")
+        code, out, err = self.via("reload")
+        self.assertEqual(code, 2, out + err)
+        self.assertIn("--agent", err)
+        code, out, err = self.via("reload", "--agent", "a2")
+        self.assertEqual(code, 0, err)
+        #  --all narrowed to a1: a2 untouched.
+        pid = agents["a2"].record("web")["pid"]
+        code, out, err = self.via("stop", "--all", "--agent", "a1")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(agents["a1"].record("web")["state"], "stopped")
+        self.assertEqual(agents["a2"].record("web")["pid"], pid)
+        #  An agent itself takes only its own name.
+        code, out, err = self.run_pmctl("ping", "--agent", "a2",
+                                        config=agents["a1"].config)
+        self.assertEqual(code, 2, out + err)
+        self.assertIn("unknown-agent", err)
+        code, out, err = self.via("shutdown", "--agent", "a1", timeout=60)
+        self.assertEqual(code, 0, err)
+        agents["a1"].wait_exit(30)
+        wait_until(lambda: self.connected().get("a1") is False, 10,
+                   what="a1 gone")
+
     def test_duplicate_name_is_refused(self):
         self.start_broker(self.broker_config())
         agents = self.start_agents(("a1",))
