@@ -45,6 +45,7 @@ bench: build
 	/usr/bin/python3 bench/scale.py $(BUILD)
 	/usr/bin/python3 bench/event_latency.py $(BUILD)
 	/usr/bin/python3 bench/followers.py $(BUILD) --lines 10000 --followers 10
+	/usr/bin/python3 bench/broker.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -134,6 +134,53 @@ s_load_curve (pm_cfg_ctx_t *ctx, const config_setting_t *curve)
     return 0;
 }
 
+//  agent.broker = { endpoint = "tcp://HOST:PORT"; server_key = "FILE";
+//  key = "FILE_secret"; }: the keys only (and then both) over TCP.
+static int
+s_load_broker (pm_cfg_ctx_t *ctx, const config_setting_t *broker)
+{
+    pm_config_t *config = ctx->config;
+    if (pm_cfg_expect_group (ctx, broker))
+        return -1;
+    int count = config_setting_length (broker);
+    for (int i = 0; i < count; i++) {
+        const config_setting_t *member = config_setting_get_elem (broker, i);
+        if (pm_cfg_streq (member->name, "endpoint")) {
+            char *ipc = NULL, *tcp = NULL;
+            if (s_endpoint (ctx, member, &ipc, &tcp))
+                return -1;
+            free (config->broker);
+            config->broker = ipc ? ipc : tcp;
+            continue;
+        }
+        char **target = NULL;
+        if (pm_cfg_streq (member->name, "server_key"))
+            target = &config->broker_server_key;
+        else
+        if (pm_cfg_streq (member->name, "key"))
+            target = &config->broker_key;
+        else
+            return pm_cfg_fail (ctx, member, "unknown key '%s' (agent.broker "
+                                "takes endpoint, server_key and key)",
+                                member->name);
+        char *path = NULL;
+        if (pm_cfg_path_setting (ctx, member, config->dir, &path))
+            return -1;
+        free (*target);
+        *target = path;
+    }
+    if (!config->broker)
+        return pm_cfg_fail (ctx, broker, "needs endpoint (the broker's "
+                            "agents endpoint)");
+    if (strncmp (config->broker, "tcp://", 6) == 0
+    &&  (!config->broker_server_key || !config->broker_key))
+        return pm_cfg_fail (ctx, broker, "%s is a TCP endpoint, which needs "
+                            "CURVE keys: server_key (the broker's public "
+                            "certificate) and key (this agent's secret one)",
+                            config->broker);
+    return 0;
+}
+
 static int
 s_load_agent (pm_cfg_ctx_t *ctx, const config_setting_t *agent)
 {
@@ -180,6 +227,11 @@ s_load_agent (pm_cfg_ctx_t *ctx, const config_setting_t *agent)
         else
         if (pm_cfg_streq (key, "curve")) {
             if (s_load_curve (ctx, member))
+                return -1;
+        }
+        else
+        if (pm_cfg_streq (key, "broker")) {
+            if (s_load_broker (ctx, member))
                 return -1;
         }
         else
@@ -468,6 +520,9 @@ pm_config_destroy (pm_config_t **self_p)
     free (self->tcp_events);
     free (self->curve_secret_key);
     free (self->curve_clients);
+    free (self->broker);
+    free (self->broker_server_key);
+    free (self->broker_key);
     free (self);
     *self_p = NULL;
 }

@@ -146,6 +146,12 @@ typedef struct {
     char *curve_clients;      /* agent.curve.clients: absolute path of the
                                  directory of authorised public certificates,
                                  or NULL; set with curve_secret_key */
+    char *broker;             /* agent.broker.endpoint: the broker's agents
+                                 endpoint this agent connects to, or NULL */
+    char *broker_server_key;  /* agent.broker.server_key: absolute path of
+                                 the broker's public certificate (TCP) */
+    char *broker_key;         /* agent.broker.key: absolute path of this
+                                 agent's secret certificate (TCP) */
     size_t subscriber_queue;  /* agent.subscriber_queue: messages queued
                                  per subscriber before it loses some
                                  (PROTOCOL.md 1.3), default 4096 */
