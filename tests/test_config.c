@@ -168,6 +168,20 @@ test_tcp (void)
     CHECK_STR (config->tcp_events, "tcp://127.0.0.1:7711");
     CHECK_PATH (config->curve_secret_key, "keys/box_secret");
     CHECK_PATH (config->curve_clients, "keys/clients");
+    CHECK (config->broker == NULL);
+    pm_config_destroy (&config);
+    config = LOAD_OK (
+        "agent: {\n"
+        "  broker = { endpoint = \"tcp://lab:7702\"; server_key = \"keys/broker\";"
+        " key = \"keys/box_secret\"; };\n"
+        "};\n");
+    CHECK_STR (config->broker, "tcp://lab:7702");
+    CHECK_PATH (config->broker_server_key, "keys/broker");
+    CHECK_PATH (config->broker_key, "keys/box_secret");
+    pm_config_destroy (&config);
+    config = LOAD_OK ("agent: {\n  broker = { endpoint = \"ipc://b.sock\"; };\n};\n");
+    CHECK (strncmp (config->broker, "ipc:///", 7) == 0
+           && strstr (config->broker, "/b.sock"));
     pm_config_destroy (&config);
 }
 
@@ -851,6 +865,13 @@ test_value_errors (void)
                 "unknown key 'public_key'");
     LOAD_ERROR ("agent: {\n  curve = \"k\";\n};\n", 2, "agent.curve",
                 "expected a group");
+    //  agent.broker: an endpoint, and over TCP both keys.
+    LOAD_ERROR ("agent: {\n  broker = { server_key = \"k\"; };\n};\n", 2,
+                "agent.broker", "needs endpoint");
+    LOAD_ERROR ("agent: {\n  broker = { endpoint = \"tcp://h:1\"; key = \"k\"; };"
+                "\n};\n", 2, "agent.broker", "needs CURVE keys");
+    LOAD_ERROR ("agent: {\n  broker = { endpoint = \"ipc://b\"; port = 1; };"
+                "\n};\n", 2, "agent.broker.port", "unknown key 'port'");
     //  A Unix socket path holds 107 bytes.
     snprintf (text, sizeof text, "agent: {\n  control = \"ipc:///%0107d\";\n};\n", 7);
     LOAD_ERROR (text, 2, "agent.control",
