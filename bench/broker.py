@@ -62,13 +62,7 @@ class Broker:
         return pmbench.Client(self.context, self.control)
 
     def subscriber(self, *prefixes):
-        sub = self.context.socket(zmq.SUB)
-        sub.linger = 0
-        sub.rcvhwm = 0
-        for prefix in prefixes:
-            sub.setsockopt(zmq.SUBSCRIBE, prefix.encode())
-        sub.connect(self.events)
-        return sub
+        return pmbench.subscribe(self.context, self.events, *prefixes)
 
     def wait_agents(self, names, timeout=60):
         client = self.client()
@@ -106,14 +100,8 @@ def agent_config(services):
 
 
 def timed(client, cmd, args, runs):
-    times = []
-    for _ in range(runs):
-        begin = time.perf_counter()
-        reply = client.request(cmd, args)
-        times.append(time.perf_counter() - begin)
-        if not reply.get("ok"):
-            sys.exit("bench: %s failed: %r" % (cmd, reply.get("error")))
-    return pmbench.median_ms(times), client.last_size
+    times, _, size = pmbench.timed_requests(client, cmd, args, runs)
+    return pmbench.median_ms(times), size
 
 
 def wait_running(agent, count, timeout=120):

@@ -128,13 +128,7 @@ class Agent:
         return Client(self.context, self.control)
 
     def subscriber(self, *prefixes):
-        sub = self.context.socket(zmq.SUB)
-        sub.linger = 0
-        sub.rcvhwm = 0
-        for prefix in prefixes:
-            sub.setsockopt(zmq.SUBSCRIBE, prefix.encode())
-        sub.connect(self.events)
-        return sub
+        return subscribe(self.context, self.events, *prefixes)
 
     def pmctl(self, pmctl, *args, timeout=60):
         """Runs pmctl -c CONFIG ARGS; returns (seconds, stdout bytes)."""
@@ -172,6 +166,29 @@ class Agent:
         finally:
             self.context.destroy(linger=0)
             subprocess.run(["rm", "-rf", self.dir])
+
+
+def subscribe(context, endpoint, *prefixes):
+    """A SUB on endpoint with an unbounded queue, subscribed to prefixes."""
+    sub = context.socket(zmq.SUB)
+    sub.linger = 0
+    sub.rcvhwm = 0
+    for prefix in prefixes:
+        sub.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+    sub.connect(endpoint)
+    return sub
+
+
+def timed_requests(client, cmd, args, runs):
+    """runs requests; returns (seconds each, the last reply, its size)."""
+    times = []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        reply = client.request(cmd, args)
+        times.append(time.perf_counter() - begin)
+        if not reply.get("ok"):
+            raise RuntimeError("%s: %r" % (cmd, reply.get("error")))
+    return times, reply, client.last_size
 
 
 class Client:

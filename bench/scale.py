@@ -94,17 +94,6 @@ def count_events(sub, state, n, timeout):
     return time.monotonic()
 
 
-def timed_requests(client, cmd, args, runs):
-    times = []
-    for _ in range(runs):
-        begin = time.perf_counter()
-        reply = client.request(cmd, args)
-        times.append(time.perf_counter() - begin)
-        if not reply.get("ok"):
-            raise RuntimeError("%s: %r" % (cmd, reply.get("error")))
-    return times, reply, client.last_size
-
-
 def measure(pmd, pmctl, n, runs, lines):
     fig = {}
     agent = pmbench.Agent(pmd, config_text(n, lines))
@@ -120,14 +109,14 @@ def measure(pmd, pmctl, n, runs, lines):
         fig["agent Rss, MiB"] = mem["Rss"] / 1024.0
         fig["agent Pss, MiB"] = mem["Pss"] / 1024.0
 
-        times, reply, size = timed_requests(client, "status", None, runs)
+        times, reply, size = pmbench.timed_requests(client, "status", None, runs)
         fig["status all, request, ms"] = pmbench.median_ms(times)
         fig["status all, reply bytes"] = size
         fig["status all, bytes/service"] = size / float(n + 1)
         fig["status all, pmctl, ms"] = pmbench.median_ms(
             [agent.pmctl(pmctl, "status")[0] for _ in range(5)])
 
-        times, reply, size = timed_requests(client, "logs", {"tail": 10},
+        times, reply, size = pmbench.timed_requests(client, "logs", {"tail": 10},
                                             runs)
         blocks = [b for b in reply["logs"] if b["service"] != "probe"]
         fig["logs -n 10 all, request, ms"] = pmbench.median_ms(times)
