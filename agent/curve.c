@@ -156,28 +156,36 @@ s_on_zap (zloop_t *loop, zsock_t *zap, void *arg)
     return 0;
 }
 
-//  The server's certificate from secret_file, or NULL with err.
-static zcert_t *
-s_load_secret (const char *secret_file, char *err, size_t errlen)
+zcert_t *
+pm_curve_load_cert (const char *path, const char *what, bool secret,
+                    const char *hint, char *err, size_t errlen)
 {
     //  zcert_load says nothing about why: ask the file first.
-    FILE *probe = fopen (secret_file, "r");
+    FILE *probe = fopen (path, "r");
     if (!probe) {
-        snprintf (err, errlen, "cannot read the CURVE secret key %s: %s",
-                  secret_file, strerror (errno));
+        snprintf (err, errlen, "cannot read the %s %s: %s", what, path,
+                  strerror (errno));
         return NULL;
     }
     fclose (probe);
-    zcert_t *cert = zcert_load (secret_file);
+    zcert_t *cert = zcert_load (path);
     static const char *no_secret = "0000000000000000000000000000000000000000";
-    if (!cert || strcmp (zcert_secret_txt (cert), no_secret) == 0) {
-        snprintf (err, errlen, "%s is not a CURVE secret certificate (make "
-                  "one with `pmctl keygen PATH`, then name PATH_secret)",
-                  secret_file);
+    if (!cert || (secret && strcmp (zcert_secret_txt (cert), no_secret) == 0)) {
+        snprintf (err, errlen, "%s is not a CURVE %scertificate (%s)", path,
+                  secret ? "secret " : "", hint);
         zcert_destroy (&cert);
         return NULL;
     }
     return cert;
+}
+
+//  The server's certificate from secret_file, or NULL with err.
+static zcert_t *
+s_load_secret (const char *secret_file, char *err, size_t errlen)
+{
+    return pm_curve_load_cert (secret_file, "CURVE secret key", true,
+                               "make one with `pmctl keygen PATH`, then name "
+                               "PATH_secret", err, errlen);
 }
 
 int

@@ -52,6 +52,12 @@ pm_curve_t *pm_curve_new (zloop_t *loop, const char *secret_file,
                           char *err, size_t errlen);
 void pm_curve_destroy (pm_curve_t **self_p);
 
+/*  Loads the certificate at path (secret: it must hold the secret key).
+    Returns it, or NULL with "cannot read the WHAT PATH: reason" or "PATH
+    is not a CURVE [secret ]certificate (HINT)" in err. */
+zcert_t *pm_curve_load_cert (const char *path, const char *what, bool secret,
+                             const char *hint, char *err, size_t errlen);
+
 /*  What pm_curve_new would say of the files, without an event loop
     (before a server daemonizes).  Returns 0, or -1 with the message in
     err. */

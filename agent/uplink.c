@@ -1,6 +1,7 @@
 /*  uplink.c - the agent's link to a broker (uplink.h) */
 #include "uplink.h"
 #include "agentlog.h"
+#include "curve.h"
 #include "pm_link.h"
 
 #include <stdio.h>
@@ -33,28 +34,17 @@ struct pm_uplink_t {
     uint64_t dropped;         /* messages the full link did not take */
 };
 
-//  Loads a certificate file; with_secret: it must hold the secret key.
+//  The broker's public certificate or this agent's secret one.
 static zcert_t *
 s_load_cert (const char *path, const char *what, bool with_secret,
              char *err, size_t errlen)
 {
-    FILE *probe = fopen (path, "r");
-    if (!probe) {
-        snprintf (err, errlen, "cannot read the broker's %s %s: %s", what,
-                  path, strerror (errno));
-        return NULL;
-    }
-    fclose (probe);
-    zcert_t *cert = zcert_load (path);
-    if (!cert || (with_secret && strcmp (zcert_secret_txt (cert),
-                  "0000000000000000000000000000000000000000") == 0)) {
-        snprintf (err, errlen, "%s is not a CURVE %scertificate (agent.broker"
-                  ".%s)", path, with_secret ? "secret " : "",
-                  with_secret ? "key" : "server_key");
-        zcert_destroy (&cert);
-        return NULL;
-    }
-    return cert;
+    char full [64];
+    snprintf (full, sizeof full, "broker's %s", what);
+    return pm_curve_load_cert (path, full, with_secret,
+                               with_secret ? "agent.broker.key"
+                                           : "agent.broker.server_key",
+                               err, errlen);
 }
 
 int
