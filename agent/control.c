@@ -30,6 +30,7 @@ struct pm_control_t {
     char *tcp_events;         /* or NULL */
     pm_curve_t *curve;        /* not owned; NULL without TCP */
     double started_at;
+    char *instance;           /* this run of the agent */
     uint64_t handled;
     uint64_t refused;
     pm_control_relay_fn *relay;   /* replies to relayed requests, or NULL */
@@ -275,6 +276,12 @@ s_dispatch (pm_control_t *self, zmsg_t *envelope, pm_request_t *request,
             break;
     }
 answer:
+    //  Which run of the agent answered: a follower through a broker tells
+    //  an agent that restarted (seq from 1 again) by it.
+    if (reply->ok && (request->cmd == PM_CMD_HELLO
+                  ||  request->cmd == PM_CMD_STATUS
+                  ||  request->cmd == PM_CMD_LOGS))
+        reply->instance = strdup (self->instance);
     if (!reply->ok && reply->err != PM_ERR_UNKNOWN_SERVICE)
         pm_log_warn ("request %llu (%s) refused: %s",
                      (unsigned long long) request->id,
@@ -439,6 +446,7 @@ pm_control_new (zloop_t *loop, pm_supervisor_t *sup,
         self->curve = info->curve;
     }
     self->started_at = info->started_at;
+    self->instance = strdup (info->instance);
     pm_supervisor_set_replier (sup, s_send_reply, s_free_token, self);
     if (zloop_reader (loop, router, s_on_request, self) == -1) {
         snprintf (err, errlen, "cannot watch the control socket");
@@ -462,6 +470,7 @@ pm_control_destroy (pm_control_t **self_p)
     free (self->events);
     free (self->tcp_control);
     free (self->tcp_events);
+    free (self->instance);
     free (self);
     *self_p = NULL;
 }

@@ -27,6 +27,8 @@ typedef struct {
     const char *tcp_events;   /* what hello tells clients over TCP */
     pm_curve_t *curve;        /* not owned, outlives the control socket */
     double started_at;
+    const char *instance;     /* this run of the agent: in the replies to
+                                 hello, status and logs */
 } pm_control_info_t;
 
 typedef struct pm_control_t pm_control_t;

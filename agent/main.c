@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -147,6 +148,26 @@ s_notify (int *fd, int code, const char *message)
 //  agent's first words on a pipe and exits with them: 0 once the agent is
 //  bound and accepting commands, else the agent's own exit code and
 //  message.  Returns the pipe's write end, in the agent.
+//  A name for this run of the agent (PROTOCOL.md 5: "instance"): 32 hex
+//  digits of randomness, so that a restarted agent, whose seq start at 1
+//  again, is never taken for the one before.
+static void
+s_make_instance (char *buf, size_t size)
+{
+    unsigned char bytes [16];
+    if (getrandom (bytes, sizeof bytes, 0) != (ssize_t) sizeof bytes) {
+        //  No entropy yet (early boot): the pid and the clock tell runs
+        //  apart as well.
+        struct timespec now;
+        clock_gettime (CLOCK_REALTIME, &now);
+        snprintf (buf, size, "%08lx%016llx%08lx", (long) getpid (),
+                  (unsigned long long) now.tv_sec, (long) now.tv_nsec);
+        return;
+    }
+    for (size_t i = 0; i < sizeof bytes && 2 * i + 2 < size; i++)
+        snprintf (buf + 2 * i, 3, "%02x", bytes [i]);
+}
+
 static int
 s_daemonize (void)
 {
@@ -417,10 +438,12 @@ main (int argc, char *argv [])
     char *broker [3] = { NULL, NULL, NULL };
     s_agent_t agent = { NULL, 0, NULL, NULL };
 
+    char instance [PM_INSTANCE_MAX + 1];
+    s_make_instance (instance, sizeof instance);
     loop = zloop_new ();
     zloop_set_nonstop (loop, true);
-    pub = pm_publish_new (paths.events, name, config->subscriber_queue, err,
-                          sizeof err);
+    pub = pm_publish_new (paths.events, name, instance,
+                          config->subscriber_queue, err, sizeof err);
     if (!pub)
         goto fail;
     if (pm_publish_watch (pub, loop, err, sizeof err) == -1)
@@ -462,7 +485,7 @@ main (int argc, char *argv [])
     pm_supervisor_set_env (sup, service_env);
     pm_supervisor_set_rundir (sup, paths.dir);
     double started_at = pm_wall_clock ();
-    snapshot = pm_snapshot_new (paths.dir, name, started_at);
+    snapshot = pm_snapshot_new (paths.dir, name, started_at, instance);
     pm_supervisor_set_snapshot (sup, snapshot);
     free (service_env [0]);
     free (service_env [1]);
@@ -476,7 +499,7 @@ main (int argc, char *argv [])
     }
     pm_control_info_t info = {
         name, config_path_abs, paths.control, paths.events, tcp_control,
-        tcp_events, curve, started_at
+        tcp_events, curve, started_at, instance
     };
     agent.curve = curve;
     control = pm_control_new (loop, sup, &info, err, sizeof err);
@@ -484,8 +507,8 @@ main (int argc, char *argv [])
         goto fail;
     if (broker [0]) {
         agent.uplink = pm_uplink_new (loop, broker [0], broker [1],
-                                      broker [2], control, sup, pub, err,
-                                      sizeof err);
+                                      broker [2], instance, control, sup,
+                                      pub, err, sizeof err);
         if (!agent.uplink)
             goto fail;
         pm_supervisor_set_on_reloaded (sup, s_on_reloaded, &agent);

@@ -30,6 +30,7 @@
 struct pm_publish_t {
     zsock_t *sock;            /* XPUB, owned */
     char *agent;              /* agent name, owned */
+    char *instance;           /* this run of the agent, owned */
     uint64_t agent_seq;       /* last agent event seq */
     pm_prefixes_t *prefixes;  /* subscribed topic prefixes, owned */
     bool unencodable;         /* a message did not encode (logged once) */
@@ -41,8 +42,8 @@ struct pm_publish_t {
 };
 
 pm_publish_t *
-pm_publish_new (const char *endpoint, const char *agent, size_t queue,
-                char *err, size_t errlen)
+pm_publish_new (const char *endpoint, const char *agent,
+                const char *instance, size_t queue, char *err, size_t errlen)
 {
     zsock_t *sock = zsock_new (ZMQ_XPUB);
     if (!sock) {
@@ -62,7 +63,8 @@ pm_publish_new (const char *endpoint, const char *agent, size_t queue,
     assert (self);
     self->sock = sock;
     self->agent = strdup (agent);
-    assert (self->agent);
+    self->instance = strdup (instance);
+    assert (self->agent && self->instance);
     self->prefixes = pm_prefixes_new (PM_PREFIXES_MAX);
     self->buffer = pm_buffer_new ();
     return self;
@@ -124,6 +126,7 @@ pm_publish_destroy (pm_publish_t **self_p)
     pm_prefixes_destroy (&self->relayed);
     pm_buffer_destroy (&self->buffer);
     free (self->agent);
+    free (self->instance);
     free (self);
     *self_p = NULL;
 }
@@ -286,6 +289,7 @@ pm_publish_state (pm_publish_t *self, const char *service, uint64_t seq,
     event.seq = seq;
     event.ts = ts;
     event.agent = self->agent;
+    event.instance = self->instance;
     event.service = (char *) service;
     event.old_state = old_state;
     event.new_state = new_state;
@@ -317,6 +321,7 @@ pm_publish_log (pm_publish_t *self, const char *service, uint64_t seq,
     event.seq = seq;
     event.ts = ts;
     event.agent = self->agent;
+    event.instance = self->instance;
     event.service = (char *) service;
     event.stream = stream;
     event.lines = (pm_line_t *) lines;
@@ -342,6 +347,7 @@ pm_publish_agent (pm_publish_t *self, const char *name, const char *message)
     event.seq = seq;
     event.ts = pm_wall_clock ();
     event.agent = self->agent;
+    event.instance = self->instance;
     event.event = (char *) name;
     event.message = (char *) message;
     s_send (self, topic, len, &event);

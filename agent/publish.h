@@ -37,7 +37,8 @@ typedef struct pm_publish_t pm_publish_t;
     longer line, so a subscriber that stops reading costs at most about
     queue x 8 KiB.  Returns NULL with a message in err. */
 pm_publish_t *pm_publish_new (const char *endpoint, const char *agent,
-                              size_t queue, char *err, size_t errlen);
+                              const char *instance, size_t queue,
+                              char *err, size_t errlen);
 
 /*  A copy of every message a broker's subscribers want, encoded once:
     topic (len bytes) and body.  The relay must not block. */

@@ -15,12 +15,14 @@ struct pm_snapshot_t {
     char *path;               /* <dir>/status.snapshot, owned */
     char *agent;              /* the agent's name, owned */
     double started_at;        /* the agent's start, epoch seconds */
+    char *instance;           /* this run of the agent, owned */
     uint64_t generation;      /* last written, 0: none */
     bool failing;             /* the last write failed (logged once) */
 };
 
 pm_snapshot_t *
-pm_snapshot_new (const char *dir, const char *agent, double started_at)
+pm_snapshot_new (const char *dir, const char *agent, double started_at,
+                 const char *instance)
 {
     pm_snapshot_t *self = calloc (1, sizeof *self);
     assert (self);
@@ -29,6 +31,8 @@ pm_snapshot_new (const char *dir, const char *agent, double started_at)
     self->agent = strdup (agent);
     assert (self->agent);
     self->started_at = started_at;
+    self->instance = strdup (instance);
+    assert (self->instance);
     return self;
 }
 
@@ -42,6 +46,7 @@ pm_snapshot_destroy (pm_snapshot_t **self_p)
         unlink (self->path);
     free (self->path);
     free (self->agent);
+    free (self->instance);
     free (self);
     *self_p = NULL;
 }
@@ -80,7 +85,7 @@ s_pack (const pm_snapshot_t *self, msgpack_sbuffer *buffer,
 {
     msgpack_packer pk;
     msgpack_packer_init (&pk, buffer, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 10);
+    msgpack_pack_map (&pk, 11);
     pm_pack_str (&pk, "v");
     msgpack_pack_uint64 (&pk, PM_PROTOCOL_VERSION);
     pm_pack_str (&pk, "id");
@@ -105,6 +110,8 @@ s_pack (const pm_snapshot_t *self, msgpack_sbuffer *buffer,
     msgpack_pack_double (&pk, self->started_at);
     pm_pack_str (&pk, "generation");
     msgpack_pack_uint64 (&pk, self->generation + 1);
+    pm_pack_str (&pk, "instance");
+    pm_pack_str (&pk, self->instance);
 }
 
 int

@@ -24,10 +24,10 @@
 
 typedef struct pm_snapshot_t pm_snapshot_t;
 
-/*  The snapshot of agent (started at started_at) in dir.  Writes nothing
-    yet. */
+/*  The snapshot of agent (started at started_at, this run called
+    instance) in dir.  Writes nothing yet. */
 pm_snapshot_t *pm_snapshot_new (const char *dir, const char *agent,
-                                double started_at);
+                                double started_at, const char *instance);
 
 /*  Removes the file (the agent is gone: a reader asks the lock, then
     finds no snapshot) and frees; NULL does nothing. */

@@ -25,7 +25,7 @@ struct pm_uplink_t {
     pm_control_t *control;    /* not owned */
     pm_supervisor_t *sup;     /* not owned */
     pm_publish_t *pub;        /* not owned */
-    char instance [33];       /* this run of the agent */
+    char instance [PM_INSTANCE_MAX + 1];  /* this run of the agent */
     int timer;                /* heartbeat timer id */
     size_t heartbeat_ms;
     bool registered;
@@ -247,8 +247,9 @@ s_on_message (zloop_t *loop, zsock_t *dealer, void *arg)
 
 pm_uplink_t *
 pm_uplink_new (zloop_t *loop, const char *endpoint, const char *server_key,
-               const char *key, pm_control_t *control, pm_supervisor_t *sup,
-               pm_publish_t *pub, char *err, size_t errlen)
+               const char *key, const char *instance, pm_control_t *control,
+               pm_supervisor_t *sup, pm_publish_t *pub, char *err,
+               size_t errlen)
 {
     pm_uplink_t *self = calloc (1, sizeof *self);
     assert (self);
@@ -258,12 +259,7 @@ pm_uplink_new (zloop_t *loop, const char *endpoint, const char *server_key,
     self->sup = sup;
     self->pub = pub;
     self->timer = -1;
-    unsigned char random [16];
-    if (getrandom (random, sizeof random, 0) != (ssize_t) sizeof random)
-        for (size_t i = 0; i < sizeof random; i++)
-            random [i] = (unsigned char) (getpid () >> (i % 4 * 8)) ^ (unsigned char) i;
-    for (size_t i = 0; i < sizeof random; i++)
-        snprintf (self->instance + 2 * i, 3, "%02x", random [i]);
+    snprintf (self->instance, sizeof self->instance, "%s", instance);
     self->dealer = zsock_new (ZMQ_DEALER);
     if (!self->dealer) {
         snprintf (err, errlen, "cannot create the broker socket");

@@ -32,9 +32,11 @@ int pm_uplink_check (const char *endpoint, const char *server_key,
                      const char *key, char *err, size_t errlen);
 
 /*  Connects to the broker at endpoint and registers the agent served by
-    control and sup, relaying pub's messages.  Returns NULL with err. */
+    control and sup (this run of it called instance), relaying pub's
+    messages.  Returns NULL with err. */
 pm_uplink_t *pm_uplink_new (zloop_t *loop, const char *endpoint,
                             const char *server_key, const char *key,
+                            const char *instance,
                             pm_control_t *control, pm_supervisor_t *sup,
                             pm_publish_t *pub, char *err, size_t errlen);
 void pm_uplink_destroy (pm_uplink_t **self_p);

@@ -159,6 +159,7 @@ s_publish_agent (pm_broker_t *self, const s_agent_t *agent, const char *what)
     event.seq = ++self->agent_seq;
     event.ts = pm_wall_clock ();
     event.agent = agent->name;
+    event.instance = agent->instance;
     event.event = (char *) what;
     event.message = message;
     if (pm_event_encode_to (&event, self->buffer) == -1)
@@ -416,6 +417,9 @@ s_finish (pm_broker_t *self, s_pending_t *pending)
             for (size_t k = 0; k < got->services_count; k++) {
                 reply->services [at + k] = got->services [k];
                 reply->services [at + k].agent = strdup (part->agent);
+                reply->services [at + k].instance = got->instance
+                                                  ? strdup (got->instance)
+                                                  : NULL;
             }
             reply->services_count += got->services_count;
             free (got->services);
@@ -441,6 +445,8 @@ s_finish (pm_broker_t *self, s_pending_t *pending)
                 char *name = s_qualify (got->logs [k].service, part->agent);
                 free (reply->logs [at + k].service);
                 reply->logs [at + k].service = name;
+                reply->logs [at + k].instance = got->instance
+                                              ? strdup (got->instance) : NULL;
             }
             reply->logs_count += got->logs_count;
             free (got->logs);
@@ -933,7 +939,7 @@ s_dispatch (pm_broker_t *self, zmsg_t *envelope, pm_request_t *request)
         part->pid = request->pid;
     }
     for (size_t n = 0; !every && n < request->names_count; n++) {
-        char service [PM_NAME_MAX + 1];
+        char service [PM_TARGET_MAX + 1];
         pm_err_t why = PM_OK;
         pm_reply_t *scratch = pm_reply_new (0);
         s_agent_t *agent = s_resolve (self, request, request->names [n],

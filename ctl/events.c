@@ -36,6 +36,7 @@ typedef struct {
     const char *name;             //  first: the registry's item
     uint64_t cursor;              //  seq of the state last shown
     uint64_t suspect;             //  a seq a quiet check found ahead, or 0
+    pm_run_t run;                 //  the run of its agent followed
 } s_service_t;
 
 typedef struct {
@@ -64,6 +65,25 @@ s_service (s_events_t *self, const char *name)
     if (created && len > self->width)
         self->width = len;
     return service;
+}
+
+//  Whether what instance said (an event, a record) is of the run of the
+//  service's agent followed: a new run (the agent restarted behind a
+//  broker) numbers its events from 1, so the cursor starts again; what a
+//  run that is over says is dropped.
+static bool
+s_same_run (s_service_t *service, const char *instance)
+{
+    pm_run_change_t change = pm_run_see (&service->run, instance);
+    if (change == PM_RUN_NEW) {
+        fflush (stdout);
+        fprintf (stderr, "pmctl: the agent of %s restarted (instance %s)\n",
+                 service->name, instance);
+        fflush (stderr);
+        service->cursor = 0;
+        service->suspect = 0;
+    }
+    return change != PM_RUN_OVER;
 }
 
 //  "2025-11-26 06:00:01.456", local time.
@@ -271,6 +291,7 @@ s_snapshot (s_events_t *self)
                                          reply->services [i].agent, key_buf,
                                          sizeof key_buf);
         s_service_t *service = s_service (self, key);
+        s_same_run (service, reply->services [i].instance);
         service->cursor = reply->services [i].seq;
     }
     if (self->cli->json)
@@ -301,6 +322,8 @@ s_on_event (void *arg, const pm_event_t *event, const void *body,
             return;
         service = s_service (self, key);
     }
+    if (!s_same_run (service, event->instance))
+        return;
     if (event->seq <= service->cursor)
         return;                 //  the snapshot already showed it
     if (event->seq > service->cursor + 1)
@@ -346,6 +369,8 @@ s_on_quiet (void *arg, bool final)
                 continue;
             service = s_service (self, key);
         }
+        if (!s_same_run (service, record->instance))
+            continue;
         if (record->seq <= service->cursor) {
             service->suspect = 0;
             continue;

@@ -212,6 +212,23 @@ pm_follow_key (const pm_follow_t *self, const char *service,
     return buf;
 }
 
+pm_run_change_t
+pm_run_see (pm_run_t *run, const char *instance)
+{
+    if (!instance || !*instance || strcmp (instance, run->current) == 0)
+        return PM_RUN_SAME;
+    for (unsigned i = 0; i < PM_RUNS_RETIRED; i++)
+        if (strcmp (instance, run->retired [i]) == 0)
+            return PM_RUN_OVER;
+    bool first = !*run->current;
+    if (!first) {
+        memcpy (run->retired [run->next], run->current, sizeof run->current);
+        run->next = (run->next + 1) % PM_RUNS_RETIRED;
+    }
+    snprintf (run->current, sizeof run->current, "%s", instance);
+    return first ? PM_RUN_SAME : PM_RUN_NEW;
+}
+
 void
 pm_follow_subscribe (pm_follow_t *self, const char *prefix)
 {
@@ -242,8 +259,13 @@ pm_follow_connect (pm_follow_t *self)
     pm_zmq->setsockopt (self->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     pm_zmq->setsockopt (self->sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
     pm_client_secure (self->client, self->sub);
+    //  Through a broker: its word on every agent (one that registers may
+    //  have published before our subscription reached it).
     char agent_topic [PM_NAME_MAX + 16];
-    snprintf (agent_topic, sizeof agent_topic, "agent/%s/", self->agent);
+    if (self->broker)
+        snprintf (agent_topic, sizeof agent_topic, "agent/");
+    else
+        snprintf (agent_topic, sizeof agent_topic, "agent/%s/", self->agent);
     pm_follow_subscribe (self, agent_topic);
     for (size_t i = 0; i < self->prefixes_count; i++)
         pm_zmq->setsockopt (self->sub, ZMQ_SUBSCRIBE, self->prefixes [i],
@@ -332,6 +354,14 @@ s_handle_batch (pm_follow_t *self, const pm_follow_fns_t *fns, void *arg)
         size_t size = pm_zmq->msg_size (&body);
         if (pm_event_decode (data, size, &event, err, sizeof err) != PM_OK)
             fprintf (stderr, "pmctl: ignoring a malformed event: %s\n", err);
+        else
+        if (event->kind == PM_EVENT_AGENT && self->broker) {
+            //  An agent (back) at the broker: what it published before
+            //  our subscription reached it is found by a check, soon.
+            //  Nothing an agent says ends a session through a broker.
+            if (event->event && strcmp (event->event, "connected") == 0)
+                pm_follow_check_again (self);
+        }
         else
         if (event->kind == PM_EVENT_AGENT) {
             if (event->event && strcmp (event->event, "shutdown") == 0)

@@ -75,6 +75,29 @@ void pm_follow_subscribe_names (pm_follow_t *self, const char *kind,
 const char *pm_follow_key (const pm_follow_t *self, const char *service,
                            const char *agent, char *buf, size_t size);
 
+/*  Which run of its agent a stream comes from.  An agent that restarts
+    (behind a broker, the session goes on) numbers its streams from seq 1
+    again, under a new instance: a stream's cursor only means something
+    within one run.  Instances seen before the current one are retired:
+    a late message of a run that is over is dropped, not taken for a new
+    run.  Zeroed: no run seen yet. */
+#define PM_RUNS_RETIRED 4
+typedef struct {
+    char current [PM_INSTANCE_MAX + 1];
+    char retired [PM_RUNS_RETIRED][PM_INSTANCE_MAX + 1];
+    unsigned next;            //  the retired slot to reuse next
+} pm_run_t;
+
+typedef enum {
+    PM_RUN_SAME = 0,          //  the run followed (or the first seen, or
+                              //  no instance given: an older agent)
+    PM_RUN_NEW,               //  a new run: it is followed from now on
+    PM_RUN_OVER               //  a run retired before: drop what it says
+} pm_run_change_t;
+
+/*  What a message or reply of instance (may be NULL) means for run. */
+pm_run_change_t pm_run_see (pm_run_t *run, const char *instance);
+
 /*  Adds a topic prefix ("log/demo/web/"); before pm_follow_connect. */
 void pm_follow_subscribe (pm_follow_t *self, const char *prefix);
 

@@ -41,6 +41,7 @@ typedef struct {
     size_t pending_count;
     size_t pending_cap;
     size_t next;                  //  tail: next pending line to print
+    pm_run_t run;                 //  the run of its agent followed
 } s_service_t;
 
 typedef struct {
@@ -150,12 +151,33 @@ s_lost (s_logs_t *self, s_service_t *service, uint64_t from, uint64_t to,
     service->cursor = to;
 }
 
+//  Whether what instance sent (a live message, a reply's block) belongs
+//  to the run of the service's agent followed.  A new run (the agent
+//  restarted behind a broker) numbers its lines from 1: the cursor starts
+//  again.  A run over: false, dropped.
+static bool
+s_same_run (s_logs_t *self, s_service_t *service, const char *instance)
+{
+    pm_run_change_t change = pm_run_see (&service->run, instance);
+    if (change == PM_RUN_NEW) {
+        if (self->lines)
+            pm_lines_flush (self->lines);
+        fprintf (stderr, "pmctl: the agent of %s restarted (instance %s): "
+                 "its lines start again at 1\n", service->name, instance);
+        fflush (stderr);
+        service->cursor = 0;
+    }
+    return change != PM_RUN_OVER;
+}
+
 //  Uses what block says of service: lost lines, then every line past the
 //  cursor and up to its cap.  Returns true if the cursor moved.
 static bool
 s_take (s_logs_t *self, s_service_t *service, pm_logblock_t *block,
         s_mode_t mode)
 {
+    if (!s_same_run (self, service, block->instance))
+        return false;
     uint64_t before = service->cursor;
     if (block->gone_from && block->gone_to > service->cursor)
         s_lost (self, service, block->gone_from, block->gone_to,
@@ -331,6 +353,8 @@ s_on_event (void *arg, const pm_event_t *event, const void *body,
             return;
         service = s_service (self, key);
     }
+    if (!s_same_run (self, service, event->instance))
+        return;
     //  One message holds lines seq .. last; some may be printed already
     //  (from a reply), some may be missing before them (a gap).
     uint64_t last = event->seq + event->lines_count - 1;

@@ -661,7 +661,8 @@ s_check_names (const pm_cli_t *options)
 {
     for (int i = 1; i < options->args_count; i++) {
         size_t len = strlen (options->args [i]);
-        if (len == 0 || len > PM_NAME_MAX || strchr (options->args [i], '/'))
+        if (len == 0 || len > PM_TARGET_MAX
+        ||  strchr (options->args [i], '/'))
             return pm_cli_usage_error ("bad service name '%s'",
                                        options->args [i]);
     }

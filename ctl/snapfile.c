@@ -78,6 +78,8 @@ s_succeed (pm_reply_t *reply, pm_reply_t *snapshot)
     reply->leases_count = snapshot->leases_count;
     snapshot->leases = NULL;
     snapshot->leases_count = 0;
+    reply->instance = snapshot->instance;
+    snapshot->instance = NULL;
     reply->ok = true;
 }
 
@@ -175,6 +177,10 @@ s_decode_named (const char *data, size_t size, const pm_request_t *request)
         if (pm_key_is (key, "pid"))
             rc = pm_decode_int (&dec, val, "pid", 1, INT32_MAX, "a pid",
                                 &snapshot->agent_pid);
+        else
+        if (pm_key_is (key, "instance"))
+            rc = pm_decode_string (&dec, val, "instance", 1, PM_INSTANCE_MAX,
+                                   false, &snapshot->instance);
         else
         if (pm_key_is (key, "leases") && val->type == MSGPACK_OBJECT_ARRAY) {
             snapshot->leases = calloc (val->via.array.size + 1,

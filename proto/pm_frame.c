@@ -451,7 +451,7 @@ pm_decode_names (pm_decoder_t *dec, const msgpack_object *obj,
         char where [160];
         snprintf (where, sizeof where, "%s[%zu]", path, i);
         if (pm_decode_string (dec, &obj->via.array.ptr [i], where, 1,
-                              PM_NAME_MAX, false, &list [i])) {
+                              PM_TARGET_MAX, false, &list [i])) {
             for (size_t j = 0; j < i; j++)
                 free (list [j]);
             free (list);

@@ -98,7 +98,8 @@ int pm_decode_bool (pm_decoder_t *dec, const msgpack_object *obj,
     the size in *size). */
 int pm_decode_bytes (pm_decoder_t *dec, const msgpack_object *obj,
                      const char *path, char **out, size_t *size);
-/*  An array of 1..PM_NAME_MAX-byte names, at most PM_NAMES_MAX. */
+/*  An array of 1..PM_TARGET_MAX-byte names (targets: service or
+    service@agent), at most PM_NAMES_MAX. */
 int pm_decode_names (pm_decoder_t *dec, const msgpack_object *obj,
                      const char *path, char ***names, size_t *count);
 /*  Checks the frame size and unpacks it as a map; -1 on failure. */

@@ -63,6 +63,7 @@ pm_logblocks_free (pm_logblock_t *blocks, size_t count)
             free (blocks [i].lines [j].line);
         free (blocks [i].lines);
         free (blocks [i].service);
+        free (blocks [i].instance);
     }
     free (blocks);
 }
@@ -74,9 +75,13 @@ pm_logblocks_pack (msgpack_packer *pk, const pm_logblock_t *blocks,
     msgpack_pack_array (pk, count);
     for (size_t i = 0; i < count; i++) {
         const pm_logblock_t *block = &blocks [i];
-        msgpack_pack_map (pk, 6);
+        msgpack_pack_map (pk, 6 + (block->instance != NULL));
         pm_pack_str (pk, "service");
         pm_pack_str (pk, block->service);
+        if (block->instance) {
+            pm_pack_str (pk, "instance");
+            pm_pack_str (pk, block->instance);
+        }
         pm_pack_str (pk, "first");
         msgpack_pack_uint64 (pk, block->first);
         pm_pack_str (pk, "last");
@@ -191,8 +196,17 @@ s_unpack_block (pm_decoder_t *dec, const msgpack_object *obj, const char *path,
             snprintf (where, sizeof where, "%s.service", path);
             free (block->service);
             block->service = NULL;
-            if (pm_decode_string (dec, val, where, 1, PM_NAME_MAX, false,
+            if (pm_decode_string (dec, val, where, 1, PM_TARGET_MAX, false,
                                   &block->service))
+                return -1;
+        }
+        else
+        if (pm_key_is (key, "instance")) {
+            snprintf (where, sizeof where, "%s.instance", path);
+            free (block->instance);
+            block->instance = NULL;
+            if (pm_decode_string (dec, val, where, 1, PM_INSTANCE_MAX, false,
+                                  &block->instance))
                 return -1;
         }
         else

@@ -110,7 +110,7 @@ int
 pm_request_add_name (pm_request_t *self, const char *name)
 {
     size_t len = name ? strlen (name) : 0;
-    if (len == 0 || len > PM_NAME_MAX || self->names_count >= PM_NAMES_MAX)
+    if (len == 0 || len > PM_TARGET_MAX || self->names_count >= PM_NAMES_MAX)
         return -1;
     self->names = pm_grow (self->names, self->names_count, sizeof (char *));
     self->names [self->names_count++] = pm_strdup (name);

@@ -32,6 +32,10 @@ extern "C" {
     bounded. */
 #define PM_FRAME_MAX      (1024 * 1024)   /* bytes in one encoded message */
 #define PM_NAME_MAX       128             /* bytes in a service or agent name */
+/*  Bytes in a target: a service name, or service@agent at a broker. */
+#define PM_TARGET_MAX     (2 * PM_NAME_MAX + 1)
+/*  Bytes in an agent's instance (text unique to one run of its process). */
+#define PM_INSTANCE_MAX   64
 #define PM_NAMES_MAX      4096            /* names in one request */
 #define PM_TEXT_MAX       4096            /* bytes in a note, error or message */
 #define PM_TIMEOUT_MAX    31536000        /* seconds in a request's timeout (a year) */
@@ -239,6 +243,7 @@ typedef struct {
     double next_start;        /* epoch seconds of the next policy start (backoff); 0 = nil */
     char *agent;              /* the agent the service runs on: set by a
                                  broker, absent (NULL) from an agent */
+    char *instance;           /* that agent's instance: set by a broker */
 } pm_record_t;
 
 /*  Frees what the record owns (not the record itself: records live in
@@ -279,6 +284,8 @@ typedef struct {
     uint64_t gone_to;         /*   holds (its log file does): 0, 0 = none */
     bool more;                /* cut to fit: ask again with since = the
                                  last line's seq */
+    char *instance;           /* the instance of the agent that answered:
+                                 set by a broker, NULL from an agent */
     pm_line_t *lines;
     size_t lines_count;
 } pm_logblock_t;
@@ -333,6 +340,8 @@ typedef struct {
     char *control;            /* control endpoint */
     char *events;             /* events endpoint */
     double started_at;        /* "started_at" of the agent; 0 = absent */
+    char *instance;           /* "instance" (hello, status and logs of an
+                                 agent): this run of its process, or NULL */
     uint64_t generation;      /* "generation" of a status snapshot file
                                  (PROTOCOL.md 12); 0 = absent */
     int64_t *leases;          /* "leases": leased pids, or NULL */
@@ -411,6 +420,7 @@ typedef struct {
     uint64_t seq;             /* per stream, from 1 */
     double ts;                /* epoch seconds */
     char *agent;
+    char *instance;           /* this run of the agent, or NULL (absent) */
     char *service;            /* state and log */
     /* state */
     pm_state_t old_state;

@@ -65,6 +65,7 @@ pm_record_clear (pm_record_t *self)
     free (self->error);
     free (self->command);
     free (self->agent);
+    free (self->instance);
     for (size_t i = 0; i < self->deps_count; i++)
         free (self->deps [i].name);
     free (self->deps);
@@ -80,6 +81,7 @@ pm_record_copy (pm_record_t *dst, const pm_record_t *src)
     dst->error = pm_strdup (src->error);
     dst->command = pm_strdup (src->command);
     dst->agent = pm_strdup (src->agent);
+    dst->instance = pm_strdup (src->instance);
     dst->deps = NULL;
     if (src->deps_count) {
         dst->deps = calloc (src->deps_count, sizeof *dst->deps);
@@ -110,21 +112,23 @@ enum {
     S_REC_SEQ,
     S_REC_NEXT_START,
     S_REC_AGENT,
+    S_REC_INSTANCE,
     S_REC_COUNT_
 };
 
 static const char *const s_rec_keys [S_REC_COUNT_] = {
     "name", "state", "pid", "started_at", "state_since", "uptime",
     "restarts", "exit_code", "signal", "ready", "error", "depends_on",
-    "command", "seq", "next_start", "agent"
+    "command", "seq", "next_start", "agent", "instance"
 };
 
 void
 pm_record_pack (msgpack_packer *pk, const pm_record_t *record)
 {
-    msgpack_pack_map (pk, S_REC_COUNT_ - (record->agent == NULL));
+    msgpack_pack_map (pk, S_REC_COUNT_ - (record->agent == NULL)
+                          - (record->instance == NULL));
     pm_pack_str (pk, "name");
-    s_pack_text (pk, record->name, PM_NAME_MAX, false);
+    s_pack_text (pk, record->name, PM_TARGET_MAX, false);
     pm_pack_str (pk, "state");
     pm_pack_str (pk, pm_state_name (record->state));
     pm_pack_str (pk, "pid");
@@ -175,6 +179,10 @@ pm_record_pack (msgpack_packer *pk, const pm_record_t *record)
     if (record->agent) {
         pm_pack_str (pk, "agent");
         s_pack_text (pk, record->agent, PM_NAME_MAX, false);
+    }
+    if (record->instance) {
+        pm_pack_str (pk, "instance");
+        s_pack_text (pk, record->instance, PM_INSTANCE_MAX, false);
     }
 }
 
@@ -281,7 +289,7 @@ s_decode_record_field (pm_decoder_t *dec, int field,
     int value = 0;
     switch (field) {
         case S_REC_NAME:
-            return pm_decode_string (dec, val, path, 1, PM_NAME_MAX, false,
+            return pm_decode_string (dec, val, path, 1, PM_TARGET_MAX, false,
                                      &record->name);
         case S_REC_STATE:
             if (s_decode_enum (dec, val, path, "a state name", s_parse_state,
@@ -337,6 +345,9 @@ s_decode_record_field (pm_decoder_t *dec, int field,
         case S_REC_AGENT:
             return pm_decode_string (dec, val, path, 1, PM_NAME_MAX, false,
                                      &record->agent);
+        case S_REC_INSTANCE:
+            return pm_decode_string (dec, val, path, 1, PM_INSTANCE_MAX,
+                                     false, &record->instance);
     }
     return 0;
 }
@@ -412,6 +423,7 @@ pm_event_destroy (pm_event_t **self_p)
         return;
     pm_event_t *self = *self_p;
     free (self->agent);
+    free (self->instance);
     free (self->service);
     pm_record_clear (&self->record);
     for (size_t i = 0; i < self->lines_count; i++)
@@ -439,7 +451,8 @@ s_event_pack (const pm_event_t *self, msgpack_packer *pk)
             partials += self->lines [i].partial;
         }
     }
-    size_t fields = 5;              //  v, kind, seq, ts, agent
+    size_t fields = 5 + (self->instance != NULL);   //  v, kind, seq, ts,
+                                                    //  agent, instance
     if (self->kind == PM_EVENT_STATE)
         fields += 4;                //  service, old, new, record
     else
@@ -459,6 +472,10 @@ s_event_pack (const pm_event_t *self, msgpack_packer *pk)
     msgpack_pack_double (pk, self->ts);
     pm_pack_str (pk, "agent");
     s_pack_text (pk, self->agent, PM_NAME_MAX, false);
+    if (self->instance) {
+        pm_pack_str (pk, "instance");
+        s_pack_text (pk, self->instance, PM_INSTANCE_MAX, false);
+    }
     switch (self->kind) {
         case PM_EVENT_STATE:
             pm_pack_str (pk, "service");
@@ -578,12 +595,13 @@ enum {
     S_EV_PARTIAL,
     S_EV_EVENT,
     S_EV_MESSAGE,
+    S_EV_INSTANCE,
     S_EV_COUNT_
 };
 
 static const char *const s_ev_keys [S_EV_COUNT_] = {
     "kind", "seq", "ts", "agent", "service", "old", "new", "record",
-    "stream", "lines", "partial", "event", "message"
+    "stream", "lines", "partial", "event", "message", "instance"
 };
 
 #define S_EV_COMMON (S_BIT (S_EV_KIND) | S_BIT (S_EV_SEQ) | S_BIT (S_EV_TS) \
@@ -597,10 +615,12 @@ static const unsigned s_ev_required [] = {
     [PM_EVENT_AGENT] = S_EV_COMMON | S_BIT (S_EV_EVENT),
 };
 
+//  instance: from every agent of this version; optional for the broker's
+//  own agent/ events and for agents of before.
 static const unsigned s_ev_optional [] = {
-    [PM_EVENT_STATE] = 0,
-    [PM_EVENT_LOG]   = S_BIT (S_EV_PARTIAL),
-    [PM_EVENT_AGENT] = S_BIT (S_EV_MESSAGE),
+    [PM_EVENT_STATE] = S_BIT (S_EV_INSTANCE),
+    [PM_EVENT_LOG]   = S_BIT (S_EV_PARTIAL) | S_BIT (S_EV_INSTANCE),
+    [PM_EVENT_AGENT] = S_BIT (S_EV_MESSAGE) | S_BIT (S_EV_INSTANCE),
 };
 
 //  "lines": 1 or more lines, each a str or bin.
@@ -713,6 +733,9 @@ s_decode_event_field (pm_decoder_t *dec, int field,
         case S_EV_MESSAGE:
             return pm_decode_string (dec, val, path, 0, PM_TEXT_MAX, true,
                                      &event->message);
+        case S_EV_INSTANCE:
+            return pm_decode_string (dec, val, path, 1, PM_INSTANCE_MAX,
+                                     false, &event->instance);
     }
     return 0;
 }

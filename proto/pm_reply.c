@@ -59,6 +59,7 @@ pm_reply_destroy (pm_reply_t **self_p)
     free (self->config);
     free (self->control);
     free (self->events);
+    free (self->instance);
     free (self->leases);
     for (size_t i = 0; i < self->agents_count; i++) {
         free (self->agents [i].name);
@@ -151,7 +152,7 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
                   + (self->agent_pid != 0) + (self->config != NULL)
                   + (self->control != NULL) + (self->events != NULL)
                   + (self->started_at != 0) + (self->generation != 0)
-                  + self->broker;
+                  + (self->instance != NULL) + self->broker;
 
     msgpack_sbuffer sbuf;
     msgpack_packer pk;
@@ -241,6 +242,10 @@ pm_reply_encode (const pm_reply_t *self, char **data, size_t *size)
     if (self->generation != 0) {
         pm_pack_str (&pk, "generation");
         msgpack_pack_uint64 (&pk, self->generation);
+    }
+    if (self->instance) {
+        pm_pack_str (&pk, "instance");
+        pm_pack_str (&pk, self->instance);
     }
     if (self->broker) {
         pm_pack_str (&pk, "broker");
@@ -373,8 +378,8 @@ s_decode_result (pm_decoder_t *dec, const msgpack_object *obj, size_t index,
         char *text = NULL;
         switch (field) {
             case 0:
-                rc = pm_decode_string (dec, val, where, 1, PM_NAME_MAX, false,
-                                       &result->name);
+                rc = pm_decode_string (dec, val, where, 1, PM_TARGET_MAX,
+                                       false, &result->name);
                 break;
             case 1:
                 rc = pm_decode_bool (dec, val, where, &result->ok);
@@ -442,13 +447,14 @@ enum {
     S_REPLY_GENERATION,
     S_REPLY_AGENTS,
     S_REPLY_BROKER,
+    S_REPLY_INSTANCE,
     S_REPLY_COUNT_
 };
 
 static const char *const s_reply_fields [S_REPLY_COUNT_] = {
     "error", "results", "services", "agent", "version", "pid", "config",
     "control", "events", "started_at", "leases", "logs", "reload", "id", "ok",
-    "generation", "agents", "broker"
+    "generation", "agents", "broker", "instance"
 };
 
 //  One element of "agents".
@@ -572,6 +578,9 @@ s_decode_reply_field (pm_decoder_t *dec, int field,
             return pm_decode_number (dec, val, path, 0, &reply->started_at);
         case S_REPLY_GENERATION:
             return pm_decode_uint (dec, val, path, &reply->generation);
+        case S_REPLY_INSTANCE:
+            return pm_decode_string (dec, val, path, 1, PM_INSTANCE_MAX,
+                                     false, &reply->instance);
         case S_REPLY_LEASES:
             if (s_check_list (dec, val, path))
                 return -1;

@@ -73,8 +73,8 @@ int
 main (void)
 {
     char err [256];
-    pm_publish_t *pub = pm_publish_new ("inproc://logbatch", "t", 100000,
-                                        err, sizeof err);
+    pm_publish_t *pub = pm_publish_new ("inproc://logbatch", "t", "i1",
+                                        100000, err, sizeof err);
     CHECK (pub);
     s_sub = zsock_new (ZMQ_SUB);
     CHECK (zsock_connect (s_sub, "inproc://logbatch") == 0);

@@ -714,19 +714,20 @@ test_request_round_trip (void)
     pm_request_destroy (&copy);
     pm_request_destroy (&req);
 
-    //  add_name refuses what the decoder would refuse.
+    //  add_name refuses what the decoder would refuse: a target may be
+    //  service@agent, each part a name.
     req = pm_request_new (PM_CMD_STATUS, 13);
-    char *longname = s_repeat ('n', PM_NAME_MAX);
+    char *longname = s_repeat ('n', PM_TARGET_MAX);
     CHECK (pm_request_add_name (req, longname) == 0);
     longname [0] = 'm';
     free (longname);
-    longname = s_repeat ('n', PM_NAME_MAX + 1);
+    longname = s_repeat ('n', PM_TARGET_MAX + 1);
     CHECK (pm_request_add_name (req, longname) == -1);
     CHECK (pm_request_add_name (req, "") == -1);
     CHECK (pm_request_add_name (req, NULL) == -1);
     CHECK (req->names_count == 1);
     copy = s_request_round_trip (req);
-    CHECK (strlen (copy->names [0]) == PM_NAME_MAX);
+    CHECK (strlen (copy->names [0]) == PM_TARGET_MAX);
     pm_request_destroy (&copy);
     pm_request_destroy (&req);
     free (longname);
@@ -930,19 +931,20 @@ test_request_decode_errors (void)
     EXPECT_REQ (PM_ERR_BAD_REQUEST, "args.names[0]: contains a NUL byte", 9,
                 "{v: 1, id: 9, cmd: status, args: {names: ['a\\x00b']}}");
     char *spec;
-    char *name = s_repeat ('n', PM_NAME_MAX);
+    //  A name is a target: service, or service@agent (two names and '@').
+    char *name = s_repeat ('n', PM_TARGET_MAX);
     if (asprintf (&spec, "{v: 1, id: 9, cmd: status, args: {names: [%s]}}",
                   name) < 0)
         abort ();
     EXPECT_REQ (PM_OK, "", 9, spec);
     free (spec);
     free (name);
-    name = s_repeat ('n', PM_NAME_MAX + 1);
+    name = s_repeat ('n', PM_TARGET_MAX + 1);
     if (asprintf (&spec, "{v: 1, id: 9, cmd: status, args: {names: [a, %s]}}",
                   name) < 0)
         abort ();
-    EXPECT_REQ (PM_ERR_TOO_LARGE, "args.names[1]: 129 bytes, over the limit "
-                "of 128", 9, spec);
+    EXPECT_REQ (PM_ERR_TOO_LARGE, "args.names[1]: 258 bytes, over the limit "
+                "of 257", 9, spec);
     free (spec);
     free (name);
 
@@ -1201,6 +1203,11 @@ test_reply_round_trip (void)
     pm_record_t full, empty;
     s_fill_record (&full, "api", true);
     s_fill_record (&empty, "idle", false);
+    //  As a broker qualifies them.
+    free (full.name);
+    full.name = s_repeat ('a', PM_TARGET_MAX);
+    full.agent = strdup ("box1");
+    full.instance = strdup ("0a1b");
     pm_reply_add_service (reply, &full);
     pm_reply_add_service (reply, &empty);
     char *data;
@@ -1248,6 +1255,7 @@ test_reply_round_trip (void)
     reply->control = strdup ("ipc:///run/user/1000/pmbus/demo/control.sock");
     reply->events = strdup ("ipc:///run/user/1000/pmbus/demo/events.sock");
     reply->started_at = 1700000000.75;
+    reply->instance = strdup ("5f0e");
     reply->leases = calloc (2, sizeof (int64_t));
     reply->leases [0] = 100;
     reply->leases [1] = 200;
@@ -1259,6 +1267,7 @@ test_reply_round_trip (void)
     CHECK (s_streq (copy->control, reply->control));
     CHECK (s_streq (copy->events, reply->events));
     CHECK (copy->started_at == 1700000000.75);
+    CHECK (s_streq (copy->instance, "5f0e"));
     CHECK (copy->leases_count == 2 && copy->leases [1] == 200);
     s_check_truncations (__LINE__, data, size);
     free (data);
@@ -1547,6 +1556,7 @@ s_event_round_trip (const pm_event_t *event, char **data_p, size_t *size_p)
     CHECK (copy->kind == event->kind && copy->seq == event->seq);
     CHECK (copy->ts == event->ts);
     CHECK (s_streq (copy->agent, event->agent));
+    CHECK (s_streq (copy->instance, event->instance));
     CHECK (s_streq (copy->service, event->service));
     *data_p = data;
     *size_p = size;
@@ -1592,6 +1602,7 @@ test_event_round_trip (void)
     event->seq = 42;
     event->ts = 1700000003.0;
     event->agent = strdup ("demo");
+    event->instance = strdup ("0123456789abcdef0123456789abcdef");
     event->service = strdup ("db");
     event->stream = PM_STREAM_ERR;
     s_set_line (event, "ready to accept connections", 27, false);
@@ -1605,7 +1616,8 @@ test_event_round_trip (void)
     CHECK (copy->lines [0].stream == PM_STREAM_ERR);
     json = pm_json_from_msgpack (data, size);
     CHECK (s_streq (json, "{\"v\":1,\"kind\":\"log\",\"seq\":42,"
-                    "\"ts\":1700000003.0,\"agent\":\"demo\",\"service\":"
+                    "\"ts\":1700000003.0,\"agent\":\"demo\",\"instance\":"
+                    "\"0123456789abcdef0123456789abcdef\",\"service\":"
                     "\"db\",\"stream\":\"err\",\"lines\":[\"ready to accept "
                     "connections\"]}"));
     free (json);
@@ -2287,8 +2299,12 @@ test_wait_and_logs (void)
     pm_logblock_add_line (block, 12, 100.75, PM_STREAM_ERR, true,
                           "a\0\xff", 3);
     pm_logblock_add_line (block, 13, 101, PM_STREAM_OUT, false, "", 0);
-    pm_logblock_t *empty = pm_reply_add_logblock (reply, "db");
-    (void) empty;
+    //  A broker's block: service@agent (past one name's limit) and the
+    //  instance of the agent that answered.
+    char *qualified = s_repeat ('q', PM_TARGET_MAX);
+    qualified [PM_NAME_MAX] = '@';
+    pm_logblock_t *empty = pm_reply_add_logblock (reply, qualified);
+    empty->instance = strdup ("beef");
     pm_reply_t *back = s_reply_round_trip (reply, NULL, NULL);
     CHECK (back->logs_count == 2);
     pm_logblock_t *web = &back->logs [0];
@@ -2302,9 +2318,12 @@ test_wait_and_logs (void)
     CHECK (web->lines [1].line_size == 3
            && memcmp (web->lines [1].line, "a\0\xff", 3) == 0);
     CHECK (!web->lines [2].partial && web->lines [2].line_size == 0);
+    CHECK (!web->instance);
     pm_logblock_t *db = &back->logs [1];
-    CHECK (s_streq (db->service, "db") && db->lines_count == 0);
+    CHECK (s_streq (db->service, qualified) && db->lines_count == 0);
+    CHECK (s_streq (db->instance, "beef"));
     CHECK (db->gone_from == 0 && !db->more && db->first == 0);
+    free (qualified);
     CHECK (pm_line_encoded_size (10) > 10);
     pm_reply_destroy (&back);
     pm_reply_destroy (&reply);

@@ -366,6 +366,92 @@ class BrokerTest(pmtest.AgentTest):
                              "%s: lines lost, doubled or out of order"
                              % agent)
 
+    def test_follow_across_an_agent_restart(self):
+        """An agent that restarts behind the broker numbers its lines from
+        1 again, under a new instance: logs -f and events -f through the
+        broker show the new run from its first line, not drop it as lines
+        already printed."""
+        self.start_broker(self.broker_config())
+        tick = ('  tick: { command = "i=0; while true; do i=$((i+1)); '
+                'echo n=$i; sleep 0.01; done"; stop_timeout = 1.0; };\n')
+        config = self.config(tick, name="a1.cfg", agent_name="a1",
+                             agent_extra='broker = { endpoint = "%s"; }; '
+                             % self.agents_at)
+        first = self.start_agent(config=config, name="a1")
+        wait_until(lambda: self.connected().get("a1") is True, 10,
+                   what="a1 registered")
+        code, out, err = self.via("ping", "--agent", "a1", "--json")
+        self.assertEqual(code, 0, err)
+        old_instance = json.loads(out)["instance"]
+        out_path = self.path("follow.out")
+        err_path = self.path("follow.err")
+        events_path = self.path("events.out")
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            follower = subprocess.Popen(
+                [pmtest.PMCTL, "--connect", self.control, "logs", "-f",
+                 "-n", "0", "tick"], stdout=out, stderr=err, env=self.env)
+        self.extra.append(follower)
+        with open(events_path, "w") as out:
+            watcher = subprocess.Popen(
+                [pmtest.PMCTL, "--connect", self.control, "events", "-f",
+                 "tick"], stdout=out, stderr=subprocess.DEVNULL,
+                env=self.env)
+        self.extra.append(watcher)
+
+        def runs():
+            """The numbers printed, cut where they start again at 1."""
+            got = []
+            for line in pmtest.read_bytes(out_path).decode().splitlines():
+                _, _, text = line.partition(" | ")
+                text = text or line
+                if text.startswith("n="):
+                    n = int(text[2:])
+                    if n == 1 or not got:
+                        got.append([])
+                    got[-1].append(n)
+            return got
+
+        #  The first run well past where the second one will be followed
+        #  from: without instances, those lines would count as printed.
+        wait_until(lambda: runs() and runs()[-1][-1] > 300, 20,
+                   what="300 lines of the first run")
+        self.assertEqual(first.request("shutdown").get("ok"), True)
+        self.assertEqual(first.wait_exit(10), 0)
+        second = self.start_agent(config=config, name="a1")
+        wait_until(lambda: len(runs()) >= 2 and len(runs()[-1]) > 100, 20,
+                   what="100 lines of the second run")
+        code, out, err = self.via("ping", "--agent", "a1", "--json")
+        self.assertEqual(code, 0, err)
+        self.assertNotEqual(json.loads(out)["instance"], old_instance)
+        #  Records through the broker carry the instance too.
+        code, out, err = self.via("status", "--json")
+        self.assertEqual(code, 0, err)
+        self.assertEqual({r["instance"] for r in json.loads(out)["services"]},
+                         {json.loads(self.via("ping", "--agent", "a1",
+                                              "--json")[1])["instance"]})
+        follower.send_signal(signal.SIGINT)
+        self.assertEqual(follower.wait(10), 0)
+        every = runs()
+        self.assertEqual(len(every), 2, [r[:3] for r in every])
+        for run in every:
+            #  The first run was followed from where logs -f started; the
+            #  second from its first line; each consecutive.
+            self.assertEqual(run, list(range(run[0], run[0] + len(run))))
+        self.assertEqual(every[1][0], 1)
+        self.assertIn("restarted", pmtest.read_bytes(err_path).decode())
+        #  events -f: the second run's transitions are shown (their seq
+        #  starts at 1 again), not dropped as seen already.
+        def second_run_shown():
+            lines = [l for l in pmtest.read_bytes(events_path).decode()
+                     .splitlines() if " seq=" in l]
+            seqs = [int(l.rsplit("seq=", 1)[1]) for l in lines]
+            back = [i for i in range(1, len(seqs)) if seqs[i] < seqs[i - 1]]
+            return bool(back) and any(" running " in l
+                                      for l in lines[back[0]:])
+        wait_until(second_run_shown, 10, what="the second run's events in "
+                   + pmtest.read_bytes(events_path).decode())
+        self.assertTrue(second.alive())
+
     def test_agent_option(self):
         """--agent: the one agent of ping, reload, shutdown; the agents
         covered by status, logs and --all."""

@@ -872,13 +872,14 @@ class ProtocolTest(pmtest.AgentTest):
         reply = client.raw(big, timeout=10)
         #  The decoder does not read an oversized frame: id 0.
         self.assertError(reply, "too-large", 0)
-        #  A name over the name limit (128 bytes), in a small frame.
-        rid = client.send("status", {"names": ["n" * 129]})
+        #  A name over the target limit (257 bytes: service@agent), in a
+        #  small frame.
+        rid = client.send("status", {"names": ["n" * 258]})
         self.assertError(client.wait_reply(rid, 10), "too-large", rid)
-        rid = client.send("status", {"names": ["n" * 128]})
+        rid = client.send("status", {"names": ["n" * 257]})
         reply = self.assertError(client.wait_reply(rid, 10),
                                  "unknown-service", rid)
-        self.assertEqual(reply["error"]["names"], ["n" * 128])
+        self.assertEqual(reply["error"]["names"], ["n" * 257])
         #  Any msgpack integer width is fine for a uint: id as an int8.
         reply = client.raw(b"\x83\xa1v\x01\xa2id\xd0\x05\xa3cmd\xa5hello")
         self.assertTrue(reply["ok"], reply)
