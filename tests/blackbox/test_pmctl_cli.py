@@ -278,7 +278,8 @@ class PmctlTest(unittest.TestCase):
         self.assertIn("takes no arguments", self.assertUsage("ping", "web"))
         self.assertIn("--timeout", self.assertUsage("ping", "--timeout", "1"))
         self.assertUsage("check", "a.cfg", "b.cfg")
-        self.assertUsage("start", "x" * 200)
+        #  Over a target's limit (service@agent: 257 bytes).
+        self.assertIn("bad service name", self.assertUsage("start", "x" * 258))
 
     def test_version(self):
         code, out, _ = self.pmctl("--version")
