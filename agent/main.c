@@ -144,12 +144,8 @@ s_notify (int *fd, int code, const char *message)
     *fd = -1;
 }
 
-//  Double fork into the background.  The caller's process waits for the
-//  agent's first words on a pipe and exits with them: 0 once the agent is
-//  bound and accepting commands, else the agent's own exit code and
-//  message.  Returns the pipe's write end, in the agent.
 //  A name for this run of the agent (PROTOCOL.md 5: "instance"): 32 hex
-//  digits of randomness, so that a restarted agent, whose seq start at 1
+//  digits of randomness, so that a restarted agent, whose seqs start at 1
 //  again, is never taken for the one before.
 static void
 s_make_instance (char *buf, size_t size)
@@ -168,6 +164,10 @@ s_make_instance (char *buf, size_t size)
         snprintf (buf + 2 * i, 3, "%02x", bytes [i]);
 }
 
+//  Double fork into the background.  The caller's process waits for the
+//  agent's first words on a pipe and exits with them: 0 once the agent is
+//  bound and accepting commands, else the agent's own exit code and
+//  message.  Returns the pipe's write end, in the agent.
 static int
 s_daemonize (void)
 {
