@@ -25,6 +25,7 @@
 struct pm_lifecycle_t {
     pm_paths_t paths;
     int lock_fd;              /* owned, holds the flock */
+    char *sockets [4];        /* more ipc endpoints (add_socket), owned */
 };
 
 static void
@@ -356,15 +357,17 @@ pm_lifecycle_write_file (const char *path, const void *data, size_t size)
 }
 
 int
-pm_lifecycle_write_config (pm_lifecycle_t *self, const pm_config_t *config)
+pm_lifecycle_write_config (pm_lifecycle_t *self, const char *config_path,
+                           const pm_file_id_t *id)
 {
     pm_loaded_t *record = calloc (1, sizeof *record);
     size_t size = sizeof *record + 256;
     char *text = malloc (size);
     assert (record && text);
-    snprintf (record->path, sizeof record->path, "%s", config->path);
-    record->has_id = config->has_file_id;
-    record->id = config->file_id;
+    snprintf (record->path, sizeof record->path, "%s", config_path);
+    record->has_id = id != NULL;
+    if (id)
+        record->id = *id;
     snprintf (record->control, sizeof record->control, "%s",
               self->paths.control);
     snprintf (record->events, sizeof record->events, "%s",
@@ -389,6 +392,20 @@ pm_lifecycle_write_pid (pm_lifecycle_t *self)
 }
 
 void
+pm_lifecycle_add_socket (pm_lifecycle_t *self, const char *endpoint)
+{
+    size_t count = sizeof self->sockets / sizeof self->sockets [0];
+    for (size_t i = 0; i < count; i++)
+        if (!self->sockets [i]) {
+            s_unlink_ipc (endpoint);
+            self->sockets [i] = strdup (endpoint);
+            assert (self->sockets [i]);
+            return;
+        }
+    assert (!"too many sockets");
+}
+
+void
 pm_lifecycle_release (pm_lifecycle_t **self_p)
 {
     pm_lifecycle_t *self = *self_p;
@@ -396,6 +413,11 @@ pm_lifecycle_release (pm_lifecycle_t **self_p)
         return;
     s_unlink_ipc (self->paths.control);
     s_unlink_ipc (self->paths.events);
+    for (size_t i = 0; i < sizeof self->sockets / sizeof self->sockets [0]
+                       && self->sockets [i]; i++) {
+        s_unlink_ipc (self->sockets [i]);
+        free (self->sockets [i]);
+    }
     unlink (self->paths.pidfile);
     unlink (self->paths.config);
     unlink (self->paths.lock);

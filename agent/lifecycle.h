@@ -1,6 +1,7 @@
-/*  lifecycle.h - the agent's claim on its runtime directory
+/*  lifecycle.h - a daemon's claim on its runtime directory
 
-    Owns: the runtime directory's lock, pid file and socket files.  The
+    Owns: the runtime directory's lock, pid file and socket files, for
+    pmd and for pmbroker alike (their files are named in pm_paths_t).  The
     lock is taken before anything is bound: libzmq unlinks whatever sits
     at an ipc:// path when it binds, so an agent that bound first would
     silently steal a live agent's endpoints.  Holding the lock proves
@@ -12,8 +13,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
-#include "config.h"
 #include "pm_rundir.h"
 
 typedef struct pm_lifecycle_t pm_lifecycle_t;
@@ -57,17 +58,25 @@ int pm_lifecycle_kill_marked (const char *dir, const char *const *services,
 int pm_lifecycle_write_file (const char *path, const void *data,
                              size_t size);
 
-/*  Writes the agent's record <dir>/config (pm_loaded_t in pm_rundir.h):
-    config's path and identity as it was read, and the endpoints.  A
-    client finds the agent by it without parsing the file while the file
-    is the one loaded, and even when the file no longer parses.  Atomic
-    (a temporary file renamed over it).  Returns 0, or -1 with errno set. */
-int pm_lifecycle_write_config (pm_lifecycle_t *self,
-                               const pm_config_t *config);
+/*  Writes the daemon's record <dir>/config (pm_loaded_t in pm_rundir.h):
+    the absolute path of the config file it loaded, that file's identity
+    as it was read (id, or NULL when unknown), and the endpoints.  A
+    client finds the daemon by it without parsing the file while the
+    file is the one loaded, and even when the file no longer parses.
+    Atomic (a temporary file renamed over it).  Returns 0, or -1 with
+    errno set. */
+int pm_lifecycle_write_config (pm_lifecycle_t *self, const char *config_path,
+                               const pm_file_id_t *id);
 
 /*  Rewrites the pid file (after a fork into the background), atomically
     like the config file.  Returns 0, or -1 with errno set. */
 int pm_lifecycle_write_pid (pm_lifecycle_t *self);
+
+/*  One more ipc socket of the daemon's (the broker's agents endpoint):
+    its file, which we hold the lock for, is removed now (a dead
+    daemon's) and at release.  Up to 4; not ipc:// endpoints are
+    ignored. */
+void pm_lifecycle_add_socket (pm_lifecycle_t *self, const char *endpoint);
 
 /*  Removes the socket files, the pid file and the lock file, then drops
     the lock. */

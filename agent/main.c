@@ -9,6 +9,7 @@
 #include "agentlog.h"
 #include "control.h"
 #include "curve.h"
+#include "daemon.h"
 #include "uplink.h"
 #include "snapshot.h"
 #include "echo.h"
@@ -24,7 +25,6 @@
 
 #include <czmq.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -33,7 +33,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,23 +126,6 @@ s_on_leases_change (void *arg, size_t count)
     }
 }
 
-//  Tells the process that started a daemon how the start went: one line,
-//  "<exit code> <message>", then EOF.  Does nothing in the foreground.
-static void
-s_notify (int *fd, int code, const char *message)
-{
-    if (*fd == -1)
-        return;
-    char line [PM_CONFIG_ERR_MAX + 16];
-    int len = snprintf (line, sizeof line, "%d %s\n", code, message);
-    if (len > (int) sizeof line - 1)
-        len = (int) sizeof line - 1;
-    ssize_t rc = write (*fd, line, (size_t) len);
-    (void) rc;
-    close (*fd);
-    *fd = -1;
-}
-
 //  A name for this run of the agent (PROTOCOL.md 5: "instance"): 32 hex
 //  digits of randomness, so that a restarted agent, whose seqs start at 1
 //  again, is never taken for the one before.
@@ -162,83 +144,6 @@ s_make_instance (char *buf, size_t size)
     }
     for (size_t i = 0; i < sizeof bytes && 2 * i + 2 < size; i++)
         snprintf (buf + 2 * i, 3, "%02x", bytes [i]);
-}
-
-//  Double fork into the background.  The caller's process waits for the
-//  agent's first words on a pipe and exits with them: 0 once the agent is
-//  bound and accepting commands, else the agent's own exit code and
-//  message.  Returns the pipe's write end, in the agent.
-static int
-s_daemonize (void)
-{
-    int fds [2];
-    if (pipe2 (fds, O_CLOEXEC) == -1) {
-        perror ("pmd: pipe");
-        exit (EXIT_RUNTIME);
-    }
-    pid_t pid = fork ();
-    if (pid == -1) {
-        perror ("pmd: fork");
-        exit (EXIT_RUNTIME);
-    }
-    if (pid > 0) {
-        close (fds [1]);
-        char line [PM_CONFIG_ERR_MAX + 16];
-        size_t have = 0;
-        while (have < sizeof line - 1) {
-            ssize_t got = read (fds [0], line + have, sizeof line - 1 - have);
-            if (got == -1 && errno == EINTR)
-                continue;
-            if (got <= 0)
-                break;
-            have += (size_t) got;
-        }
-        line [have] = 0;
-        waitpid (pid, NULL, 0);
-        int code = 0;
-        int offset = 0;
-        if (have == 0 || sscanf (line, "%d %n", &code, &offset) < 1) {
-            fprintf (stderr, "pmd: the agent exited while starting\n");
-            exit (EXIT_RUNTIME);
-        }
-        if (code != 0) {
-            char *newline = strchr (line + offset, '\n');
-            if (newline)
-                *newline = 0;
-            fprintf (stderr, "pmd: %s\n", line + offset);
-        }
-        exit (code);
-    }
-    close (fds [0]);
-    if (setsid () == -1)
-        _exit (EXIT_RUNTIME);
-    pid = fork ();
-    if (pid == -1)
-        _exit (EXIT_RUNTIME);
-    if (pid > 0)
-        _exit (0);              //  the agent is re-parented
-    int null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd != -1) {
-        dup2 (null_fd, STDIN_FILENO);
-        close (null_fd);
-    }
-    if (chdir ("/") == -1)
-        _exit (EXIT_RUNTIME);
-    return fds [1];
-}
-
-//  After a daemon has said it is ready: nothing more goes to the
-//  terminal it was started from.
-static void
-s_detach_stdio (void)
-{
-    int null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd == -1)
-        return;
-    dup2 (null_fd, STDOUT_FILENO);
-    dup2 (null_fd, STDERR_FILENO);
-    close (null_fd);
-    pm_log_quiet_stderr (true);
 }
 
 int
@@ -302,11 +207,8 @@ main (int argc, char *argv [])
     //  A daemon works from "/": a relative runtime directory must be made
     //  absolute while the current directory is still the caller's.
     char rundir_abs [PM_PATH_MAX];
-    if (rundir && *rundir && *rundir != '/') {
-        char cwd [PM_PATH_MAX];
-        if (!getcwd (cwd, sizeof cwd)
-        ||  snprintf (rundir_abs, sizeof rundir_abs, "%s/%s", cwd, rundir)
-            >= (int) sizeof rundir_abs) {
+    if (rundir && *rundir) {
+        if (pm_daemon_absolute (rundir, rundir_abs, sizeof rundir_abs) == -1) {
             fprintf (stderr, "pmd: --runtime-dir %s: path too long\n", rundir);
             return EXIT_USAGE;
         }
@@ -367,7 +269,7 @@ main (int argc, char *argv [])
     int notify_fd = -1;
     if (daemon) {
         follow = false;
-        notify_fd = s_daemonize ();
+        notify_fd = pm_daemon_start ("pmd");
         //  Errors reach the starting process through the pipe; the agent's
         //  log goes to its file.
         pm_log_quiet_stderr (true);
@@ -392,15 +294,18 @@ main (int argc, char *argv [])
     if (!lifecycle) {
         if (notify_fd == -1)
             fprintf (stderr, "pmd: %s\n", err);
-        s_notify (&notify_fd, holder ? EXIT_RUNNING : EXIT_RUNTIME, err);
+        int code = holder ? EXIT_RUNNING : EXIT_RUNTIME;
+        pm_daemon_notify (&notify_fd, code, err);
         pm_config_destroy (&config);
-        return holder ? EXIT_RUNNING : EXIT_RUNTIME;
+        return code;
     }
     //  pmctl finds an agent whose config no longer parses by this file.
     //  Orphans of our services are reparented to us, so we reap them and
     //  can see their process groups die (and sweep what escaped them).
     bool claimed = false;
-    if (pm_lifecycle_write_config (lifecycle, config) == -1)
+    const pm_file_id_t *file_id = config->has_file_id ? &config->file_id
+                                                      : NULL;
+    if (pm_lifecycle_write_config (lifecycle, config->path, file_id) == -1)
         //  (A path that long is cut in the message, not in the file.)
         snprintf (err, sizeof err, "cannot write %.900s: %s", paths.config,
                   strerror (errno));
@@ -413,7 +318,7 @@ main (int argc, char *argv [])
     if (!claimed) {
         if (notify_fd == -1)
             fprintf (stderr, "pmd: %s\n", err);
-        s_notify (&notify_fd, EXIT_RUNTIME, err);
+        pm_daemon_notify (&notify_fd, EXIT_RUNTIME, err);
         pm_lifecycle_release (&lifecycle);
         pm_config_destroy (&config);
         return EXIT_RUNTIME;
@@ -527,9 +432,9 @@ main (int argc, char *argv [])
     pm_publish_agent (pub, "started", NULL);
     //  Bound and accepting: a daemon's starter may return now, and any
     //  command sent after that is served.
-    s_notify (&notify_fd, EXIT_OK, "ready");
+    pm_daemon_notify (&notify_fd, EXIT_OK, "ready");
     if (daemon)
-        s_detach_stdio ();
+        pm_daemon_detach_stdio ();
     pm_supervisor_autostart (sup);
     zloop_start (loop);
     rc = pm_supervisor_finished (sup) ? EXIT_OK : EXIT_RUNTIME;
@@ -543,7 +448,6 @@ main (int argc, char *argv [])
 
 fail:
     pm_log_error ("%s", err);
-    s_notify (&notify_fd, EXIT_RUNTIME, err);
 done:
     //  Teardown in the reverse of the wiring: the supervisor lets its
     //  parked requests go through the control socket's free function, so
@@ -570,6 +474,9 @@ done:
     //  sockets' files go.
     zsys_shutdown ();
     pm_lifecycle_release (&lifecycle);
+    //  A start that failed is told once everything is down and the lock
+    //  is free: a starter that tries again is not refused by this one.
+    pm_daemon_notify (&notify_fd, EXIT_RUNTIME, err);
     pm_log_close ();
     pm_config_destroy (&config);
     return rc;

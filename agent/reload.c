@@ -293,8 +293,9 @@ pm_supervisor_reload (pm_supervisor_t *self, uint64_t id, void *token)
     pm_sup_stale_all (self);    //  the set of records and their specs moved
     //  Clients find the agent of this file by its identity in the record:
     //  an old identity only costs them a parse.
-    if (self->lifecycle && pm_lifecycle_write_config (self->lifecycle,
-                                                      next) == -1)
+    const pm_file_id_t *file_id = next->has_file_id ? &next->file_id : NULL;
+    if (self->lifecycle
+    &&  pm_lifecycle_write_config (self->lifecycle, next->path, file_id) == -1)
         pm_log_warn ("cannot rewrite the config record: %s (clients parse "
                      "the config file to find the agent)", strerror (errno));
     if (self->on_reloaded)

@@ -174,6 +174,14 @@ s_load (s_ctx_t *ctx, config_t *file, pm_bconfig_t *config)
             config->name = strdup (value);
         }
         else
+        if (strcmp (member->name, "log_file") == 0) {
+            const char *value = NULL;
+            if (s_string (ctx, member, key, &value))
+                return -1;
+            free (config->log_file);
+            config->log_file = s_path (ctx, value);
+        }
+        else
         if (strcmp (member->name, "heartbeat") == 0) {
             double value = 0;
             int type = config_setting_type (member);
@@ -275,6 +283,7 @@ pm_bconfig_destroy (pm_bconfig_t **self_p)
     free (self->secret_key);
     free (self->clients);
     free (self->agent_keys);
+    free (self->log_file);
     free (self);
     *self_p = NULL;
 }

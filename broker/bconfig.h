@@ -9,6 +9,10 @@
                 agents = "keys/agents"; };
       heartbeat = 1.0;                  # seconds
       subscriber_queue = 32768;         # messages, 1 to 1,000,000
+      log_file = "pmbroker.log";        # default: stderr only in the
+                                        # foreground, the runtime
+                                        # directory's pmbroker.log with
+                                        # --daemon
     };
 
     Every key is checked; an error names the file, the line and the key,
@@ -34,6 +38,7 @@ typedef struct {
     char *clients;
     char *agent_keys;
     double heartbeat;         /* seconds, default 1.0 */
+    char *log_file;           /* broker.log_file, absolute, or NULL */
     size_t subscriber_queue;  /* messages queued per subscriber (and per
                                  agent's link) before some are dropped;
                                  default PM_BROKER_QUEUE */

@@ -513,6 +513,90 @@ class BrokerTest(pmtest.AgentTest):
         self.assertEqual([(a["name"], a["pid"]) for a in listed],
                          [("a1", agents["a1"].pid)])
 
+    def daemon(self, config, *args):
+        done = subprocess.run([pmtest.PMBROKER, "-c", config, "--daemon"]
+                              + list(args), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, env=self.env,
+                              timeout=15)
+        return done.returncode, done.stderr
+
+    def reap(self, pid, timeout=10.0):
+        """The exit status of pid, a daemon re-parented to us (pmtest
+        made this process a subreaper)."""
+        status = []
+
+        def gone():
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                status.append(code)
+            return bool(status)
+        wait_until(gone, timeout, what="process %d to exit" % pid)
+        return status[0]
+
+    def test_daemon_claims_its_runtime_directory(self):
+        config = self.broker_config()
+        rundir = os.path.join(self.xdg, "pmbus", "broker@lab")
+        pidfile = os.path.join(rundir, "pmbroker.pid")
+        sockets = [e[len("ipc://"):] for e in
+                   (self.control, self.events, self.agents_at)]
+        code, err = self.daemon(config)
+        self.assertEqual(code, 0, err)
+        with open(pidfile) as f:
+            pid = int(f.read())
+        self.addCleanup(pmtest.kill_and_reap, [pid])
+        #  Bound when --daemon returned: no waiting before the first
+        #  command.
+        code, out, err = self.via("agents")
+        self.assertEqual(code, 0, err)
+        self.start_agents(("a1",))
+        #  A second broker of this name, in the background or not, is
+        #  refused before it binds anything (exit 3, naming the first).
+        code, err = self.daemon(config)
+        self.assertEqual(code, 3, err)
+        self.assertIn("already running (pid %d)" % pid, err)
+        done = subprocess.run([pmtest.PMBROKER, "-c", config],
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, env=self.env, timeout=15)
+        self.assertEqual(done.returncode, 3, done.stderr)
+        self.assertEqual(self.via("status", "web@a1")[0], 0)
+        #  Killed, it leaves its files; the next one takes them over.
+        os.kill(pid, signal.SIGKILL)
+        self.reap(pid)
+        self.assertTrue(all(os.path.exists(p) for p in sockets + [pidfile]))
+        code, err = self.daemon(config)
+        self.assertEqual(code, 0, err)
+        with open(pidfile) as f:
+            pid = int(f.read())
+        self.addCleanup(pmtest.kill_and_reap, [pid])
+        wait_until(lambda: self.connected() == {"a1": True}, 10,
+                   what="a1 registered with the new broker")
+        #  SIGTERM: exit 0, and every file of its own is gone.
+        os.kill(pid, signal.SIGTERM)
+        self.assertEqual(self.reap(pid), 0)
+        left = [p for p in sockets + [pidfile, os.path.join(rundir,
+                                                            "pmbroker.lock")]
+                if os.path.exists(p)]
+        self.assertEqual(left, [])
+        log = pmtest.read_bytes(os.path.join(rundir, "pmbroker.log"))
+        self.assertIn(b"SIGTERM received: shutting down", log)
+
+    def test_daemon_that_cannot_bind_says_why(self):
+        config = self.write_file("nobind.cfg", (
+            'broker: { name = "nb"; control = "ipc://%s"; events = '
+            '"ipc://%s"; agents = "ipc://%s"; };\n'
+            % (self.path("no", "such", "c.sock"), self.path("e.sock"),
+               self.path("a.sock"))))
+        code, err = self.daemon(config)
+        self.assertEqual(code, 1, err)
+        self.assertIn(self.path("no", "such", "c.sock"), err)
+        #  It said so once its lock was free, and it is on its way out
+        #  (re-parented to us): reap it by its pid.
+        for pid, stat in pmtest.descendants().items():
+            if stat[3] == "pmbroker" and stat[1] == os.getpid():
+                self.assertEqual(self.reap(pid), 1 << 8)
+        self.assertFalse(os.path.exists(
+            os.path.join(self.xdg, "pmbus", "broker@nb", "pmbroker.pid")))
+
     def test_broker_restart_agents_back_within_three_heartbeats(self):
         config = self.broker_config()
         self.start_broker(config)
