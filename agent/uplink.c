@@ -1,5 +1,6 @@
 /*  uplink.c - the agent's link to a broker (uplink.h) */
 #include "uplink.h"
+#include "linkmsg.h"
 #include "agentlog.h"
 #include "curve.h"
 #include "pm_link.h"
@@ -163,23 +164,17 @@ s_relay_reply (void *arg, const void *token, size_t token_size,
 }
 
 static void
-s_on_registered (pm_uplink_t *self, zmsg_t *msg)
+s_on_registered (pm_uplink_t *self, const pm_link_msg_t *link)
 {
-    char *beat = zmsg_popstr (msg);
-    size_t ms = beat ? (size_t) strtoul (beat, NULL, 10) : 0;
-    zstr_free (&beat);
     if (!self->registered || self->refused)
         pm_log_info ("broker %s: registered", self->endpoint);
     self->registered = true;
     self->refused = false;
     pm_publish_relay_clear (self->pub);
-    zframe_t *prefix;
-    while ((prefix = zmsg_pop (msg))) {
-        pm_publish_relay_subscribe (self->pub, zframe_data (prefix),
-                                    zframe_size (prefix), true);
-        zframe_destroy (&prefix);
-    }
-    s_set_heartbeat (self, ms);
+    for (size_t i = 0; i < link->prefixes_count; i++)
+        pm_publish_relay_subscribe (self->pub, link->prefixes [i].data,
+                                    link->prefixes [i].size, true);
+    s_set_heartbeat (self, (size_t) link->heartbeat_ms);
 }
 
 static int
@@ -189,58 +184,62 @@ s_on_message (zloop_t *loop, zsock_t *dealer, void *arg)
     zmsg_t *msg = zmsg_recv (dealer);
     if (!msg)
         return 0;
-    char *word = zmsg_popstr (msg);
-    if (!word)
-        ;
-    else
-    if (strcmp (word, PM_LINK_REQUEST) == 0 && zmsg_size (msg) == 2) {
-        zframe_t *token = zmsg_pop (msg);
-        zframe_t *request = zmsg_pop (msg);
-        //  A fresh frame: nothing of the link's own metadata.
-        zframe_t *body = zframe_new (zframe_data (request),
-                                     zframe_size (request));
-        pm_control_relayed (self->control, zframe_data (token),
-                            zframe_size (token), &body);
-        zframe_destroy (&token);
-        zframe_destroy (&request);
+    pm_linkmsg_t link;
+    char why [320];
+    if (pm_linkmsg_parse (msg, &link, why, sizeof why) == -1) {
+        pm_log_debug ("broker %s: ignored a malformed message: %s",
+                      self->endpoint, why);
+        zmsg_destroy (&msg);
+        return 0;
     }
-    else
-    if ((strcmp (word, PM_LINK_SUBSCRIBE) == 0
-      || strcmp (word, PM_LINK_UNSUBSCRIBE) == 0) && zmsg_size (msg) == 1) {
-        zframe_t *prefix = zmsg_first (msg);
-        pm_publish_relay_subscribe (self->pub, zframe_data (prefix),
-                                    zframe_size (prefix),
-                                    word [0] == 'S');
+    const pm_link_msg_t *in = &link.msg;
+    switch (in->word) {
+        case PM_LINK_W_REQUEST: {
+            //  A fresh frame: nothing of the link's own metadata.
+            zframe_t *body = zframe_new (in->body.data, in->body.size);
+            pm_control_relayed (self->control, &in->token, sizeof in->token,
+                                &body);
+            break;
+        }
+        case PM_LINK_W_SUBSCRIBE:
+        case PM_LINK_W_UNSUBSCRIBE:
+            pm_publish_relay_subscribe (self->pub, in->prefixes [0].data,
+                                        in->prefixes [0].size,
+                                        in->word == PM_LINK_W_SUBSCRIBE);
+            break;
+        case PM_LINK_W_REGISTERED:
+            s_on_registered (self, in);
+            break;
+        case PM_LINK_W_UNKNOWN:
+            //  A broker that does not know us (it restarted): register
+            //  again.
+            if (self->registered)
+                pm_log_info ("broker %s does not know this agent (it "
+                             "restarted?): registering again",
+                             self->endpoint);
+            self->registered = false;
+            s_send_register (self);
+            s_set_heartbeat (self, S_REGISTER_MS);
+            break;
+        case PM_LINK_W_REFUSED:
+            if (!self->refused)
+                pm_log_warn ("broker %s refused this agent: %.*s (asking "
+                             "again every %d heartbeats)", self->endpoint,
+                             in->body.size ? (int) in->body.size : 15,
+                             in->body.size ? (const char *) in->body.data
+                                           : "no reason given",
+                             S_RETRY_BEATS);
+            self->registered = false;
+            self->refused = true;
+            s_set_heartbeat (self, PM_LINK_HEARTBEAT_MS);
+            break;
+        default:
+            pm_log_debug ("broker %s: ignored a %.*s message", self->endpoint,
+                          (int) link.frames [0].size,
+                          (const char *) link.frames [0].data);
+            break;
     }
-    else
-    if (strcmp (word, PM_LINK_REGISTERED) == 0)
-        s_on_registered (self, msg);
-    else
-    if (strcmp (word, PM_LINK_UNKNOWN) == 0) {
-        //  A broker that does not know us (it restarted): register again.
-        if (self->registered)
-            pm_log_info ("broker %s does not know this agent (it "
-                         "restarted?): registering again", self->endpoint);
-        self->registered = false;
-        s_send_register (self);
-        s_set_heartbeat (self, S_REGISTER_MS);
-    }
-    else
-    if (strcmp (word, PM_LINK_REFUSED) == 0) {
-        char *why = zmsg_popstr (msg);
-        if (!self->refused)
-            pm_log_warn ("broker %s refused this agent: %s (asking again "
-                         "every %d heartbeats)", self->endpoint,
-                         why ? why : "no reason given", S_RETRY_BEATS);
-        zstr_free (&why);
-        self->registered = false;
-        self->refused = true;
-        s_set_heartbeat (self, PM_LINK_HEARTBEAT_MS);
-    }
-    else
-        pm_log_debug ("broker %s: ignored a '%.32s' message", self->endpoint,
-                      word);
-    zstr_free (&word);
+    pm_linkmsg_clear (&link);
     zmsg_destroy (&msg);
     return 0;
 }

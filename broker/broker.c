@@ -14,6 +14,7 @@
       its connection cannot hold a client for ever.
 */
 #include "broker.h"
+#include "linkmsg.h"
 #include "agentlog.h"
 #include "curve.h"
 #include "pm_link.h"
@@ -234,35 +235,14 @@ s_registered (pm_broker_t *self, zframe_t *route)
     s_send_agent (self, route, PM_LINK_REGISTERED, &frames);
 }
 
-//  REGISTER instance hello name...
+//  REGISTER instance hello name..., checked by pm_link_parse; takes
+//  the names.
 static void
-s_on_register (pm_broker_t *self, zframe_t *route, zmsg_t *msg,
+s_on_register (pm_broker_t *self, zframe_t *route, pm_link_msg_t *link,
                const char *address)
 {
-    char *instance = zmsg_popstr (msg);
-    zframe_t *hello_frame = zmsg_pop (msg);
-    pm_reply_t *hello = NULL;
-    char why [256] = "";
-    bool valid = instance && *instance && strlen (instance) <= 64
-              && hello_frame
-              && pm_reply_decode (zframe_data (hello_frame),
-                                  zframe_size (hello_frame), &hello, why,
-                                  sizeof why) == PM_OK
-              && hello->agent && pm_agent_name_valid (hello->agent)
-              && zmsg_size (msg) <= PM_NAMES_MAX;
-    char **names = calloc (zmsg_size (msg) + 1, sizeof *names);
-    size_t count = 0;
-    char *name;
-    while (valid && (name = zmsg_popstr (msg))) {
-        if (!*name || strlen (name) > PM_NAME_MAX)
-            valid = false;
-        names [count++] = name;
-    }
-    if (!valid) {
-        pm_log_warn ("a malformed registration was ignored%s%s",
-                     *why ? ": " : "", why);
-        goto done;
-    }
+    const pm_reply_t *hello = link->hello;
+    const char *instance = link->instance;
     s_agent_t *holder = s_agent_by_name (self, hello->agent);
     s_agent_t *same = s_agent_by_route (self, route);
     if (holder && holder != same && holder->connected) {
@@ -275,7 +255,7 @@ s_on_register (pm_broker_t *self, zframe_t *route, zmsg_t *msg,
                       "%lld) at broker %s", hello->agent,
                       (long long) holder->pid, self->name);
         s_send_agent (self, route, PM_LINK_REFUSED, &frames);
-        goto done;
+        return;
     }
     if (same && same != holder) {
         //  The same connection under another name (a new config): the
@@ -298,8 +278,7 @@ s_on_register (pm_broker_t *self, zframe_t *route, zmsg_t *msg,
     zframe_destroy (&agent->route);
     agent->route = zframe_dup (route);
     free (agent->instance);
-    agent->instance = instance;
-    instance = NULL;
+    agent->instance = strdup (instance);
     free (agent->version);
     agent->version = strdup (hello->version ? hello->version : "");
     free (agent->address);
@@ -308,10 +287,10 @@ s_on_register (pm_broker_t *self, zframe_t *route, zmsg_t *msg,
     for (size_t i = 0; i < agent->services_count; i++)
         free (agent->services [i]);
     free (agent->services);
-    agent->services = names;
-    agent->services_count = count;
-    names = NULL;
-    count = 0;
+    agent->services = link->names;
+    agent->services_count = link->names_count;
+    link->names = NULL;
+    link->names_count = 0;
     agent->seen_ms = s_now_ms ();
     if (fresh || new_run || !agent->connected) {
         pm_log_info ("agent %s registered (pid %lld, instance %s, %zu "
@@ -323,13 +302,6 @@ s_on_register (pm_broker_t *self, zframe_t *route, zmsg_t *msg,
         s_publish_agent (self, agent, "connected");
     }
     s_registered (self, route);
-done:
-    for (size_t i = 0; i < count; i++)
-        free (names [i]);
-    free (names);
-    zstr_free (&instance);
-    zframe_destroy (&hello_frame);
-    pm_reply_destroy (&hello);
 }
 
 /* ------------------------------------------------------------------ */
@@ -517,37 +489,30 @@ s_part_lost (pm_broker_t *self, const char *agent)
 }
 
 //  REPLY token reply
+//  REPLY token reply
 static void
-s_on_reply (pm_broker_t *self, zmsg_t *msg)
+s_on_reply (pm_broker_t *self, const pm_link_msg_t *link)
 {
-    zframe_t *token_frame = zmsg_pop (msg);
-    zframe_t *body = zmsg_pop (msg);
-    uint64_t token = 0;
-    if (token_frame && zframe_size (token_frame) == sizeof token)
-        memcpy (&token, zframe_data (token_frame), sizeof token);
-    for (s_pending_t *pending = zlistx_first (self->pending); pending && token;
+    if (link->token == 0)
+        return;               //  never one of ours (tokens start at 1)
+    for (s_pending_t *pending = zlistx_first (self->pending); pending;
          pending = zlistx_next (self->pending))
         for (size_t i = 0; i < pending->count; i++) {
             s_part_t *part = &pending->parts [i];
-            if (part->token != token || part->reply || part->lost)
+            if (part->token != link->token || part->reply || part->lost)
                 continue;
             char why [256];
             pm_reply_t *reply = NULL;
-            if (!body || pm_reply_decode (zframe_data (body),
-                                          zframe_size (body), &reply, why,
-                                          sizeof why) != PM_OK) {
+            if (pm_reply_decode (link->body.data, link->body.size, &reply,
+                                 why, sizeof why) != PM_OK) {
                 reply = pm_reply_new (0);
                 pm_reply_set_error (reply, PM_ERR_INTERNAL, "malformed reply "
                                     "from agent %s", part->agent);
             }
             part->reply = reply;
-            zframe_destroy (&token_frame);
-            zframe_destroy (&body);
             s_part_done (self, pending);
             return;
         }
-    zframe_destroy (&token_frame);
-    zframe_destroy (&body);
 }
 
 /* ------------------------------------------------------------------ */
@@ -568,9 +533,21 @@ s_on_agent (zloop_t *loop, zsock_t *sock, void *arg)
                                   : NULL;
     char address [128];
     snprintf (address, sizeof address, "%s", peer && *peer ? peer : "local");
-    char *word = zmsg_popstr (msg);
-    if (!route || !word)
+    pm_linkmsg_t link = { { 0 }, NULL };
+    char why [320];
+    if (!route || !word_frame)
         goto done;
+    if (pm_linkmsg_parse (msg, &link, why, sizeof why) == -1) {
+        //  A registration that fails is worth a line: the agent's
+        //  operator will look for it.  Other junk is only counted out.
+        if (zframe_streq (word_frame, PM_LINK_REGISTER))
+            pm_log_warn ("a malformed registration from %s was ignored: %s",
+                         address, why);
+        else
+            pm_log_debug ("a malformed link message from %s was ignored: %s",
+                          address, why);
+        goto done;
+    }
     //  A key taken out of the agents directory since its handshake.
     if (key && *key && self->curve
     &&  !pm_curve_allowed (self->curve, key, PM_CURVE_AGENTS)) {
@@ -578,8 +555,8 @@ s_on_agent (zloop_t *loop, zsock_t *sock, void *arg)
                      "ignored", key);
         goto done;
     }
-    if (strcmp (word, PM_LINK_REGISTER) == 0) {
-        s_on_register (self, route, msg, address);
+    if (link.msg.word == PM_LINK_W_REGISTER) {
+        s_on_register (self, route, &link.msg, address);
         goto done;
     }
     s_agent_t *agent = s_agent_by_route (self, route);
@@ -589,19 +566,18 @@ s_on_agent (zloop_t *loop, zsock_t *sock, void *arg)
     }
     agent->seen_ms = s_now_ms ();
     s_set_connected (self, agent, true);
-    if (strcmp (word, PM_LINK_PUBLISH) == 0 && zmsg_size (msg) == 2) {
-        zframe_t *topic = zmsg_pop (msg);
-        zframe_t *body = zmsg_pop (msg);
-        zframe_send (&topic, self->events, ZFRAME_MORE | ZFRAME_DONTWAIT);
-        zframe_send (&body, self->events, ZFRAME_DONTWAIT);
-        zframe_destroy (&topic);
-        zframe_destroy (&body);
+    if (link.msg.word == PM_LINK_W_PUBLISH) {
+        void *events = zsock_resolve (self->events);
+        if (zmq_send (events, link.msg.topic.data, link.msg.topic.size,
+                      ZMQ_SNDMORE | ZMQ_DONTWAIT) != -1)
+            zmq_send (events, link.msg.body.data, link.msg.body.size,
+                      ZMQ_DONTWAIT);
     }
     else
-    if (strcmp (word, PM_LINK_REPLY) == 0 && zmsg_size (msg) == 2)
-        s_on_reply (self, msg);
+    if (link.msg.word == PM_LINK_W_REPLY)
+        s_on_reply (self, &link.msg);
 done:
-    zstr_free (&word);
+    pm_linkmsg_clear (&link);
     zframe_destroy (&route);
     zmsg_destroy (&msg);
     return 0;
