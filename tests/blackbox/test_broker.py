@@ -21,8 +21,15 @@ CURVE keys); pmctl --connect talks to the broker.  Checked here:
 - a second agent with a live agent's name is refused (both logs say so),
   a new process of a dead one takes the name over;
 - a restarted broker has every agent back within three heartbeats;
-- TCP with CURVE: the roles hold (a client key cannot register an agent,
-  an agent key cannot command);
+- TCP with CURVE: three agents with their own keys serve every command
+  and logs -f through the broker; a wrong server key, an unknown key
+  and an agent key used as a client get exit 3 ("security handshake
+  failed"); the roles hold (a client key cannot register an agent); an
+  agent killed with SIGKILL while a start through the broker waits on it
+  answers that start agent-unreachable at once;
+- pmbroker --daemon returns once bound, holds its runtime directory's
+  lock (a second broker of the name exits 3), takes over what a killed
+  one left, and removes its files on SIGTERM;
 - malformed frames on every broker socket change nothing.
 """
 
@@ -147,6 +154,24 @@ class BrokerTest(pmtest.AgentTest):
         sub.connect(self.events)
         return sub
 
+    def broker_sync(self, sub, agent, timeout=10.0):
+        """Returns once sub's subscriptions are live at the broker: it
+        subscribes to agent's probe service too (last, on the same pipe),
+        and starts the probe through the broker until one of its state
+        messages arrives (see pmtest.Subscriber.sync)."""
+        topic = ("state/%s/%s/" % (agent, pmtest.PROBE)).encode()
+        sub.subscribe(topic)
+        deadline = pmtest.Deadline(timeout)
+        while True:
+            self.assertFalse(deadline.passed(), "subscription not live")
+            self.assertEqual(self.via("start", "--wait", "none", "%s@%s"
+                                      % (pmtest.PROBE, agent))[0], 0)
+            if sub.poll(200):
+                frames = sub.recv_multipart()
+                if frames[0].startswith(topic):
+                    break
+        sub.unsubscribe(topic)
+
     def collect(self, sub, until, timeout=10.0):
         """(topic, body) pairs from sub until until(pairs) holds."""
         pairs = []
@@ -254,7 +279,7 @@ class BrokerTest(pmtest.AgentTest):
         self.start_broker(self.broker_config())
         agents = self.start_agents(("a1", "a2"))
         sub = self.broker_sub("agent/a2/")
-        time.sleep(0.3)         # the subscription reaches the broker
+        self.broker_sync(sub, "a2")
         stopped = time.monotonic()
         os.kill(agents["a2"].pid, signal.SIGSTOP)
         try:
@@ -352,7 +377,11 @@ class BrokerTest(pmtest.AgentTest):
                    what="lines of both agents")
         self.broker.send_signal(signal.SIGTERM)
         self.assertEqual(self.broker.wait(10), 0)
-        time.sleep(0.5)         # lines go on being written meanwhile
+        #  Lines go on being written while the broker is away (both
+        #  agents' configs are in one directory: one logs/tick.log).
+        written = agents["a1"].service_log("tick").count(b"\n")
+        wait_until(lambda: agents["a1"].service_log("tick").count(b"\n")
+                   > written + 40, 10, what="40 lines written meanwhile")
         before = {k: len(v) for k, v in numbers().items()}
         self.start_broker(config)
         wait_until(lambda: all(len(numbers()[k]) > before[k] + 40
@@ -656,6 +685,154 @@ class BrokerTest(pmtest.AgentTest):
         self.assertEqual(code, 0, err)
         self.assertRegex(out, r"(?m)^a1\s+web\s+running")
 
+    def keygen(self, *names):
+        os.makedirs(self.path("keys", "clients"), exist_ok=True)
+        os.makedirs(self.path("keys", "agents"), exist_ok=True)
+        for name in names:
+            done = subprocess.run([pmtest.PMCTL, "keygen",
+                                   self.path("keys", name)],
+                                  capture_output=True, env=self.env)
+            self.assertEqual(done.returncode, 0, done.stderr)
+
+    def test_three_agents_over_tcp_with_curve(self):
+        """Three agents, each with its key, on a broker served over
+        loopback TCP with CURVE; pmctl with a client key: every command
+        through it, logs -f merged over TCP, the handshake failures said,
+        and an agent killed with SIGKILL while a start through the broker
+        waits on it."""
+        names = ("a1", "a2", "a3")
+        self.keygen("broker", "me", "stranger", *["box_" + n for n in names])
+        shutil.copy(self.path("keys", "me"), self.path("keys", "clients"))
+        for name in names:
+            shutil.copy(self.path("keys", "box_" + name),
+                        self.path("keys", "agents"))
+        self.start_broker(self.broker_config(tcp=True))
+        services = ('  web: { %s };\n'
+                    '  talk: { command = "n=0; while true; do n=$((n+1)); '
+                    'echo line $n; sleep 0.05; done"; stop_timeout = 1.0; };\n'
+                    '  slow: { %s autostart = false; ready = { exec = '
+                    '"false"; interval = 0.2; deadline = 60.0; }; };\n'
+                    % (SLEEP, SLEEP))
+        agents = {}
+        for name in names:
+            agents[name] = self.start_agent(config=self.config(
+                services, name="%s.cfg" % name, agent_name=name,
+                agent_extra='broker = { endpoint = "%s"; server_key = '
+                '"keys/broker"; key = "keys/box_%s_secret"; }; '
+                % (self.agents_at, name)), name=name)
+        for name in names:
+            agents[name].wait_state("web", "running")
+
+        def listed():
+            code, out, err = self.via("agents", "--json", key="me")
+            return json.loads(out)["agents"] if code == 0 else []
+        wait_until(lambda: [(a["name"], a["state"]) for a in listed()]
+                   == [(n, "connected") for n in names], 15,
+                   what="three agents registered over TCP")
+        for entry in listed():
+            self.assertTrue(entry["address"].startswith("127.0.0.1"),
+                            entry)
+            self.assertEqual(entry["pid"], agents[entry["name"]].pid)
+        #  status: one table, every agent's rows.
+        code, out, err = self.via("status", key="me")
+        self.assertEqual(code, 0, err)
+        for name in names:
+            self.assertRegex(out, r"(?m)^%s\s+web\s+running" % name)
+        #  Acting on one agent's service changes only that one.
+        before = {n: agents[n].record("web")["pid"] for n in names}
+        code, out, err = self.via("restart", "web@a2", key="me")
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("web@a2", out)
+        after = {n: agents[n].record("web")["pid"] for n in names}
+        self.assertNotEqual(after["a2"], before["a2"])
+        self.assertEqual([after["a1"], after["a3"]],
+                         [before["a1"], before["a3"]])
+        #  A bare name three agents have is ambiguous, for logs -f too.
+        code, out, err = self.via("logs", "-f", "talk", key="me")
+        self.assertEqual(code, 2, out + err)
+        self.assertIn("ambiguous", err)
+        self.assertIn("talk@a1, talk@a2, talk@a3", err)
+        #  logs -f over TCP (the events endpoint from hello): every
+        #  agent's talk, each stream consecutive.
+        follower = subprocess.Popen(
+            [pmtest.PMCTL, "--connect", self.control, "--server-key",
+             self.path("keys", "broker"), "--key",
+             self.path("keys", "me_secret"), "logs", "-f", "-n", "0"]
+            + ["talk@" + n for n in names], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=self.env)
+        self.extra.append(follower)
+        seen = {}
+        deadline = pmtest.Deadline(20)
+        os.set_blocking(follower.stdout.fileno(), False)
+        buffer = b""
+        while not all(len(seen.get(n, [])) >= 5 for n in names):
+            if deadline.passed() or follower.poll() is not None:
+                follower.kill()
+                follower.wait(5)
+                self.fail("logs -f (exit %s) printed lines of %r only; "
+                          "stderr: %s" % (follower.returncode,
+                                          {k: len(v) for k, v in
+                                           seen.items()},
+                                          follower.stderr.read()))
+            chunk = follower.stdout.read()
+            if chunk:
+                buffer += chunk
+            else:
+                time.sleep(0.02)
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                for name in names:
+                    tag = ("talk@%s" % name).encode()
+                    if tag in line and b"line " in line:
+                        seen.setdefault(name, []).append(
+                            int(line.rsplit(b"line ", 1)[1]))
+        for name in names:
+            numbers = seen[name]
+            self.assertEqual(numbers, list(range(numbers[0],
+                                                 numbers[0] + len(numbers))),
+                             "talk@%s not consecutive" % name)
+        follower.send_signal(signal.SIGINT)
+        follower.wait(10)
+        #  The handshake failures, each within the client's timeout.
+        began = time.monotonic()
+        code, out, err = self.via("status", key="stranger")
+        self.assertEqual(code, 3, out + err)
+        self.assertIn("security handshake failed", err)
+        argv = [pmtest.PMCTL, "--connect", self.control, "--server-key",
+                self.path("keys", "box_a1"), "--key",
+                self.path("keys", "me_secret"), "status"]
+        done = subprocess.run(argv, capture_output=True, text=True,
+                              env=self.env, timeout=30)
+        self.assertEqual(done.returncode, 3, done.stdout + done.stderr)
+        self.assertIn("security handshake failed", done.stderr)
+        self.assertLess(time.monotonic() - began, 12.0)
+        wait_until(lambda: pmtest.read_bytes(self.path(
+            "keys", "stranger")).split(b'public-key = "')[1][:40].decode()
+            in self.broker_log(), 10, what="the refused key in the log")
+        #  SIGKILL during a start through the broker: answered at once.
+        starter = subprocess.Popen(
+            [pmtest.PMCTL, "--connect", self.control, "--server-key",
+             self.path("keys", "broker"), "--key",
+             self.path("keys", "me_secret"), "--json", "start", "slow@a3",
+             "--timeout", "60"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=self.env)
+        self.extra.append(starter)
+        agents["a3"].wait_state("slow", "starting")
+        killed = time.monotonic()
+        agents["a3"].proc.kill()
+        agents["a3"].proc.wait(10)
+        out, err = starter.communicate(timeout=30)
+        self.assertEqual(starter.returncode, 3, out + err)
+        self.assertLess(time.monotonic() - killed, 3.5 * HEARTBEAT + 2.0)
+        reply = json.loads(out)
+        self.assertEqual(reply["error"]["code"], "agent-unreachable")
+        self.assertEqual(reply["error"]["names"], ["a3"])
+        self.assertIn("outcome unknown", reply["error"]["message"])
+        #  The others serve on.
+        code, out, err = self.via("status", "web@a1", "web@a2", key="me")
+        self.assertEqual(code, 0, err)
+
     def test_no_broker_changes_nothing_for_the_agent(self):
         """An agent whose broker is not there (or goes) serves its local
         clients and its services as ever: nothing it sends waits."""
@@ -711,7 +888,17 @@ class BrokerTest(pmtest.AgentTest):
         sub.connect(self.events)
         for junk in (b"", b"\x05junk", b"\x01" + b"x" * 250, b"\x00nothing"):
             sub.send(junk)
-        time.sleep(0.3)
+        #  Each socket's pipe is in order: an answer to what follows the
+        #  junk proves the junk was read.  The rogue is no agent: UNKNOWN.
+        rogue.send_multipart([b"HEARTBEAT"])
+        self.assertTrue(rogue.poll(5000))
+        self.assertEqual(rogue.recv_multipart(), [b"UNKNOWN"])
+        probe = "state/a1/%s/" % pmtest.PROBE
+        sub.send(b"\x01" + probe.encode())
+        wait_until(lambda: self.via("start", "--wait", "none", "%s@a1"
+                                    % pmtest.PROBE)[0] == 0
+                   and sub.poll(200), 10, what="a message after the junk")
+        self.assertTrue(sub.recv_multipart()[0].startswith(probe.encode()))
         self.assertIsNone(self.broker.poll())
         self.assertEqual(self.connected(), {"a1": True})
         code, out, err = self.via("status", "web@a1")
