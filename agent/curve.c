@@ -37,6 +37,8 @@ struct pm_curve_t {
     size_t count;
     zsock_t *zap;             /* REP on S_ZAP_ENDPOINT */
     uint64_t refused;
+    pm_curve_reloaded_fn *on_reload;
+    void *on_reload_arg;
 };
 
 //  The directory whose keys may use domain, or NULL.
@@ -300,6 +302,16 @@ pm_curve_reload (pm_curve_t *self)
 {
     for (size_t i = 0; i < self->count; i++)
         s_reload_dir (&self->dirs [i]);
+    if (self->on_reload)
+        self->on_reload (self->on_reload_arg, self);
+}
+
+void
+pm_curve_set_on_reload (pm_curve_t *self, pm_curve_reloaded_fn *fn,
+                        void *arg)
+{
+    self->on_reload = fn;
+    self->on_reload_arg = arg;
 }
 
 void
@@ -322,6 +334,13 @@ pm_curve_allowed (const pm_curve_t *self, const char *key, const char *domain)
 {
     const s_dir_t *dir = s_dir_of (self, domain);
     return key && dir && zhashx_lookup (dir->keys, key) != NULL;
+}
+
+bool
+pm_curve_client_allowed (void *curve, const char *key)
+{
+    return pm_curve_allowed ((const pm_curve_t *) curve, key,
+                             PM_CURVE_CLIENTS);
 }
 
 const char *

@@ -70,6 +70,12 @@ int pm_curve_check (const char *secret_file, const pm_curve_dir_t *dirs,
     keys it had (with a warning). */
 void pm_curve_reload (pm_curve_t *self);
 
+/*  Called after every pm_curve_reload: what holds sessions open (an
+    events socket) drops those whose key is gone. */
+typedef void (pm_curve_reloaded_fn) (void *arg, const pm_curve_t *curve);
+void pm_curve_set_on_reload (pm_curve_t *self, pm_curve_reloaded_fn *fn,
+                             void *arg);
+
 /*  The socket's next binds (TCP, after every ipc one) are CURVE servers with this certificate, the
     ZAP domain enforced, a handshake bounded by handshake_ms and ZMTP
     heartbeats every heartbeat_ms (a silent peer is dropped after three),
@@ -81,6 +87,10 @@ void pm_curve_server (const pm_curve_t *self, zsock_t *sock,
     User-Id) may use domain now. */
 bool pm_curve_allowed (const pm_curve_t *self, const char *key,
                        const char *domain);
+
+/*  pm_curve_allowed (curve, key, PM_CURVE_CLIENTS), as a predicate
+    taking the curve as its argument (peers.h). */
+bool pm_curve_client_allowed (void *curve, const char *key);
 
 /*  The server's public key in Z85. */
 const char *pm_curve_public (const pm_curve_t *self);

@@ -89,6 +89,14 @@ s_on_reaped (void *arg)
     pm_supervisor_reaped (agent->sup);
 }
 
+//  A client key taken out of the directory: its event subscriptions go
+//  too (its requests are refused by the control socket's own check).
+static void
+s_on_keys_reloaded (void *arg, const pm_curve_t *curve)
+{
+    pm_publish_cut_revoked ((pm_publish_t *) arg, curve);
+}
+
 static void
 s_on_signal (void *arg, int signum)
 {
@@ -360,6 +368,7 @@ main (int argc, char *argv [])
         ||  pm_publish_bind_tcp (pub, config->tcp_events, curve, err,
                                  sizeof err) == -1)
             goto fail;
+        pm_curve_set_on_reload (curve, s_on_keys_reloaded, pub);
     }
     //  Kept apart: the supervisor takes the config.
     if (config->tcp_control) {

@@ -17,6 +17,7 @@
     it missed (`logs since`).
 */
 #include "publish.h"
+#include "peers.h"
 #include "agentlog.h"
 #include "prefixes.h"
 
@@ -39,6 +40,7 @@ struct pm_publish_t {
     pm_publish_relay_fn *relay;   /* a broker's copy, or NULL */
     void *relay_arg;
     pm_prefixes_t *relayed;   /* what the broker's subscribers want */
+    pm_peers_t *peers;        /* TCP subscribers by key, or NULL */
 };
 
 pm_publish_t *
@@ -75,6 +77,11 @@ pm_publish_bind_tcp (pm_publish_t *self, const char *endpoint,
                      const pm_curve_t *curve, char *err, size_t errlen)
 {
     pm_curve_server (curve, self->sock, PM_CURVE_CLIENTS);
+    //  Every subscription message, not only a prefix's first: each
+    //  subscriber is then seen, with its key (peers.h).
+    zsock_set_xpub_verbose (self->sock, 1);
+    if (!self->peers)
+        self->peers = pm_peers_new ();
     int rc = zsock_bind (self->sock, "%s", endpoint);
     if (rc == -1)
         snprintf (err, errlen, "cannot bind events socket %s: %s", endpoint,
@@ -124,6 +131,7 @@ pm_publish_destroy (pm_publish_t **self_p)
     zsock_destroy (&self->sock);
     pm_prefixes_destroy (&self->prefixes);
     pm_prefixes_destroy (&self->relayed);
+    pm_peers_destroy (&self->peers);
     pm_buffer_destroy (&self->buffer);
     free (self->agent);
     free (self->instance);
@@ -185,20 +193,33 @@ static void
 s_read_subscriptions (pm_publish_t *self)
 {
     void *handle = zsock_resolve (self->sock);
-    //  A byte more than the longest prefix that can start a topic:
-    //  zmq_recv truncates, and returns the whole size.
-    unsigned char data [1 + PM_TOPIC_MAX + 1];
-    while (true) {
-        int got = zmq_recv (handle, data, sizeof data, ZMQ_DONTWAIT);
-        if (got == -1)
-            break;
-        if (got == 0 || (data [0] != 0 && data [0] != 1))
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    while (zmq_msg_recv (&msg, handle, ZMQ_DONTWAIT) != -1) {
+        const unsigned char *data = zmq_msg_data (&msg);
+        size_t size = zmq_msg_size (&msg);
+        if (size == 0 || (data [0] != 0 && data [0] != 1))
             continue;
+        if (self->peers && data [0] == 1)
+            pm_peers_note (self->peers, &msg);
         //  Cut to PM_TOPIC_MAX + 1 bytes, a longer prefix is still too
         //  long to start a topic, and is not held (prefixes.h).
-        size_t size = (size_t) got > sizeof data ? sizeof data : (size_t) got;
+        if (size > 1 + PM_TOPIC_MAX + 1)
+            size = 1 + PM_TOPIC_MAX + 1;
         s_subscription (self, data, size);
     }
+    zmq_msg_close (&msg);
+}
+
+size_t
+pm_publish_cut_revoked (pm_publish_t *self, const pm_curve_t *curve)
+{
+    //  What waits is read first: a subscriber that just subscribed is
+    //  noted before the cut.
+    s_read_subscriptions (self);
+    return self->peers ? pm_peers_cut (self->peers, pm_curve_client_allowed,
+                                       (void *) curve)
+                       : 0;
 }
 
 void

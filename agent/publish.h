@@ -64,6 +64,12 @@ int pm_publish_bind_tcp (pm_publish_t *self, const char *endpoint,
                          const pm_curve_t *curve, char *err, size_t errlen);
 void pm_publish_destroy (pm_publish_t **self_p);
 
+/*  Cuts the TCP subscribers whose key curve no longer allows (after a
+    reload of the keys): ZeroMQ has no call to drop one subscriber, so
+    their connections are shut down (peers.h); they reconnect, and their
+    handshake is refused.  Returns how many were cut. */
+size_t pm_publish_cut_revoked (pm_publish_t *self, const pm_curve_t *curve);
+
 /*  Reads the subscriptions the socket has for us now.  Log lines are
     published only on topics someone subscribed to, as last read: the log
     capture calls this once per chunk it reads. */

@@ -15,6 +15,7 @@
 */
 #include "broker.h"
 #include "linkmsg.h"
+#include "peers.h"
 #include "agentlog.h"
 #include "curve.h"
 #include "pm_link.h"
@@ -79,6 +80,7 @@ struct pm_broker_t {
     zlistx_t *registry;       /* s_agent_t, registration order */
     zlistx_t *pending;        /* s_pending_t */
     zhashx_t *prefixes;       /* subscribed prefixes (text) */
+    pm_peers_t *peers;        /* TCP subscribers by key, or NULL */
     uint64_t tokens;
     uint64_t agent_seq;
     int timer;
@@ -591,22 +593,28 @@ static int
 s_on_subscription (zloop_t *loop, zsock_t *sock, void *arg)
 {
     pm_broker_t *self = (pm_broker_t *) arg;
-    unsigned char data [1 + PM_TOPIC_MAX + 1];
     void *handle = zsock_resolve (sock);
-    while (true) {
-        int got = zmq_recv (handle, data, sizeof data, ZMQ_DONTWAIT);
-        if (got == -1)
-            break;
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    while (zmq_msg_recv (&msg, handle, ZMQ_DONTWAIT) != -1) {
+        const unsigned char *data = zmq_msg_data (&msg);
+        size_t got = zmq_msg_size (&msg);
         //  Only what can start a topic is forwarded: text, not too long
         //  (libzmq 4.3.4 garbles replayed subscriptions of 246 to 255
         //  bytes, and nothing that long starts a topic).
         if (got < 1 || got > 1 + PM_TOPIC_MAX || (data [0] != 0 && data [0] != 1)
-        ||  memchr (data + 1, 0, (size_t) got - 1))
+        ||  memchr (data + 1, 0, got - 1))
             continue;
-        char prefix [PM_TOPIC_MAX + 1];
-        memcpy (prefix, data + 1, (size_t) got - 1);
-        prefix [got - 1] = 0;
         bool subscribe = data [0] == 1;
+        if (subscribe && self->peers)
+            pm_peers_note (self->peers, &msg);
+        char prefix [PM_TOPIC_MAX + 1];
+        memcpy (prefix, data + 1, got - 1);
+        prefix [got - 1] = 0;
+        //  With XPUB_VERBOSE every subscriber's subscription arrives; the
+        //  agents need each prefix once.
+        if (subscribe && zhashx_lookup (self->prefixes, prefix))
+            continue;
         if (subscribe)
             zhashx_update (self->prefixes, prefix, (void *) 1);
         else
@@ -622,6 +630,7 @@ s_on_subscription (zloop_t *loop, zsock_t *sock, void *arg)
                           &frames);
         }
     }
+    zmq_msg_close (&msg);
     return 0;
 }
 
@@ -1098,8 +1107,15 @@ s_bind (pm_broker_t *self, int type, const char *endpoint, const char *domain,
         zsock_set_sndhwm (sock, (int) self->queue);
     if (strcmp (domain, PM_CURVE_AGENTS) == 0)
         zsock_set_rcvhwm (sock, (int) self->queue);
-    if (strncmp (endpoint, "tcp://", 6) == 0)
+    if (strncmp (endpoint, "tcp://", 6) == 0) {
         pm_curve_server (self->curve, sock, domain);
+        if (type == ZMQ_XPUB) {
+            //  Every subscription, so every subscriber is seen with its
+            //  key, and cut when the key goes (peers.h).
+            zsock_set_xpub_verbose (sock, 1);
+            self->peers = pm_peers_new ();
+        }
+    }
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         snprintf (err, errlen, "cannot bind %s: %s", endpoint,
                   zmq_strerror (zmq_errno ()));
@@ -1189,6 +1205,7 @@ pm_broker_destroy (pm_broker_t **self_p)
     zlistx_destroy (&self->pending);
     zlistx_destroy (&self->registry);
     zhashx_destroy (&self->prefixes);
+    pm_peers_destroy (&self->peers);
     pm_buffer_destroy (&self->buffer);
     pm_curve_destroy (&self->curve);
     free (self->name);
@@ -1201,6 +1218,13 @@ pm_broker_destroy (pm_broker_t **self_p)
 void
 pm_broker_reload_keys (pm_broker_t *self)
 {
-    if (self->curve)
-        pm_curve_reload (self->curve);
+    if (!self->curve)
+        return;
+    pm_curve_reload (self->curve);
+    //  A client key taken out: its requests are refused from now on (the
+    //  control socket checks every one), and its subscriptions are cut.
+    if (self->peers) {
+        s_on_subscription (self->loop, self->events, self);
+        pm_peers_cut (self->peers, pm_curve_client_allowed, self->curve);
+    }
 }

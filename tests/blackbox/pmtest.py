@@ -225,6 +225,43 @@ def kill_and_reap(pids, timeout=5.0, skip=()):
             return left
         time.sleep(0.01)
 
+def curve_client(context, kind, server_cert, own_secret_cert):
+    """A socket of kind with CURVE client keys from czmq certificate
+    files (the server's public one, our secret one)."""
+    import zmq.auth
+    sock = context.socket(kind)
+    sock.linger = 0
+    sock.curve_serverkey, _ = zmq.auth.load_certificate(server_cert)
+    sock.curve_publickey, sock.curve_secretkey = zmq.auth.load_certificate(
+        own_secret_cert)
+    return sock
+
+
+def check_subscription_cut(test, kept, cut, monitor, timeout=10.0):
+    """After a key was removed and the server told: cut's connection was
+    dropped and its reconnection refused (monitor: a monitor socket of
+    cut for EVENT_DISCONNECTED | EVENT_HANDSHAKE_FAILED_AUTH); from then
+    on cut receives nothing while kept receives on (20 messages)."""
+    seen = set()
+    deadline = Deadline(timeout)
+    while zmq.EVENT_HANDSHAKE_FAILED_AUTH not in seen:
+        test.assertFalse(deadline.passed(), "monitor saw %r" % seen)
+        if monitor.poll(100):
+            frames = monitor.recv_multipart()
+            seen.add(int.from_bytes(frames[0][:2], "little"))
+    test.assertIn(zmq.EVENT_DISCONNECTED, seen)
+    while cut.poll(0):
+        cut.recv_multipart()
+    got = 0
+    deadline = Deadline(timeout)
+    while got < 20:
+        test.assertFalse(deadline.passed(), "the kept subscriber got %d"
+                         % got)
+        if kept.poll(100):
+            kept.recv_multipart()
+            got += 1
+    test.assertFalse(cut.poll(0), "the cut subscriber still receives")
+
 # ---------------------------------------------------------------------------
 #  Protocol clients
 # ---------------------------------------------------------------------------

@@ -833,6 +833,45 @@ class BrokerTest(pmtest.AgentTest):
         code, out, err = self.via("status", "web@a1", "web@a2", key="me")
         self.assertEqual(code, 0, err)
 
+    def test_removed_client_key_loses_its_subscription(self):
+        """The broker's events over TCP: a client key taken out of its
+        clients directory, then SIGHUP, cuts that client's open
+        subscription; another client's goes on."""
+        self.keygen("broker", "me", "stranger", "box")
+        for name in ("me", "stranger"):
+            shutil.copy(self.path("keys", name), self.path("keys", "clients"))
+        shutil.copy(self.path("keys", "box"), self.path("keys", "agents"))
+        self.start_broker(self.broker_config(tcp=True))
+        talk = ('  talk: { command = "i=0; while true; do i=$((i+1)); '
+                'echo n=$i; sleep 0.01; done"; stop_timeout = 1.0; };\n')
+        self.start_agent(config=self.config(
+            talk, name="a1.cfg", agent_name="a1",
+            agent_extra='broker = { endpoint = "%s"; server_key = '
+            '"keys/broker"; key = "keys/box_secret"; }; ' % self.agents_at),
+            name="a1")
+        subs = {}
+        for name in ("me", "stranger"):
+            sub = self.track(pmtest.curve_client(
+                self.context, zmq.SUB, self.path("keys", "broker"),
+                self.path("keys", name + "_secret")))
+            sub.rcvhwm = 0
+            sub.subscribe(b"log/")
+            subs[name] = sub
+        monitor = self.track(subs["stranger"].get_monitor_socket(
+            zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH))
+        for sub in subs.values():
+            sub.connect(self.events)
+        for name, sub in subs.items():
+            self.assertTrue(sub.poll(10000), "%s got no log message" % name)
+        os.unlink(self.path("keys", "clients", "stranger"))
+        self.broker.send_signal(signal.SIGHUP)
+        wait_until(lambda: "subscription (descriptor" in self.broker_log(),
+                   10, what="the subscription cut")
+        pmtest.check_subscription_cut(self, subs["me"], subs["stranger"],
+                                      monitor)
+        code, out, err = self.via("status", key="stranger")
+        self.assertEqual(code, 3, out + err)
+
     def test_no_broker_changes_nothing_for_the_agent(self):
         """An agent whose broker is not there (or goes) serves its local
         clients and its services as ever: nothing it sends waits."""

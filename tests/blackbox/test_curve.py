@@ -341,6 +341,43 @@ class CurveTest(pmtest.AgentTest):
         self.assertEqual(code, 3, out + err)
         self.assertIn("security handshake failed", err)
 
+    def test_a_removed_key_loses_its_subscription(self):
+        """A key taken out of the clients directory: at the next SIGHUP
+        its open event subscription is cut (its connection dropped, its
+        reconnection refused), while another key's subscription goes on
+        receiving every message."""
+        shutil.copy(self.key("stranger"), self.clients)
+        services = ('  talk: { command = "i=0; while true; do i=$((i+1)); '
+                    'echo n=$i; sleep 0.01; done"; stop_timeout = 1.0; };\n')
+        agent = self.start_agent(config=self.curve_config(services=services))
+        events = "tcp://127.0.0.1:%d" % self.port_e
+        subs = {}
+        for key in ("client", "stranger"):
+            sub = self.curve_socket(zmq.SUB, key=key)
+            sub.rcvhwm = 0
+            sub.subscribe(b"log/")
+            subs[key] = sub
+        monitor = subs["stranger"].get_monitor_socket(
+            zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        self.track(monitor)
+        for sub in subs.values():
+            sub.connect(events)
+        for key, sub in subs.items():
+            self.assertTrue(sub.poll(10000), "%s got no log message" % key)
+        os.unlink(os.path.join(self.clients, "stranger"))
+        agent.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "subscription (descriptor" in
+                   self.agent_log(agent), 10, what="the subscription cut")
+        #  The stranger's connection goes, and its reconnection is
+        #  refused by the handshake; the client receives on.
+        pmtest.check_subscription_cut(self, subs["client"], subs["stranger"],
+                                      monitor)
+        self.assertIn(self.stranger_public(), self.agent_log(agent))
+
+    def stranger_public(self):
+        public, _ = zmq.auth.load_certificate(self.key("stranger"))
+        return public.decode()
+
     # -- the example ------------------------------------------------------
 
     def test_the_documented_example_works(self):
