@@ -372,6 +372,7 @@ s_finish (pm_broker_t *self, s_pending_t *pending)
     pm_reply_t *reply = pm_reply_new (pending->id);
     reply->ok = true;
     size_t lost = 0;
+    s_part_t *failed = NULL;
     for (size_t i = 0; i < pending->count; i++)
         if (!pending->parts [i].reply)
             lost++;
@@ -434,7 +435,17 @@ s_finish (pm_broker_t *self, s_pending_t *pending)
                           got->message ? got->message
                                        : pm_err_name (got->err)) < 0)
                 abort ();
+            failed = part;
         }
+    }
+    //  The first agent that failed its part says why, its names
+    //  qualified (an agent reloaded between the check and the act
+    //  answers unknown-service itself, PROTOCOL.md 13.4).
+    for (size_t k = 0; !lost && failed && k < failed->reply->err_names_count;
+         k++) {
+        char *name = s_qualify (failed->reply->err_names [k], failed->agent);
+        pm_reply_add_err_name (reply, name);
+        free (name);
     }
     if (lost) {
         //  What those agents did with their part is not known.

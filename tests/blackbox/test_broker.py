@@ -872,6 +872,57 @@ class BrokerTest(pmtest.AgentTest):
         code, out, err = self.via("status", key="stranger")
         self.assertEqual(code, 3, out + err)
 
+    def test_an_agent_changed_since_the_check_answers_for_itself(self):
+        """Checking across agents is atomic, acting is not: an agent
+        whose services changed after the broker checked the names (here
+        r1, a protocol client of our own that registered `ghost` and then
+        answers unknown-service, as an agent reloaded meanwhile would)
+        fails its part itself; the reply names it qualified, and the part
+        of the agent that acted is in the results (PROTOCOL.md 13.4)."""
+        self.start_broker(self.broker_config())
+        agents = self.start_agents(("a1",))
+        rogue = self.track(self.context.socket(zmq.DEALER))
+        rogue.linger = 0
+        rogue.connect(self.agents_at)
+        hello = pmtest.pack({"v": 1, "id": 0, "ok": True, "agent": "r1",
+                             "version": "test", "pid": os.getpid(),
+                             "config": "", "control": "", "events": "",
+                             "started_at": time.time()})
+        rogue.send_multipart([b"REGISTER", b"r1-instance", hello, b"ghost"])
+        self.assertTrue(rogue.poll(5000))
+        self.assertEqual(rogue.recv_multipart()[0], b"REGISTERED")
+        stopper = subprocess.Popen(
+            [pmtest.PMCTL, "--connect", self.control, "--json", "stop",
+             "web@a1", "ghost@r1"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=self.env)
+        self.extra.append(stopper)
+        deadline = pmtest.Deadline(10)
+        while True:
+            self.assertFalse(deadline.passed(), "no REQUEST reached r1")
+            rogue.send_multipart([b"HEARTBEAT"])
+            if not rogue.poll(50):
+                continue
+            frames = rogue.recv_multipart()
+            if frames[0] == b"REQUEST":
+                break
+        request = pmtest.unpack(frames[2])
+        self.assertEqual((request["cmd"], request["args"]["names"]),
+                         ("stop", ["ghost"]))
+        rogue.send_multipart([b"REPLY", frames[1], pmtest.pack({
+            "v": 1, "id": request["id"], "ok": False, "error": {
+                "code": "unknown-service",
+                "message": "unknown service: ghost", "names": ["ghost"]}})])
+        out, err = stopper.communicate(timeout=30)
+        self.assertEqual(stopper.returncode, 2, out + err)
+        reply = json.loads(out)
+        self.assertEqual(reply["error"]["code"], "unknown-service")
+        self.assertEqual(reply["error"]["names"], ["ghost@r1"])
+        self.assertTrue(reply["error"]["message"].startswith("agent r1: "),
+                        reply)
+        self.assertEqual([(r["name"], r["ok"]) for r in reply["results"]],
+                         [("web@a1", True)])
+        self.assertEqual(agents["a1"].record("web")["state"], "stopped")
+
     def test_no_broker_changes_nothing_for_the_agent(self):
         """An agent whose broker is not there (or goes) serves its local
         clients and its services as ever: nothing it sends waits."""
