@@ -62,6 +62,23 @@ s_is_ancestor (pid_t pid)
     return false;
 }
 
+//  True if pid is gone or a zombie: not a live holder of anything.
+static bool
+s_dead (long pid)
+{
+    char path [64];
+    snprintf (path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *file = fopen (path, "re");
+    if (!file)
+        return true;
+    char buffer [512];
+    size_t got = fread (buffer, 1, sizeof buffer - 1, file);
+    fclose (file);
+    buffer [got] = 0;
+    char *close_paren = strrchr (buffer, ')');
+    return close_paren && (close_paren [2] == 'Z' || close_paren [2] == 'X');
+}
+
 //  Which of services (count of them) process pid was started for: the
 //  index of the one its PMBUS_SERVICE names, when its environment also
 //  holds marker_dir; with no services, 0 for any process with marker_dir;
@@ -249,6 +266,7 @@ pm_lifecycle_acquire (const pm_paths_t *paths, long *holder, char *err,
     if (pm_rundir_make (paths, err, errlen) == -1)
         return NULL;
     int fd = -1;
+    int waited_ms = 0;
     for (int attempt = 0; attempt < 10; attempt++) {
         fd = open (paths->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd == -1) {
@@ -259,8 +277,17 @@ pm_lifecycle_acquire (const pm_paths_t *paths, long *holder, char *err,
         if (flock (fd, LOCK_EX | LOCK_NB) == -1) {
             int error = errno;
             close (fd);
+            long pid = error == EWOULDBLOCK ? pm_rundir_read_pid (paths) : 0;
+            //  The holder named is dead, yet the lock is held: a child it
+            //  was starting still has the descriptor (it goes at exec,
+            //  or when the child sees its parent gone).  Moments.
+            if (pid > 0 && s_dead (pid) && waited_ms < 2000) {
+                usleep (10 * 1000);
+                waited_ms += 10;
+                attempt--;
+                continue;
+            }
             if (error == EWOULDBLOCK) {
-                long pid = pm_rundir_read_pid (paths);
                 *holder = pid ? pid : -1;
                 if (pid)
                     snprintf (err, errlen, "already running (pid %ld) with "
