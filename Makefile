@@ -2,13 +2,17 @@
 #   make run    install what is missing, build, run the demo in the foreground
 #   make test   install what is missing, build, run every test (also under
 #               AddressSanitizer and UndefinedBehaviorSanitizer)
+#   make install [PREFIX=/usr/local] [DESTDIR=]
+#               pmd, pmctl, pmbroker, libpmproto (shared and static), its
+#               headers and pmbus.pc
 # Other targets: build, bench, clean.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= 2
+PREFIX     ?= /usr/local
 
-.PHONY: all deps build build-asan run test test-plain test-asan bench clean
+.PHONY: all deps build build-asan install run test test-plain test-asan bench clean
 
 all: build
 
@@ -22,6 +26,11 @@ build: deps
 build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPM_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+install: build
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 run: build
 	@echo "pmd: running conf/demo.cfg in the foreground; Ctrl-C stops it cleanly."
