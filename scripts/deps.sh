@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config libzmq3-dev libczmq-dev \
 libmsgpack-dev libconfig-dev python3 python3-zmq python3-msgpack clang \
-libclang-rt-dev valgrind procps strace"
+libclang-rt-dev valgrind procps strace scdoc man-db"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -7,7 +7,10 @@ its public headers and pmbus.pc under a scratch root; a small C program
 written here, compiled by the system's cc with only what pkg-config says
 (PKG_CONFIG_SYSROOT_DIR maps the root), sends `hello` and `status` to a
 real agent and prints what it decoded.  It must link the installed shared
-library, and the installed pmd must be the one built.
+library, and the installed pmd must be the one built.  The man pages
+are installed and render without a warning, and pmctl(1) names every
+command `pmctl --help` lists; the bash completion, sourced in a real
+bash, completes commands and the agent's service names.
 """
 
 import glob
@@ -143,6 +146,50 @@ class InstallTest(pmtest.AgentTest):
         self.assertEqual(lines[0], "agent %s pid %d"
                          % (pmtest.AGENT_NAME, agent.pid))
         self.assertIn("service web running", lines)
+
+        #  Man pages: there, rendered clean, and pmctl(1) complete.
+        mandir = os.path.join(prefix, "share", "man", "man1")
+        for page in ("pmd.1", "pmctl.1", "pmbroker.1"):
+            path = os.path.join(mandir, page)
+            done = subprocess.run(["man", "--warnings", "-l", path],
+                                  capture_output=True, text=True,
+                                  env=dict(self.env, MANWIDTH="80"),
+                                  timeout=30)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertEqual(done.stderr, "", page)
+            self.assertIn("NAME", done.stdout)
+            if page == "pmctl.1":
+                pmctl_page = done.stdout
+        usage = subprocess.run([pmtest.PMCTL, "--help"], capture_output=True,
+                               text=True, timeout=30).stdout
+        listed = usage.split("\ncommands:\n")[1].split("\noptions:\n")[0]
+        commands = [line.split()[0] for line in listed.splitlines()
+                    if line.startswith("  ") and not line.startswith("   ")]
+        self.assertIn("status", commands)
+        for command in commands:
+            self.assertRegex(pmctl_page, r"(?m)^\s+%s\b" % command,
+                             "pmctl(1) lacks %s" % command)
+
+        #  Completion, in bash, with the installed pmctl on PATH.
+        completion = os.path.join(prefix, "share", "bash-completion",
+                                  "completions", "pmctl")
+
+        def complete(*words):
+            script = ('source "$0"; COMP_WORDS=("$@"); '
+                      'COMP_CWORD=$(($# - 1)); _pmctl; '
+                      'printf "%s\\n" "${COMPREPLY[@]}"')
+            done = subprocess.run(["bash", "-c", script, completion,
+                                   "pmctl"] + list(words),
+                                  capture_output=True, text=True,
+                                  env=dict(run_env, PATH=os.path.join(
+                                      prefix, "bin") + ":" + self.env["PATH"]),
+                                  timeout=30)
+            self.assertEqual(done.stderr, "")
+            return done.stdout.split()
+        self.assertEqual(complete("sta"), ["status", "start"])
+        self.assertEqual(complete("--wa"), ["--wait"])
+        self.assertEqual(complete("-c", agent.config, "restart", "w"),
+                         ["web"])
 
 
 if __name__ == "__main__":
