@@ -156,7 +156,9 @@ class InstallTest(pmtest.AgentTest):
                                   env=dict(self.env, MANWIDTH="80"),
                                   timeout=30)
             self.assertEqual(done.returncode, 0, done.stderr)
-            self.assertEqual(done.stderr, "", page)
+            #  groff's warnings ("troff: ...: warning: ..."); a locale
+            #  message of man's own is not the page's fault.
+            self.assertNotIn("warning", done.stderr, page)
             self.assertIn("NAME", done.stdout)
             if page == "pmctl.1":
                 pmctl_page = done.stdout
