@@ -203,6 +203,12 @@ s_load_agent (pm_cfg_ctx_t *ctx, const config_setting_t *agent)
             config->name = pm_cfg_strdup (value);
         }
         else
+        if (pm_cfg_streq (key, "env_file")) {
+            if (pm_cfg_env_files (ctx, member, config->dir, &config->env,
+                                  &config->env_count))
+                return -1;
+        }
+        else
         if (pm_cfg_streq (key, "log_dir")) {
             char *log_dir = NULL;
             if (pm_cfg_path_setting (ctx, member, config->dir, &log_dir))
@@ -514,6 +520,11 @@ pm_config_destroy (pm_config_t **self_p)
     free (self->dir);
     free (self->name);
     free (self->log_dir);
+    for (size_t i = 0; i < self->env_count; i++) {
+        free (self->env [i].key);
+        free (self->env [i].value);
+    }
+    free (self->env);
     free (self->control);
     free (self->events);
     free (self->tcp_control);

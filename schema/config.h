@@ -101,7 +101,11 @@ typedef struct {
     char **argv;              /* "argv", NULL-terminated, or NULL */
     size_t argc;
     char *working_dir;        /* absolute: "working_dir" resolved, default the config's dir */
-    pm_config_env_t *env;     /* "environment" in file order */
+    pm_config_env_t *env;     /* what the service gets on top of the agent's
+                                 environment: agent.env_file, its own
+                                 env_file, then "environment", each key
+                                 once, a later setting replacing an
+                                 earlier one */
     size_t env_count;
     pm_config_dep_t *deps;    /* "depends_on" in file order */
     size_t deps_count;
@@ -132,6 +136,9 @@ typedef struct {
     pm_file_id_t file_id;     /* the file's identity before it was read */
     char *name;               /* agent.name, or NULL when not set */
     char *log_dir;            /* absolute: agent.log_dir resolved, default <dir>/logs */
+    pm_config_env_t *env;     /* agent.env_file's variables, in order: under
+                                 every service's own (envfile.h) */
+    size_t env_count;
     pm_log_format_t log_format;   /* agent.log_format, default text (also the agent's own log) */
     pm_config_log_t log;      /* agent.log_*: defaults for every service */
     char *control;            /* agent.control as an ipc endpoint (replaces

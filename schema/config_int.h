@@ -103,6 +103,12 @@ int pm_cfg_service_load (pm_cfg_ctx_t *ctx, size_t index,
 /*  Frees what pm_cfg_service_load stored in service and zeroes it. */
 void pm_cfg_service_clear (pm_config_service_t *service);
 
+/*  Reads the env file, or list of them, that setting names (relative to
+    dir; a name starting with '-' may be missing) into the list, in order.
+    Returns 0, or -1 with the error set at setting. */
+int pm_cfg_env_files (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
+                      const char *dir, pm_config_env_t **env, size_t *count);
+
 /* ------------------------------------------------------------------ */
 /*  config_values.c                                                    */
 /* ------------------------------------------------------------------ */

@@ -23,12 +23,15 @@
       a list/array of names, each meaning "started".
 */
 #include "config_int.h"
+#include "envfile.h"
 #include "pm_rundir.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 //  Service names are topic parts and command targets: keep them short.
 #define S_SERVICE_NAME_MAX 64
@@ -118,6 +121,42 @@ s_environment (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
     return 0;
 }
 
+int
+pm_cfg_env_files (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
+                  const char *dir, pm_config_env_t **env, size_t *count)
+{
+    bool one = config_setting_type (setting) == CONFIG_TYPE_STRING;
+    if (!one && !config_setting_is_array (setting)
+    &&  !config_setting_is_list (setting))
+        return pm_cfg_fail (ctx, setting, "expected a file name or a list of "
+                            "them, not %s", pm_cfg_type_name (setting));
+    int files = one ? 1 : config_setting_length (setting);
+    for (int i = 0; i < files; i++) {
+        const config_setting_t *item = one ? setting
+                                     : config_setting_get_elem (setting,
+                                                                (unsigned) i);
+        const char *name = config_setting_type (item) == CONFIG_TYPE_STRING
+                         ? config_setting_get_string (item) : NULL;
+        //  "-.env": a file that may be missing (as in systemd).
+        bool optional = name && name [0] == '-';
+        if (optional)
+            name++;
+        if (!name || !*name)
+            return pm_cfg_fail (ctx, setting, "expected a file name");
+        char path [PM_PATH_MAX];
+        if (snprintf (path, sizeof path, "%s%s%s", name [0] == '/' ? "" : dir,
+                      name [0] == '/' ? "" : "/", name) >= (int) sizeof path)
+            return pm_cfg_fail (ctx, setting, "path too long");
+        pm_cfg_path_clean (path);
+        if (optional && access (path, F_OK) == -1 && errno == ENOENT)
+            continue;
+        char why [PM_PATH_MAX + 300];
+        if (pm_envfile_read (path, env, count, why, sizeof why) == -1)
+            return pm_cfg_fail (ctx, setting, "%s", why);
+    }
+    return 0;
+}
+
 static int
 s_depends_on (pm_cfg_ctx_t *ctx, const config_setting_t *setting,
               pm_config_service_t *service)
@@ -198,6 +237,7 @@ pm_cfg_service_load (pm_cfg_ctx_t *ctx, size_t index, config_setting_t *group)
 
     const config_setting_t *command = NULL;
     const config_setting_t *argv = NULL;
+    const config_setting_t *env_files = NULL;
     int count = config_setting_length (group);
     for (int i = 0; i < count; i++) {
         config_setting_t *member = config_setting_get_elem (group, i);
@@ -224,6 +264,9 @@ pm_cfg_service_load (pm_cfg_ctx_t *ctx, size_t index, config_setting_t *group)
         else
         if (pm_cfg_streq (key, "environment"))
             rc = s_environment (ctx, member, service);
+        else
+        if (pm_cfg_streq (key, "env_file"))
+            env_files = member;         //  read once the group is known
         else
         if (pm_cfg_streq (key, "depends_on")) {
             ctx->depends_on [index] = member;
@@ -272,6 +315,29 @@ pm_cfg_service_load (pm_cfg_ctx_t *ctx, size_t index, config_setting_t *group)
         else
             rc = pm_cfg_log_key (ctx, member, &service->log);
         if (rc)
+            return -1;
+    }
+    //  Precedence: the agent's env files, the service's, then
+    //  "environment"; the agent's own environment is below them all.
+    if (config->env_count || env_files) {
+        pm_config_env_t *env = NULL;
+        size_t env_count = 0;
+        for (size_t i = 0; i < config->env_count; i++)
+            pm_env_set (&env, &env_count, config->env [i].key,
+                        config->env [i].value);
+        int failed = env_files ? pm_cfg_env_files (ctx, env_files,
+                                                   config->dir, &env,
+                                                   &env_count) : 0;
+        for (size_t i = 0; i < service->env_count; i++) {
+            pm_env_set (&env, &env_count, service->env [i].key,
+                        service->env [i].value);
+            free (service->env [i].key);
+            free (service->env [i].value);
+        }
+        free (service->env);
+        service->env = env;
+        service->env_count = env_count;
+        if (failed)
             return -1;
     }
     if (!command && !argv)

@@ -177,6 +177,62 @@ class ReloadTest(pmtest.AgentTest):
         self.assertError(reply, "bad-request")
         self.assertEqual(self.snapshot(agent), before)
 
+    # -- env files ----------------------------------------------------------
+
+    def env_of(self, agent, name, key):
+        """KEY's value in the environment service name started with."""
+        pid = agent.record(name)["pid"]
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            for entry in f.read().split(b"\0"):
+                if entry.startswith(key.encode() + b"="):
+                    return entry.split(b"=", 1)[1].decode()
+        return None
+
+    def test_env_files_precedence_and_reload(self):
+        """agent environment < agent.env_file < the service's env_file <
+        environment; a reload reads the files again and restarts only the
+        services whose environment changed."""
+        self.env["LAYER"] = "agent-environment"
+        self.env["ONLY_AGENT_ENV"] = "kept"
+        self.write_file("agent.env", "LAYER=agent-file\nSHARED=1\n")
+        self.write_file("web.env", "LAYER=web-file\nREF=${SHARED}-x\n")
+        services = (svc("web", SLEEP + ' env_file = ["web.env", "-none.env"];'
+                         ' environment = { LAST = "environment"; };')
+                    + svc("db", SLEEP)
+                    + svc("top", SLEEP + ' env_file = "web.env";'
+                          ' environment = { LAYER = "environment"; };'))
+        agent = self.start_agent(config=self.config(
+            services, agent_extra='env_file = "agent.env"; '))
+        for name in ("web", "db", "top"):
+            agent.wait_state(name, "running")
+        self.assertEqual(self.env_of(agent, "web", "LAYER"), "web-file")
+        self.assertEqual(self.env_of(agent, "db", "LAYER"), "agent-file")
+        self.assertEqual(self.env_of(agent, "top", "LAYER"), "environment")
+        self.assertEqual(self.env_of(agent, "web", "REF"), "1-x")
+        self.assertEqual(self.env_of(agent, "web", "LAST"), "environment")
+        self.assertEqual(self.env_of(agent, "db", "ONLY_AGENT_ENV"), "kept")
+        pids = {n: agent.record(n)["pid"] for n in ("web", "db", "top")}
+        #  web.env changes REF: web and top restart (top's LAYER stays
+        #  "environment", but REF moved); db does not.
+        self.write_file("web.env", "LAYER=web-file\nREF=${SHARED}-y\n")
+        reply = self.reload(agent)
+        self.assertOk(reply, agent)
+        self.assertEqual(sorted(reply["reload"]["changed"]), ["top", "web"])
+        for name in ("web", "top"):
+            agent.wait_state(name, "running")
+        self.assertEqual(self.env_of(agent, "web", "REF"), "1-y")
+        self.assertNotEqual(agent.record("web")["pid"], pids["web"])
+        self.assertEqual(agent.record("db")["pid"], pids["db"])
+        #  A missing required file is a bad config naming it; nothing
+        #  changes.
+        os.unlink(self.path("web.env"))
+        reply = self.reload(agent)
+        self.assertFalse(reply["ok"])
+        self.assertEqual(reply["error"]["code"], "bad-config")
+        self.assertIn("cannot read %s" % self.path("web.env"),
+                      reply["error"]["message"])
+        self.assertEqual(self.env_of(agent, "web", "REF"), "1-y")
+
     # -- added ------------------------------------------------------------
 
     def test_add_services(self):
